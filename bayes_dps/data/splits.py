@@ -1,0 +1,87 @@
+"""The train / meta / val / test bundle and stratified splitting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bayes_dps.data.dataset import IndexedDataset
+from bayes_dps.errors import DataError
+
+
+@dataclass
+class DataSplits:
+    """Splits of one task.
+
+    ``train`` is the (possibly corrupted) training set ``D_t``; ``meta`` the curated holdout
+    ``D_m`` (never corrupted); ``test`` the target distribution (never corrupted); ``val`` an
+    optional clean validation set for hyper-parameter tuning.
+    """
+
+    train: IndexedDataset
+    test: IndexedDataset
+    meta: IndexedDataset | None = None
+    val: IndexedDataset | None = None
+    name: str = ""
+
+    @property
+    def num_classes(self) -> int:
+        return self.train.num_classes
+
+    @property
+    def classes(self) -> list[str]:
+        return self.train.classes
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one (transformed) training input."""
+        return tuple(self.train[0][0].shape)
+
+    def sizes(self) -> dict[str, int]:
+        out = {"train": len(self.train), "test": len(self.test)}
+        if self.meta is not None:
+            out["meta"] = len(self.meta)
+        if self.val is not None:
+            out["val"] = len(self.val)
+        return out
+
+
+def stratified_take(
+    targets: np.ndarray, per_class: int, rng: np.random.Generator, num_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pick ``per_class`` random indices of every class; return ``(taken, rest)``, both sorted.
+
+    Raises :class:`DataError` if a class has no more than ``per_class`` points (the rest
+    would lose the class entirely).
+    """
+    if per_class < 0:
+        raise DataError(f"meta_per_class must be >= 0, got {per_class}")
+    targets = np.asarray(targets)
+    taken = []
+    for c in range(num_classes):
+        idx = np.flatnonzero(targets == c)
+        if per_class and len(idx) <= per_class:
+            raise DataError(
+                f"class {c} has {len(idx)} points, too few to hold out {per_class} of them; "
+                f"lower dataset.meta_per_class below {len(idx)}"
+            )
+        taken.append(rng.choice(idx, size=per_class, replace=False))
+    taken_idx = np.sort(np.concatenate(taken)).astype(np.int64)
+    rest = np.setdiff1d(np.arange(len(targets)), taken_idx)
+    return taken_idx, rest
+
+
+def stratified_fraction(
+    targets: np.ndarray, fraction: float, rng: np.random.Generator, num_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pick ``round(fraction * n_c)`` random indices of each class; return ``(taken, rest)``."""
+    if not 0.0 < fraction < 1.0:
+        raise DataError(f"a split fraction must lie in (0, 1), got {fraction}")
+    targets = np.asarray(targets)
+    taken = []
+    for c in range(num_classes):
+        idx = np.flatnonzero(targets == c)
+        taken.append(rng.choice(idx, size=round(fraction * len(idx)), replace=False))
+    taken_idx = np.sort(np.concatenate(taken)).astype(np.int64)
+    return taken_idx, np.setdiff1d(np.arange(len(targets)), taken_idx)

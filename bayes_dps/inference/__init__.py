@@ -1,0 +1,1 @@
+"""Samplers and online posteriors (SGLD family, KFAC Laplace) arrive with their issues."""

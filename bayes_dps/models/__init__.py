@@ -1,0 +1,20 @@
+"""Networks with ``features`` + linear ``head`` (and, with their issues, the Pyro models)."""
+
+from bayes_dps.models.base import FeatureHeadModel
+from bayes_dps.models.lenet import LeNet5
+from bayes_dps.models.mlp import MLP
+from bayes_dps.models.registry import MODELS, auto_model_name, build_model
+from bayes_dps.models.resnet_cifar import ResNet18CIFAR, ResNet32
+from bayes_dps.models.resnet_imagenet import ResNet18ImageNet
+
+__all__ = [
+    "MLP",
+    "MODELS",
+    "FeatureHeadModel",
+    "LeNet5",
+    "ResNet18CIFAR",
+    "ResNet18ImageNet",
+    "ResNet32",
+    "auto_model_name",
+    "build_model",
+]

@@ -1,0 +1,36 @@
+"""torchvision's ResNet-18 for 224px images (WebVision), split into features and head."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+from bayes_dps.errors import DatasetNotFoundError
+from bayes_dps.models.base import FeatureHeadModel
+
+
+class ResNet18ImageNet(FeatureHeadModel):
+    """torchvision ``resnet18`` with its ``fc`` as the head.
+
+    ``checkpoint`` loads backbone weights from a local file (a torchvision state dict); the
+    head is always new, sized ``num_classes``.
+    """
+
+    def __init__(self, num_classes: int, checkpoint: str | None = None) -> None:
+        super().__init__()
+        net = torchvision.models.resnet18(weights=None)
+        if checkpoint:
+            path = Path(checkpoint).expanduser()
+            if not path.is_file():
+                raise DatasetNotFoundError(f"model checkpoint {path} does not exist")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+            net.load_state_dict(state, strict=False)
+        self.backbone = nn.Sequential(*(list(net.children())[:-1]))
+        self.head = nn.Linear(net.fc.in_features, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(self.backbone(x), 1)

@@ -1,0 +1,159 @@
+"""Experiments: every method × seed of a config, results written per DESIGN section 4.
+
+Each finished (method, seed) run is saved as ``runs/<method>/seed<seed>.json``; a run in
+progress checkpoints to ``checkpoints/<method>_seed<seed>.pt`` after every epoch. With
+``resume=True`` finished runs are read back and the interrupted one continues from its
+checkpoint, so a killed experiment completes to the same ``results.json``. ``results.json``
+itself is written once, atomically, after the last run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bayes_dps.data.batches import BatchStream
+from bayes_dps.data.registry import load_data
+from bayes_dps.data.splits import DataSplits
+from bayes_dps.errors import ConfigError
+from bayes_dps.io import atomic_write_json
+from bayes_dps.models.registry import build_model
+from bayes_dps.selection.registry import RULES, build_rule
+from bayes_dps.training.metrics import epochs_to_target, evaluate, mean_std
+from bayes_dps.training.online import OnlineSelectionEpoch
+from bayes_dps.training.optim import build_optimizer
+from bayes_dps.training.runtime import resolve_device, seed_everything
+from bayes_dps.training.trainer import Trainer
+
+ONLINE_SCALARS = (
+    "final_acc",
+    "final_balanced_acc",
+    "selected_noisy_fraction",
+    "selected_redundant_fraction",
+    "seconds_per_epoch",
+)
+
+
+def online_run_record(seed: int, history: list[dict[str, Any]], targets: list[float]) -> dict:
+    """The per-seed RUN of ``results.json`` from a trainer's per-epoch history."""
+    acc = [h["test"]["acc"] for h in history]
+    selected = sum(h["selected"] for h in history)
+    return {
+        "seed": seed,
+        "test_acc": acc,
+        "test_balanced_acc": [h["test"]["balanced_acc"] for h in history],
+        "epochs_to_target": epochs_to_target(acc, targets),
+        "final_acc": acc[-1],
+        "final_balanced_acc": history[-1]["test"]["balanced_acc"],
+        "selected_noisy_fraction": sum(h["selected_noisy"] for h in history) / max(selected, 1),
+        "selected_redundant_fraction": sum(h["selected_redundant"] for h in history)
+        / max(selected, 1),
+        "seconds_per_epoch": float(np.mean([h["seconds"] for h in history])),
+    }
+
+
+def online_summary(runs: list[dict], targets: list[float]) -> dict[str, Any]:
+    """Means and standard deviations over seeds (``epochs_to_target`` over seeds reaching it)."""
+    out: dict[str, Any] = {k: mean_std([r[k] for r in runs]) for k in ONLINE_SCALARS}
+    out["epochs_to_target"] = {
+        f"{t:.2f}": mean_std([r["epochs_to_target"][f"{t:.2f}"] for r in runs]) for t in targets
+    }
+    return out
+
+
+def check_online_config(cfg: dict[str, Any]) -> None:
+    unknown = [m for m in cfg["methods"] if m not in RULES]
+    if unknown:
+        raise ConfigError(
+            f"unknown online method(s) {unknown}; available: {', '.join(sorted(RULES))}"
+        )
+
+
+def train_online_run(
+    cfg: dict[str, Any],
+    splits: DataSplits,
+    method: str,
+    seed: int,
+    *,
+    checkpoint_path: Path | None = None,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Train one (method, seed) of an online config; returns its RUN record."""
+    device = resolve_device(cfg["device"])
+    seed_everything(seed)
+    model = build_model(
+        cfg["model"], splits.input_shape, splits.num_classes, cfg["model_options"]
+    ).to(device)
+    optimizer = build_optimizer(model.parameters(), cfg["optimizer"])
+    rule = build_rule(method, seed=seed, config=cfg, splits=splits, device=device)
+    stream = BatchStream(
+        splits.train, cfg["n_B"], seed=seed, device=device, num_workers=cfg["num_workers"]
+    )
+    test = BatchStream(
+        splits.test,
+        cfg["eval_batch_size"],
+        shuffle=False,
+        drop_last=False,
+        device=device,
+        num_workers=cfg["num_workers"],
+    )
+    step = OnlineSelectionEpoch(model, optimizer, stream, rule, cfg["n_b"], splits.train.is_noisy)
+    trainer = Trainer(
+        model,
+        optimizer,
+        step,
+        evaluate=lambda: evaluate(model, test, splits.num_classes),
+        epochs=cfg["epochs"],
+        device=device,
+        checkpoint_path=checkpoint_path,
+        progress=cfg["progress"],
+        desc=f"{method} seed {seed}",
+    )
+    history = trainer.fit(resume=resume)
+    return online_run_record(seed, history, cfg["targets"])
+
+
+def run_online_experiment(
+    cfg: dict[str, Any],
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Every method × seed of ``cfg``; writes ``results.json`` in ``out_dir`` and returns it."""
+    check_online_config(cfg)
+    out = Path(out_dir)
+    splits = load_data(cfg["dataset"])
+    log(
+        f"data: {splits.name} {splits.sizes()}, {splits.num_classes} classes, "
+        f"{int(splits.train.is_noisy.sum())} noisy training labels"
+    )
+    methods: dict[str, Any] = {}
+    for method in cfg["methods"]:
+        runs = []
+        for seed in cfg["seeds"]:
+            record_path = out / "runs" / method / f"seed{seed}.json"
+            if resume and record_path.is_file():
+                runs.append(json.loads(record_path.read_text()))
+                log(f"{method} seed {seed}: finished earlier, reusing {record_path}")
+                continue
+            ckpt = out / "checkpoints" / f"{method}_seed{seed}.pt" if cfg["checkpoint"] else None
+            record = train_online_run(
+                cfg, splits, method, seed, checkpoint_path=ckpt, resume=resume
+            )
+            atomic_write_json(record_path, record)
+            if ckpt is not None:
+                ckpt.unlink(missing_ok=True)
+            runs.append(record)
+            log(
+                f"{method} seed {seed}: final acc {record['final_acc']:.4f}, epochs to target "
+                f"{record['epochs_to_target']}, {record['seconds_per_epoch']:.3f} s/epoch"
+            )
+        methods[method] = {"seeds": runs, "summary": online_summary(runs, cfg["targets"])}
+    results = {"config": cfg, "methods": methods}
+    atomic_write_json(out / "results.json", results)
+    return results

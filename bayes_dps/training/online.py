@@ -1,0 +1,99 @@
+"""Online batch selection (Deng et al. 2023, Algorithm 1; RHO-LOSS protocol).
+
+An epoch is ``⌊n / n_B⌋`` steps. Each step draws a big batch ``B_t`` of ``n_B`` points, asks the
+selection rule for ``n_b`` of them, and takes one optimiser step on those only — so every rule
+takes the same number of gradient steps per epoch and differs only in *which* points it uses.
+Per epoch the step records how many selected points carry a corrupted label (paper Fig. 1a)
+and how many the model already classified correctly before the step ("redundant", Fig. 1b).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from bayes_dps.data.batches import BatchStream
+from bayes_dps.selection.base import BigBatch, SelectionRule
+from bayes_dps.training.batchnorm import frozen_running_stats
+from bayes_dps.training.trainer import sgd_step
+
+
+class OnlineSelectionEpoch:
+    """One epoch of select-then-train steps (an :class:`~bayes_dps.training.trainer.EpochStep`).
+
+    Args:
+        model: a network with ``forward_with_features`` (features + linear head).
+        optimizer: its optimiser.
+        stream: big batches ``B_t`` of ``n_B`` training points.
+        rule: the selection rule.
+        n_b: points selected per step.
+        noisy: per training index, whether its label is corrupted (for the statistics).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        stream: BatchStream,
+        rule: SelectionRule,
+        n_b: int,
+        noisy: np.ndarray | None = None,
+    ) -> None:
+        self.model, self.optimizer, self.stream, self.rule, self.n_b = (
+            model,
+            optimizer,
+            stream,
+            rule,
+            n_b,
+        )
+        n = len(stream.dataset)
+        mask = np.zeros(n, dtype=bool) if noisy is None else np.asarray(noisy, dtype=bool)
+        self.noisy = torch.as_tensor(mask, device=stream.device)
+
+    def run_epoch(self, epoch: int) -> dict[str, float]:
+        selected = noisy = redundant = 0
+        loss_sum = 0.0
+        for step, (x, y, idx) in enumerate(self.stream.epoch(epoch)):
+            batch = BigBatch(x, y, idx)
+            if self.rule.needs_forward:
+                batch.logits, batch.features = self.score_forward(x)
+            sel = self.rule.select(batch, self.n_b)
+            pos = sel.positions
+            xb, yb, ib = x[pos], y[pos], idx[pos]
+            losses, logits, feats = sgd_step(
+                self.model,
+                self.optimizer,
+                xb,
+                yb,
+                sel.weights,
+                where=f"at epoch {epoch + 1}, step {step + 1}",
+            )
+            self.rule.update(BigBatch(xb, yb, ib, logits, feats), sel)
+            selected += len(pos)
+            noisy += int(self.noisy[ib].sum())
+            redundant += int((logits.argmax(1) == yb).sum())
+            loss_sum += float(losses.sum())
+        return {
+            "steps": len(self.stream),
+            "selected": selected,
+            "selected_noisy": noisy,
+            "selected_redundant": redundant,
+            "train_loss": loss_sum / max(selected, 1),
+        }
+
+    @torch.no_grad()
+    def score_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and features on ``B_t`` for scoring: no gradient, ``B_t``'s BatchNorm
+        statistics, running statistics untouched."""
+        self.model.train()
+        with frozen_running_stats(self.model):
+            return self.model.forward_with_features(x)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rule.load_state_dict(state["rule"])

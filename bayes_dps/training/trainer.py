@@ -1,0 +1,184 @@
+"""The trainer core shared by every method: epochs, evaluation, timing, checkpoints, resume.
+
+What happens inside an epoch is delegated to an *epoch step* (:class:`EpochStep`): plain
+minibatch SGD (:class:`MinibatchEpoch`), online batch selection, BADS sampling… The trainer
+owns everything around it: per-epoch evaluation, wall-clock timing of the training part,
+a tqdm progress bar, an atomic checkpoint after every epoch (model, optimiser, epoch-step
+state such as posterior factors, and every global RNG state) and ``resume``, which continues a
+killed run to bit-for-bit the same result on the same device.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from bayes_dps.data.batches import BatchStream
+from bayes_dps.errors import NumericalError
+from bayes_dps.training.checkpoint import load_checkpoint, save_checkpoint
+from bayes_dps.training.runtime import rng_state, set_rng_state, synchronize
+
+
+class EpochStep(Protocol):
+    """One epoch of training; returns statistics to record (summed or averaged as it likes)."""
+
+    def run_epoch(self, epoch: int) -> dict[str, float]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def sgd_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    weights: torch.Tensor | None = None,
+    *,
+    where: str = "",
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One optimiser step on ``mean_i w_i · CE(f(x_i), y_i)``.
+
+    Returns the detached per-example losses, logits and last-layer features from the forward
+    pass (taken *before* the update, with the batch's own BatchNorm statistics). A non-finite
+    loss raises :class:`NumericalError` naming ``where``, before the parameters change.
+    """
+    model.train()
+    if hasattr(model, "forward_with_features"):
+        logits, feats = model.forward_with_features(x)
+    else:
+        logits, feats = model(x), x.new_zeros(len(x), 0)
+    losses = F.cross_entropy(logits, y, reduction="none")
+    loss = (losses * weights).mean() if weights is not None else losses.mean()
+    if not torch.isfinite(loss):
+        raise NumericalError(
+            f"non-finite training loss {loss.item()} {where}; lower optimizer.lr or check the "
+            "inputs for NaN/inf"
+        )
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return losses.detach(), logits.detach(), feats.detach()
+
+
+class MinibatchEpoch:
+    """Plain minibatch training: every batch of ``stream`` is one optimiser step."""
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, stream: BatchStream):
+        self.model, self.optimizer, self.stream = model, optimizer, stream
+
+    def run_epoch(self, epoch: int) -> dict[str, float]:
+        total, n = 0.0, 0
+        for step, (x, y, _) in enumerate(self.stream.epoch(epoch)):
+            losses, _, _ = sgd_step(
+                self.model, self.optimizer, x, y, where=f"at epoch {epoch + 1}, step {step + 1}"
+            )
+            total += losses.sum().item()
+            n += len(losses)
+        return {"train_loss": total / max(n, 1), "steps": len(self.stream)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class Trainer:
+    """Runs ``epochs`` epochs of ``epoch_step`` with evaluation and checkpoints.
+
+    Args:
+        model, optimizer: what is trained (the epoch step holds the same objects).
+        epoch_step: the epoch's work (see :class:`EpochStep`).
+        evaluate: called after every epoch; returns metrics such as ``{"acc": 0.93}``.
+        epochs: number of epochs.
+        device: for timing synchronisation.
+        checkpoint_path: where the per-epoch checkpoint goes (``None``: no checkpoints).
+        progress: show a tqdm bar over epochs.
+        desc: the bar's label.
+        on_epoch_end: ``f(record)`` after each epoch's checkpoint (logging, early stops).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        epoch_step: EpochStep,
+        *,
+        evaluate: Callable[[], dict[str, float]],
+        epochs: int,
+        device: torch.device | str = "cpu",
+        checkpoint_path: str | Path | None = None,
+        progress: bool = False,
+        desc: str = "",
+        on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.model = model
+        self.optimizer = optimizer
+        self.epoch_step = epoch_step
+        self.evaluate = evaluate
+        self.epochs = epochs
+        self.device = torch.device(device)
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        self.progress = progress
+        self.desc = desc
+        self.on_epoch_end = on_epoch_end
+        self.history: list[dict[str, Any]] = []
+
+    def _state(self, epoch: int) -> dict[str, Any]:
+        return {
+            "epoch": epoch,
+            "history": self.history,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "epoch_step": self.epoch_step.state_dict(),
+            "rng": rng_state(),
+        }
+
+    def _restore(self) -> int:
+        state = load_checkpoint(self.checkpoint_path) if self.checkpoint_path else None
+        if state is None:
+            return 0
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch_step.load_state_dict(state["epoch_step"])
+        set_rng_state(state["rng"])
+        self.history = list(state["history"])
+        return int(state["epoch"])
+
+    def fit(self, resume: bool = False) -> list[dict[str, Any]]:
+        """Train (continuing from the checkpoint when ``resume``); returns per-epoch records."""
+        start = self._restore() if resume else 0
+        if not resume:
+            self.history = []
+        bar = tqdm(
+            range(start, self.epochs),
+            initial=start,
+            total=self.epochs,
+            desc=self.desc,
+            disable=not self.progress,
+            leave=False,
+        )
+        for epoch in bar:
+            synchronize(self.device)
+            t0 = time.perf_counter()
+            stats = self.epoch_step.run_epoch(epoch)
+            synchronize(self.device)
+            seconds = time.perf_counter() - t0
+            record = {"epoch": epoch + 1, "seconds": seconds, **stats, "test": self.evaluate()}
+            self.history.append(record)
+            if self.checkpoint_path is not None:
+                save_checkpoint(self.checkpoint_path, self._state(epoch + 1))
+            bar.set_postfix({k: f"{v:.3f}" for k, v in record["test"].items()})
+            if self.on_epoch_end is not None:
+                self.on_epoch_end(record)
+        bar.close()
+        return self.history
