@@ -179,8 +179,7 @@ class IndexedDataset(Dataset):
         """This dataset followed by ``other`` (same classes, loader and transform)."""
         if other.num_classes != self.num_classes:
             raise DataError(
-                f"cannot concatenate datasets of {self.num_classes} and "
-                f"{other.num_classes} classes"
+                f"cannot concatenate datasets of {self.num_classes} and {other.num_classes} classes"
             )
         keys = set(self.annotations) | set(other.annotations)
         ann = {}

@@ -15,9 +15,12 @@ MNIST_STD = (0.3081,)
 
 
 def cifar_transform(train: bool, mean=CIFAR10_MEAN, std=CIFAR10_STD) -> T.Compose:
-    """Random crop 32 with 4-pixel zero padding and horizontal flip (train), normalisation."""
+    """Random crop 32 with 4-pixel zero padding and horizontal flip (train), normalisation.
+
+    Takes HWC ``uint8`` arrays (the CIFAR pickle layout) or PIL images.
+    """
     steps = [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip()] if train else []
-    return T.Compose([*steps, T.ToTensor(), T.Normalize(mean, std)])
+    return T.Compose([T.ToTensor(), *steps, T.Normalize(mean, std)])
 
 
 def imagefolder_transform(train: bool, size: int = 224, resize: int = 256) -> T.Compose:

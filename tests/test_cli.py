@@ -1,0 +1,150 @@
+"""The bayes-dps command end to end: results contract, npz data, resume, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bayes_dps.cli import main
+from bayes_dps.training import online
+from tests.conftest import write_npz
+
+ROOT = Path(__file__).resolve().parents[1]
+DIGITS = str(ROOT / "experiments" / "configs" / "digits.yaml")
+FAST = ["--quiet", "--set", "device=cpu", "--set", "checkpoint=false"]
+
+RUN_KEYS = {
+    "seed",
+    "test_acc",
+    "epochs_to_target",
+    "final_acc",
+    "selected_noisy_fraction",
+    "selected_redundant_fraction",
+    "seconds_per_epoch",
+}
+
+
+def test_online_writes_results_contract(tmp_path):
+    out = tmp_path / "run"
+    args = ["online", "--config", DIGITS, "--out", str(out), *FAST]
+    args += ["--set", "epochs=3", "--set", "seeds=[0, 1]", "--set", "dataset.noise=0.2"]
+    assert main(args) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert set(results) == {"config", "methods"}
+    assert results["config"]["dataset"]["noise"] == 0.2
+    uniform = results["methods"]["uniform"]
+    assert [r["seed"] for r in uniform["seeds"]] == [0, 1]
+    for r in uniform["seeds"]:
+        assert RUN_KEYS <= set(r)
+        assert len(r["test_acc"]) == 3
+        assert set(r["epochs_to_target"]) == {"0.90", "0.95"}
+        # uniform selection sees label noise at the corruption rate
+        assert 0.1 < r["selected_noisy_fraction"] < 0.3
+    summary = uniform["summary"]
+    assert summary["final_acc"]["n"] == 2 and summary["final_acc"]["std"] >= 0
+    assert set(summary["epochs_to_target"]) == {"0.90", "0.95"}
+    assert (out / "curves.png").stat().st_size > 1000
+    assert (out / "runs" / "uniform" / "seed1.json").is_file()
+
+
+def test_digits_config_reaches_95_percent(tmp_path):
+    """The issue's acceptance run, one seed: clean digits, MLP, uniform."""
+    out = tmp_path / "digits"
+    assert main(["online", "--config", DIGITS, "--out", str(out), *FAST, "--set", "seeds=[0]"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["methods"]["uniform"]["seeds"][0]["final_acc"] >= 0.95
+
+
+@pytest.mark.parametrize("meta", [False, True])
+def test_same_config_runs_on_npz(tmp_path, meta):
+    path = write_npz(tmp_path / "mine.npz", meta=meta, n_train=400, n_test=100)
+    out = tmp_path / "npz"
+    args = ["online", "--config", DIGITS, "--out", str(out), *FAST]
+    args += ["--set", "dataset.name=npz", "--set", f"dataset.path={path}", "--set", "epochs=5"]
+    args += ["--set", "seeds=[0]"]
+    assert main(args) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["methods"]["uniform"]["seeds"][0]["final_acc"] > 0.8
+
+
+def test_resume_continues_killed_run_to_same_results(tmp_path, monkeypatch):
+    args = ["--config", DIGITS, "--quiet", "--set", "device=cpu", "--set", "epochs=4"]
+    args += ["--set", "seeds=[0, 1]", "--set", "dataset.noise=0.2"]
+    assert main(["online", *args, "--out", str(tmp_path / "ref")]) == 0
+
+    calls = {"n": 0}
+    original = online.OnlineSelectionEpoch.run_epoch
+
+    def dying(self, epoch):
+        calls["n"] += 1
+        if calls["n"] == 6:  # seed 0 done (4 epochs), seed 1 killed in its 2nd epoch
+            raise KeyboardInterrupt
+        return original(self, epoch)
+
+    monkeypatch.setattr(online.OnlineSelectionEpoch, "run_epoch", dying)
+    out = tmp_path / "killed"
+    with pytest.raises(KeyboardInterrupt):
+        main(["online", *args, "--out", str(out)])
+    assert not (out / "results.json").exists()
+    assert (out / "checkpoints" / "uniform_seed1.pt").is_file()
+    monkeypatch.setattr(online.OnlineSelectionEpoch, "run_epoch", original)
+    assert main(["online", *args, "--out", str(out), "--resume"]) == 0
+
+    def strip(path):
+        res = json.loads((path / "results.json").read_text())
+        for r in res["methods"]["uniform"]["seeds"]:
+            r.pop("seconds_per_epoch")
+        res["methods"]["uniform"]["summary"].pop("seconds_per_epoch")
+        return res
+
+    assert strip(out) == strip(tmp_path / "ref")
+    assert not (out / "checkpoints" / "uniform_seed1.pt").exists()
+
+
+def test_demo_runs_offline(tmp_path):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), *FAST, "--set", "epochs=2", "--set", "seeds=[0]"]) == 0
+    assert (out / "results.json").is_file() and (out / "curves.png").is_file()
+
+
+def bad_labels_npz(tmp_path):
+    path = tmp_path / "bad.npz"
+    np.savez(
+        path,
+        x_train=np.zeros((400, 3), np.float32),
+        y_train=np.r_[np.zeros(399, int), 7],
+        x_test=np.zeros((10, 3), np.float32),
+        y_test=np.zeros(10, int),
+        num_classes=3,
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (["dataset.name=npz", "dataset.path={bad}"], "must lie in [0, 3); found 7"),
+        (["dataset.name=imagenet"], "unknown dataset.name 'imagenet'"),
+        (["model=resnet1000"], "unknown model 'resnet1000'"),
+        (["dataset.name=cifar10", "dataset.path={tmp}"], "cifar-10-batches-py"),
+        (["dataset.name=npz", "dataset.path={tmp}/absent.npz"], "does not exist"),
+        (["n_b=500"], "n_b=500 exceeds n_B=320"),
+        (["methods=[uniform, oracle]"], "unknown online method(s) ['oracle']"),
+        (["epochs"], "--set expects key=value"),
+        (["dataset..noise=1"], "not a dotted name"),
+        (["dataset.noise=[0.2"], "cannot parse value"),
+    ],
+)
+def test_bad_input_clear_error_and_no_results(tmp_path, capsys, sets, message):
+    bad = bad_labels_npz(tmp_path)
+    out = tmp_path / "out"
+    args = ["online", "--config", DIGITS, "--out", str(out), "--quiet", "--set", "device=cpu"]
+    for s in sets:
+        args += ["--set", s.format(bad=bad, tmp=tmp_path)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+    assert not (out / "results.json").exists()

@@ -1,0 +1,26 @@
+"""The README's quick-start code runs as shown."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def quickstart_code() -> str:
+    text = README.read_text()
+    section = text.split("## Quick start", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_quickstart_runs(capsys):
+    namespace: dict = {}
+    exec(compile(quickstart_code(), str(README), "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "'acc'" in out
+    assert namespace["noisy"].sum() == round(0.2 * len(namespace["splits"].train))
+    acc = namespace["evaluate"](
+        namespace["model"], namespace["test"], namespace["splits"].num_classes
+    )["acc"]
+    assert acc > 0.8
