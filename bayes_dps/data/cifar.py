@@ -95,7 +95,12 @@ def load_cifar(name: str, root: str | Path, *, download: bool = False) -> DataSp
     x_te, y_te = _read(name, root, spec["test"])
     k = spec["num_classes"]
     train = IndexedDataset(
-        x_tr, y_tr, num_classes=k, classes=classes, transform=cifar_transform(True, mean, std)
+        x_tr,
+        y_tr,
+        num_classes=k,
+        classes=classes,
+        transform=cifar_transform(True, mean, std),
+        eval_transform=cifar_transform(False, mean, std),
     )
     test = IndexedDataset(
         x_te, y_te, num_classes=k, classes=classes, transform=cifar_transform(False, mean, std)

@@ -76,6 +76,8 @@ class IndexedDataset(Dataset):
         num_classes: ``k``.
         classes: class names (defaults to ``"0" … "k-1"``).
         transform: applied to each (loaded) input; without one, inputs become tensors as is.
+        eval_transform: the deterministic variant of ``transform`` (no augmentation), used by
+            :meth:`for_eval` when logits are computed once per point.
         loader: turns a stored item (for example a path) into an input.
         annotations: per-index arrays; ``true_target``, ``noisy``, ``minority`` and
             ``off_domain`` are filled in when absent.
@@ -89,6 +91,7 @@ class IndexedDataset(Dataset):
         num_classes: int,
         classes: Sequence[str] | None = None,
         transform: Callable | None = None,
+        eval_transform: Callable | None = None,
         loader: Callable | None = None,
         annotations: dict[str, np.ndarray] | None = None,
     ) -> None:
@@ -108,6 +111,7 @@ class IndexedDataset(Dataset):
         if len(self.classes) != self.num_classes:
             raise DataError(f"{len(self.classes)} class names given for {num_classes} classes")
         self.transform = transform
+        self.eval_transform = eval_transform
         self.loader = loader
         n = len(self.targets)
         ann = {k: np.asarray(v) for k, v in (annotations or {}).items()}
@@ -160,6 +164,7 @@ class IndexedDataset(Dataset):
             num_classes=self.num_classes,
             classes=self.classes,
             transform=self.transform,
+            eval_transform=self.eval_transform,
             loader=self.loader,
             annotations=self.annotations,
         )
@@ -201,3 +206,9 @@ class IndexedDataset(Dataset):
 
     def with_transform(self, transform: Callable | None) -> IndexedDataset:
         return self._replace(transform=transform)
+
+    def for_eval(self) -> IndexedDataset:
+        """The same points with the evaluation transform (no random augmentation)."""
+        if self.eval_transform is None:
+            return self
+        return self._replace(transform=self.eval_transform)

@@ -70,5 +70,6 @@ def load_imagefolder(
             classes=classes,
             loader=load_rgb,
             transform=imagefolder_transform(train, size=image_size, resize=resize),
+            eval_transform=imagefolder_transform(False, size=image_size, resize=resize),
         )
     return DataSplits(train=out["train"], test=out["test"], name="imagefolder")

@@ -1,6 +1,7 @@
 """Networks with ``features`` + linear ``head`` (and, with their issues, the Pyro models)."""
 
 from bayes_dps.models.base import FeatureHeadModel
+from bayes_dps.models.last_layer_predictive import last_layer_predictive_model
 from bayes_dps.models.lenet import LeNet5
 from bayes_dps.models.mlp import MLP
 from bayes_dps.models.registry import MODELS, auto_model_name, build_model
@@ -17,4 +18,5 @@ __all__ = [
     "ResNet32",
     "auto_model_name",
     "build_model",
+    "last_layer_predictive_model",
 ]

@@ -164,7 +164,7 @@ class Trainer:
             initial=start,
             total=self.epochs,
             desc=self.desc,
-            disable=not self.progress,
+            disable=None if self.progress else True,  # None: off when not a terminal
             leave=False,
         )
         for epoch in bar:
@@ -177,7 +177,7 @@ class Trainer:
             self.history.append(record)
             if self.checkpoint_path is not None:
                 save_checkpoint(self.checkpoint_path, self._state(epoch + 1))
-            bar.set_postfix({k: f"{v:.3f}" for k, v in record["test"].items()})
+            bar.set_postfix({k: f"{v:.3f}" for k, v in record["test"].items()}, refresh=False)
             if self.on_epoch_end is not None:
                 self.on_epoch_end(record)
         bar.close()

@@ -1,0 +1,145 @@
+"""Last-layer KFAC online Laplace approximation (Deng et al. 2023, Eqs. 13–15).
+
+Split the network into features ``h_θ(x) ∈ R^d`` and a linear head ``θ^(l) ∈ R^{d̃×k}``
+(``d̃ = d + 1``: the bias is the weight of a constant feature 1). After every training step on
+the selected batch ``b_t`` two Kronecker factors are refreshed by an exponential moving
+average (Eq. 14 with the EMA of Algorithm 1, line 9; the first update copies):
+
+    A ← m·A + (1−m) · mean_i h̃_i h̃_iᵀ                       (d̃ × d̃)
+    G ← m·G + (1−m) · mean_i g_i g_iᵀ,  g_i = softmax(f_i) − onehot(y_i)   (k × k)
+
+With ``n_e`` effective data points and prior precision ``τ0`` (Algorithm 1, line 5; Eq. 13):
+
+    V = √n_e · A + √τ0 · I,   U = √n_e · G + √τ0 · I,   G^(l) ≈ V ⊗ U
+    q(θ^(l)) = MN(θ^(l)_{t−1}, U⁻¹, V⁻¹)
+    q(f_x)   = N( f_θ(x), (h̃_xᵀ V⁻¹ h̃_x) · U⁻¹ )              (Eq. 15)
+
+One Cholesky of ``V`` and one of ``U`` per step serve the whole batch: ``h̃ᵀV⁻¹h̃ = ‖L_V⁻¹h̃‖²``
+(one batched triangular solve) and ``f^(s) = f + √(h̃ᵀV⁻¹h̃) · ε^(s) Cᵀ`` with ``CCᵀ = U⁻¹``.
+Before the first update ``A = G = 0`` and the posterior is the prior ``N(θ, τ0⁻¹ I)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from bayes_dps.errors import ConfigError
+from bayes_dps.inference.cholesky import safe_cholesky
+
+
+def with_bias(features: torch.Tensor) -> torch.Tensor:
+    """``h̃ = [h, 1]``: the head's bias as the weight of a constant feature."""
+    return torch.cat([features, features.new_ones(len(features), 1)], dim=1)
+
+
+@dataclass
+class KronPredictive:
+    """``q(f_x) = N(mean_x, s_x · U⁻¹)`` for a batch (Eq. 15).
+
+    ``mean``: ``(n, k)`` logits ``f_θ(x)``; ``var_scale``: ``(n,)`` values ``s_x = h̃_xᵀV⁻¹h̃_x``;
+    ``scale_tril``: ``(k, k)`` lower-triangular ``C`` with ``CCᵀ = U⁻¹``.
+    """
+
+    mean: torch.Tensor
+    var_scale: torch.Tensor
+    scale_tril: torch.Tensor
+
+    def covariance(self) -> torch.Tensor:
+        """``(n, k, k)``: ``s_x · U⁻¹`` per point."""
+        u_inv = self.scale_tril @ self.scale_tril.T
+        return self.var_scale[:, None, None] * u_inv
+
+    def sample(self, num_samples: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``(S, n, k)`` draws ``f^(s) = mean + √s_x · ε^(s) Cᵀ``."""
+        eps = torch.randn(
+            (num_samples, *self.mean.shape),
+            generator=generator,
+            device=self.mean.device,
+            dtype=self.mean.dtype,
+        )
+        return self.mean + self.var_scale.sqrt()[None, :, None] * (eps @ self.scale_tril.T)
+
+
+class LastLayerKFACLaplace:
+    """Online last-layer KFAC Laplace posterior over a linear head (Eqs. 13–15).
+
+    Args:
+        feature_dim: ``d`` (without the bias feature).
+        num_classes: ``k``.
+        n_e: number of effective data (replaces ``|D_{t−1}|`` in Eq. 13).
+        tau0: prior precision ``τ0``.
+        momentum: EMA coefficient ``m`` of the factors.
+    """
+
+    def __init__(
+        self,
+        feature_dim: int,
+        num_classes: int,
+        *,
+        n_e: float = 500.0,
+        tau0: float = 1.0,
+        momentum: float = 0.95,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        if n_e <= 0:
+            raise ConfigError(f"bayesian.n_e must be > 0, got {n_e}")
+        if tau0 <= 0:
+            raise ConfigError(f"bayesian.tau0 must be > 0, got {tau0}")
+        if not 0.0 <= momentum < 1.0:
+            raise ConfigError(f"bayesian.momentum must lie in [0, 1), got {momentum}")
+        self.n_e, self.tau0, self.momentum = float(n_e), float(tau0), float(momentum)
+        d = feature_dim + 1
+        self.A = torch.zeros(d, d, device=device, dtype=dtype)
+        self.G = torch.zeros(num_classes, num_classes, device=device, dtype=dtype)
+        self.num_updates = 0
+
+    # ----------------------------------------------------------------- fitting
+    @torch.no_grad()
+    def update(self, features: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
+        """EMA update of ``A`` and ``G`` from the selected batch (Eq. 14, Alg. 1 line 9)."""
+        h = with_bias(features.to(self.A.dtype))
+        g = torch.softmax(logits.to(self.G.dtype), dim=1)
+        g[torch.arange(len(y), device=g.device), y] -= 1.0
+        a_new = h.T @ h / len(h)
+        g_new = g.T @ g / len(g)
+        if self.num_updates == 0:
+            self.A.copy_(a_new)
+            self.G.copy_(g_new)
+        else:
+            self.A.mul_(self.momentum).add_(a_new, alpha=1 - self.momentum)
+            self.G.mul_(self.momentum).add_(g_new, alpha=1 - self.momentum)
+        self.num_updates += 1
+
+    # --------------------------------------------------------------- posterior
+    def factors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(V, U)`` of Eq. 13 with ``n_e`` for ``|D_{t−1}|``."""
+        s_n, s_t = math.sqrt(self.n_e), math.sqrt(self.tau0)
+        eye_v = torch.eye(len(self.A), device=self.A.device, dtype=self.A.dtype)
+        eye_u = torch.eye(len(self.G), device=self.G.device, dtype=self.G.dtype)
+        return s_n * self.A + s_t * eye_v, s_n * self.G + s_t * eye_u
+
+    @torch.no_grad()
+    def predictive(self, features: torch.Tensor, mean_logits: torch.Tensor) -> KronPredictive:
+        """``q(f_x)`` for a batch (Eq. 15): two Cholesky factorisations, no loop over points."""
+        V, U = self.factors()
+        L_v = safe_cholesky(V, name="V (KFAC feature factor)")
+        L_u = safe_cholesky(U, name="U (KFAC output factor)")
+        h = with_bias(features.to(V.dtype))
+        z = torch.linalg.solve_triangular(L_v, h.T, upper=False)  # L_V⁻¹ h̃, (d̃, n)
+        var_scale = (z * z).sum(0)
+        # C = chol(U⁻¹): U⁻¹ = L_U⁻ᵀ L_U⁻¹ is k×k, cheap to factorise once per step
+        scale_tril = safe_cholesky(torch.cholesky_inverse(L_u), name="U⁻¹")
+        return KronPredictive(mean_logits.to(V.dtype), var_scale, scale_tril)
+
+    # --------------------------------------------------------------- checkpoint
+    def state_dict(self) -> dict:
+        return {"A": self.A.clone(), "G": self.G.clone(), "num_updates": self.num_updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.A.copy_(state["A"])
+        self.G.copy_(state["G"])
+        self.num_updates = int(state["num_updates"])

@@ -1,0 +1,146 @@
+"""Last-layer KFAC Laplace: factors vs hand computation, predictive vs brute force and MC."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from pyro import poutine
+from pyro.infer import Predictive
+
+from bayes_dps.errors import ConfigError, NumericalError
+from bayes_dps.inference import LastLayerKFACLaplace, safe_cholesky, with_bias
+from bayes_dps.models import last_layer_predictive_model
+
+
+@pytest.fixture(autouse=True)
+def _float64():
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+
+
+def fitted(d=3, k=4, steps=3, seed=0, **kw):
+    g = torch.Generator().manual_seed(seed)
+    lap = LastLayerKFACLaplace(d, k, dtype=torch.float64, **kw)
+    batches = []
+    for _ in range(steps):
+        h = torch.randn(5, d, generator=g)
+        f = torch.randn(5, k, generator=g)
+        y = torch.randint(0, k, (5,), generator=g)
+        lap.update(h, f, y)
+        batches.append((h, f, y))
+    return lap, batches
+
+
+def test_ema_factors_equal_hand_computation():
+    m = 0.9
+    lap, batches = fitted(momentum=m)
+    A = G = None
+    for h, f, y in batches:
+        a_sum = torch.zeros(4, 4)
+        g_sum = torch.zeros(4, 4)
+        for i in range(len(y)):  # one point at a time
+            hi = torch.tensor([*h[i].tolist(), 1.0])
+            p = torch.exp(f[i]) / torch.exp(f[i]).sum()
+            gi = p.clone()
+            gi[y[i]] -= 1
+            a_sum += torch.outer(hi, hi)
+            g_sum += torch.outer(gi, gi)
+        a_new, g_new = a_sum / len(y), g_sum / len(y)
+        A = a_new if A is None else m * A + (1 - m) * a_new
+        G = g_new if G is None else m * G + (1 - m) * g_new
+    assert torch.allclose(lap.A, A) and torch.allclose(lap.G, G)
+    V, U = lap.factors()
+    assert torch.allclose(V, lap.n_e**0.5 * A + lap.tau0**0.5 * torch.eye(4))
+    assert torch.allclose(U, lap.n_e**0.5 * G + lap.tau0**0.5 * torch.eye(4))
+
+
+def test_predictive_covariance_matches_brute_force_kronecker():
+    """(h̃ᵀV⁻¹h̃)U⁻¹ == J (V⊗U)⁻¹ Jᵀ with J = ∂f/∂vec(θ) for f = θᵀh̃."""
+    d, k = 3, 4
+    lap, _ = fitted(d=d, k=k, n_e=50.0, tau0=2.0)
+    V, U = lap.factors()
+    sigma = torch.linalg.inv(torch.kron(V, U))  # covariance of row-major vec(θ), (d̃k × d̃k)
+    h = torch.randn(6, d)
+    theta0 = torch.randn(d + 1, k)
+    mean = with_bias(h) @ theta0
+    pred = lap.predictive(h, mean)
+    cov = pred.covariance()
+    for i in range(len(h)):
+        hi = with_bias(h[i : i + 1])[0]
+        J = torch.autograd.functional.jacobian(
+            lambda vec, hi=hi: hi @ vec.reshape(d + 1, k), theta0.reshape(-1)
+        )
+        assert torch.allclose(cov[i], J @ sigma @ J.T, atol=1e-10)
+    assert torch.allclose(pred.mean, mean)
+
+
+def test_prior_before_any_update():
+    lap = LastLayerKFACLaplace(3, 2, tau0=4.0, dtype=torch.float64)
+    h = torch.randn(2, 3)
+    cov = lap.predictive(h, torch.zeros(2, 2)).covariance()
+    expected = (with_bias(h) ** 2).sum(1) / 4.0  # θ ~ N(0, τ0⁻¹ I) ⇒ Var f_j = ‖h̃‖²/τ0
+    assert torch.allclose(cov, expected[:, None, None] * torch.eye(2))
+
+
+@pytest.mark.parametrize("path", ["tensor", "pyro"])
+def test_sampled_covariance_within_monte_carlo_error(path):
+    lap, _ = fitted(d=3, k=3, n_e=20.0)
+    h = torch.randn(2, 3)
+    mean = torch.randn(2, 3)
+    pred = lap.predictive(h, mean)
+    S = 40_000
+    torch.manual_seed(1)
+    if path == "tensor":
+        f = pred.sample(S, generator=torch.Generator().manual_seed(0))
+    else:
+        samples = Predictive(last_layer_predictive_model, num_samples=1)(
+            pred.mean, pred.var_scale, pred.scale_tril, num_samples=S
+        )
+        f = samples["f"][0]
+    assert f.shape == (S, 2, 3)
+    cov = pred.covariance()
+    for i in range(2):
+        x = f[:, i] - f[:, i].mean(0)
+        emp = x.T @ x / (S - 1)
+        # MC standard error of a covariance entry: sqrt((Σ_aa Σ_bb + Σ_ab²) / S)
+        se = ((cov[i].diag()[:, None] * cov[i].diag()[None, :] + cov[i] ** 2) / S).sqrt()
+        assert (emp - cov[i]).abs().le(5 * se).all()
+        assert (f[:, i].mean(0) - mean[i]).abs().le(5 * (cov[i].diag() / S).sqrt()).all()
+
+
+def test_pyro_model_scores_labels():
+    lap, _ = fitted()
+    pred = lap.predictive(torch.randn(5, 3), torch.randn(5, 4))
+    y = torch.randint(0, 4, (5,))
+    tr = poutine.trace(last_layer_predictive_model).get_trace(
+        pred.mean, pred.var_scale, pred.scale_tril, 7, y
+    )
+    tr.compute_log_prob()
+    f = tr.nodes["f"]["value"]
+    assert f.shape == (7, 5, 4)
+    expected = torch.log_softmax(f, -1).gather(-1, y.expand(7, 5)[..., None])[..., 0]
+    assert torch.allclose(tr.nodes["y"]["log_prob"], expected)
+
+
+def test_state_dict_roundtrip_and_checks():
+    lap, _ = fitted()
+    other = LastLayerKFACLaplace(3, 4, dtype=torch.float64)
+    other.load_state_dict(lap.state_dict())
+    assert torch.equal(other.A, lap.A) and other.num_updates == 3
+    with pytest.raises(ConfigError, match="n_e"):
+        LastLayerKFACLaplace(3, 4, n_e=0)
+    with pytest.raises(ConfigError, match="tau0"):
+        LastLayerKFACLaplace(3, 4, tau0=-1)
+
+
+def test_safe_cholesky_jitter_warns_and_fails_clearly():
+    singular = torch.ones(3, 3)
+    with pytest.warns(RuntimeWarning, match="added"):
+        L = safe_cholesky(singular)
+    assert torch.allclose(L @ L.T, singular, atol=1e-4)
+    with pytest.raises(NumericalError, match="not positive definite"):
+        safe_cholesky(-torch.eye(2), max_tries=3)
+    with pytest.raises(NumericalError, match="NaN"):
+        safe_cholesky(torch.full((2, 2), float("nan")))
