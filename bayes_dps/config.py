@@ -50,10 +50,56 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "checkpoint": True,
 }
 
-ONLINE_DEFAULTS: dict[str, Any] = {**COMMON_DEFAULTS, "n_B": 320, "n_b": 32}
+ONLINE_DEFAULTS: dict[str, Any] = {
+    **COMMON_DEFAULTS,
+    "n_B": 320,
+    "n_b": 32,
+    # Deng et al. Eq. 16 and Algorithm 1
+    "bayesian": {
+        "alpha": 0.3,
+        "n_e": 500,
+        "tau0": 1.0,
+        "num_samples": 100,
+        "momentum": 0.95,
+        "adaptive_alpha": False,
+    },
+    # f̃ of Eq. 10 (bayesian, rho_loss_zs): openclip | holdout | cached
+    "zero_shot": {
+        "name": "openclip",
+        "arch": "RN50",
+        "pretrained": "openai",
+        "checkpoint": None,
+        "temperature": 0.01,
+        "classnames": None,
+        "cache": True,
+        "cache_path": None,
+    },
+    # RHO-LOSS's irreducible-loss model, trained on the meta / holdout split
+    "holdout": {
+        "model": "auto",
+        "model_options": None,
+        "epochs": 50,
+        "batch_size": 32,
+        "lr": 1e-3,
+        "weight_decay": 0.01,
+        "seed": 0,
+        "cache": True,
+    },
+    # SVP's proxy model, trained on D_t
+    "svp": {
+        "model": "mlp",
+        "model_options": {"hidden": [64]},
+        "epochs": 5,
+        "batch_size": 64,
+        "lr": 1e-3,
+        "weight_decay": 0.01,
+        "seed": 0,
+    },
+    "cache_dir": None,
+}
 
 #: sub-mappings whose keys are free-form (passed through to a constructor)
-FREE_FORM = {"model_options", "dataset.domain"}
+FREE_FORM = {"model_options", "dataset.domain", "holdout.model_options", "svp.model_options"}
 
 _KEY = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
@@ -181,6 +227,14 @@ def validate_common(cfg: dict[str, Any]) -> None:
     _number(cfg, "dataset.imbalance", low=1)
     _number(cfg, "dataset.meta_per_class", low=0, integer=True)
     _number(cfg, "dataset.seed", low=0, integer=True)
+    if "bayesian" in cfg:
+        _number(cfg, "bayesian.alpha", low=0, high=1)
+        _number(cfg, "bayesian.n_e", low=0, low_open=True)
+        _number(cfg, "bayesian.tau0", low=0, low_open=True)
+        _number(cfg, "bayesian.num_samples", low=1, integer=True)
+        _number(cfg, "zero_shot.temperature", low=0, low_open=True)
+        _number(cfg, "holdout.epochs", low=1, integer=True)
+        _number(cfg, "svp.epochs", low=1, integer=True)
     if "n_B" in cfg:
         n_big = _number(cfg, "n_B", low=1, integer=True)
         n_small = _number(cfg, "n_b", low=1, integer=True)

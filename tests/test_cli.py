@@ -33,7 +33,7 @@ def test_online_writes_results_contract(tmp_path):
     args += ["--set", "epochs=3", "--set", "seeds=[0, 1]", "--set", "dataset.noise=0.2"]
     assert main(args) == 0
     results = json.loads((out / "results.json").read_text())
-    assert set(results) == {"config", "methods"}
+    assert set(results) == {"config", "methods", "predictors"}
     assert results["config"]["dataset"]["noise"] == 0.2
     uniform = results["methods"]["uniform"]
     assert [r["seed"] for r in uniform["seeds"]] == [0, 1]

@@ -105,4 +105,4 @@ def load_cifar(name: str, root: str | Path, *, download: bool = False) -> DataSp
     test = IndexedDataset(
         x_te, y_te, num_classes=k, classes=classes, transform=cifar_transform(False, mean, std)
     )
-    return DataSplits(train=train, test=test, name=name)
+    return DataSplits(train=train, test=test, name=name, normalization=(mean, std))

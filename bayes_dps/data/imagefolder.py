@@ -12,7 +12,7 @@ from PIL import Image
 
 from bayes_dps.data.dataset import IndexedDataset
 from bayes_dps.data.splits import DataSplits
-from bayes_dps.data.transforms import imagefolder_transform
+from bayes_dps.data.transforms import IMAGENET_MEAN, IMAGENET_STD, imagefolder_transform
 from bayes_dps.errors import DataError, DatasetNotFoundError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -72,4 +72,9 @@ def load_imagefolder(
             transform=imagefolder_transform(train, size=image_size, resize=resize),
             eval_transform=imagefolder_transform(False, size=image_size, resize=resize),
         )
-    return DataSplits(train=out["train"], test=out["test"], name="imagefolder")
+    return DataSplits(
+        train=out["train"],
+        test=out["test"],
+        name="imagefolder",
+        normalization=(IMAGENET_MEAN, IMAGENET_STD),
+    )

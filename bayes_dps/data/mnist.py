@@ -6,7 +6,7 @@ from pathlib import Path
 
 from bayes_dps.data.dataset import IndexedDataset
 from bayes_dps.data.splits import DataSplits
-from bayes_dps.data.transforms import mnist_transform
+from bayes_dps.data.transforms import MNIST_MEAN, MNIST_STD, mnist_transform
 from bayes_dps.errors import DatasetNotFoundError
 
 RAW_FILES = [
@@ -41,4 +41,9 @@ def load_mnist(root: str | Path, *, download: bool = False) -> DataSplits:
             classes=[str(c) for c in range(10)],
             transform=mnist_transform(),
         )
-    return DataSplits(train=splits["train"], test=splits["test"], name="mnist")
+    return DataSplits(
+        train=splits["train"],
+        test=splits["test"],
+        name="mnist",
+        normalization=(MNIST_MEAN, MNIST_STD),
+    )

@@ -24,6 +24,9 @@ class DataSplits:
     meta: IndexedDataset | None = None
     val: IndexedDataset | None = None
     name: str = ""
+    #: per-channel (mean, std) the inputs were normalised with (for zero-shot predictors that
+    #: must undo it); ``None`` when inputs are raw values in [0, 1]
+    normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 
     @property
     def num_classes(self) -> int:

@@ -1,7 +1,33 @@
-"""Online selection rules (one interface) and, with their issue, zero-shot predictors."""
+"""Online selection rules (one interface) and zero-shot / validation predictors."""
 
 from bayes_dps.selection.base import BigBatch, Selection, SelectionRule
-from bayes_dps.selection.registry import RULES, build_rule
+from bayes_dps.selection.bayesian import BayesianSelection, bayesian_scores
+from bayes_dps.selection.grad_norm import GradNormISSelection, GradNormSelection
+from bayes_dps.selection.loss_based import (
+    IrreducibleLossSelection,
+    RhoLossSelection,
+    TrainLossSelection,
+)
+from bayes_dps.selection.registry import RULES, build_rule, predictor_for
+from bayes_dps.selection.scored import ScoredSelection
+from bayes_dps.selection.svp import SVPSelection
 from bayes_dps.selection.uniform import UniformSelection
 
-__all__ = ["RULES", "BigBatch", "Selection", "SelectionRule", "UniformSelection", "build_rule"]
+__all__ = [
+    "RULES",
+    "BayesianSelection",
+    "BigBatch",
+    "GradNormISSelection",
+    "GradNormSelection",
+    "IrreducibleLossSelection",
+    "RhoLossSelection",
+    "SVPSelection",
+    "ScoredSelection",
+    "Selection",
+    "SelectionRule",
+    "TrainLossSelection",
+    "UniformSelection",
+    "bayesian_scores",
+    "build_rule",
+    "predictor_for",
+]

@@ -1,22 +1,103 @@
-"""Selection rules by name, as the ``methods`` list of an online config names them."""
+"""Selection rules by name, as the ``methods`` list of an online config names them.
+
+Each entry says which predictor it needs (``zero_shot``, ``holdout`` or ``proxy``); the
+training layer builds those once per experiment and passes them in ``predictors``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from bayes_dps.errors import ConfigError
+from bayes_dps.inference.kfac_laplace import LastLayerKFACLaplace
 from bayes_dps.selection.base import SelectionRule
+from bayes_dps.selection.bayesian import BayesianSelection
+from bayes_dps.selection.grad_norm import GradNormISSelection, GradNormSelection
+from bayes_dps.selection.loss_based import (
+    IrreducibleLossSelection,
+    RhoLossSelection,
+    TrainLossSelection,
+)
+from bayes_dps.selection.predictors.base import Predictor
+from bayes_dps.selection.svp import SVPSelection
 from bayes_dps.selection.uniform import UniformSelection
 
-RULES: dict[str, Callable[..., SelectionRule]] = {
-    "uniform": lambda seed=0, **_: UniformSelection(seed=seed),
+
+@dataclass(frozen=True)
+class RuleSpec:
+    build: Callable[..., SelectionRule]
+    predictor: str | None = None
+
+
+def _bayesian(*, predictor, seed, config, feature_dim, num_classes, device, **_):
+    b = config.get("bayesian", {})
+    posterior = LastLayerKFACLaplace(
+        feature_dim,
+        num_classes,
+        n_e=b.get("n_e", 500),
+        tau0=b.get("tau0", 1.0),
+        momentum=b.get("momentum", 0.95),
+        device=device,
+    )
+    return BayesianSelection(
+        posterior,
+        predictor,
+        alpha=b.get("alpha", 0.3),
+        num_samples=b.get("num_samples", 100),
+        adaptive_alpha=b.get("adaptive_alpha", False),
+        seed=seed,
+    )
+
+
+RULES: dict[str, RuleSpec] = {
+    "uniform": RuleSpec(lambda *, seed=0, **_: UniformSelection(seed)),
+    "bayesian": RuleSpec(_bayesian, predictor="zero_shot"),
+    "train_loss": RuleSpec(lambda **_: TrainLossSelection()),
+    "grad_norm": RuleSpec(lambda **_: GradNormSelection()),
+    "grad_norm_is": RuleSpec(lambda *, seed=0, **_: GradNormISSelection(seed)),
+    "svp": RuleSpec(lambda *, predictor, **_: SVPSelection(predictor), predictor="proxy"),
+    "irreducible_loss": RuleSpec(
+        lambda *, predictor, **_: IrreducibleLossSelection(predictor), predictor="holdout"
+    ),
+    "rho_loss": RuleSpec(
+        lambda *, predictor, **_: RhoLossSelection(predictor), predictor="holdout"
+    ),
+    "rho_loss_zs": RuleSpec(
+        lambda *, predictor, **_: RhoLossSelection(predictor, name="rho_loss_zs"),
+        predictor="zero_shot",
+    ),
 }
 
 
-def build_rule(name: str, **kwargs: Any) -> SelectionRule:
+def predictor_for(name: str) -> str | None:
+    """Which predictor rule ``name`` needs (``None`` for none)."""
+    return _spec(name).predictor
+
+
+def _spec(name: str) -> RuleSpec:
     if name not in RULES:
         raise ConfigError(
             f"unknown selection method {name!r}; choose from {', '.join(sorted(RULES))}"
         )
-    return RULES[name](**kwargs)
+    return RULES[name]
+
+
+def build_rule(
+    name: str,
+    *,
+    predictors: dict[str, Predictor] | None = None,
+    num_classes: int | None = None,
+    **context: Any,
+) -> SelectionRule:
+    """Instantiate rule ``name``; ``context``: ``seed``, ``config``, ``feature_dim``, ``device``."""
+    spec = _spec(name)
+    predictor = None
+    if spec.predictor is not None:
+        predictor = (predictors or {}).get(spec.predictor)
+        if predictor is None:
+            raise ConfigError(f"method {name!r} needs a {spec.predictor} predictor")
+        if num_classes is not None:
+            predictor.check_classes(num_classes)
+    return spec.build(predictor=predictor, num_classes=num_classes, **context)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from bayes_dps.selection.base import BigBatch, Selection, SelectionRule
+from bayes_dps.selection.rng import DeviceGenerator
 
 
 class UniformSelection(SelectionRule):
@@ -14,14 +15,16 @@ class UniformSelection(SelectionRule):
     needs_forward = False
 
     def __init__(self, seed: int = 0) -> None:
-        self.generator = torch.Generator().manual_seed(seed)
+        self.rng = DeviceGenerator(seed)
 
     def select(self, batch: BigBatch, n_b: int) -> Selection:
-        perm = torch.randperm(len(batch), generator=self.generator)[:n_b]
-        return Selection(positions=perm.to(batch.y.device))
+        device = batch.y.device
+        return Selection(
+            positions=torch.randperm(len(batch), generator=self.rng.on(device), device=device)[:n_b]
+        )
 
     def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state()}
+        return {"rng": self.rng.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.generator.set_state(state["generator"])
+        self.rng.load_state_dict(state["rng"])

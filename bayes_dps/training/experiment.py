@@ -22,10 +22,12 @@ from bayes_dps.data.splits import DataSplits
 from bayes_dps.errors import ConfigError
 from bayes_dps.io import atomic_write_json
 from bayes_dps.models.registry import build_model
-from bayes_dps.selection.registry import RULES, build_rule
+from bayes_dps.selection.predictors import Predictor
+from bayes_dps.selection.registry import RULES, build_rule, predictor_for
 from bayes_dps.training.metrics import epochs_to_target, evaluate, mean_std
 from bayes_dps.training.online import OnlineSelectionEpoch
 from bayes_dps.training.optim import build_optimizer
+from bayes_dps.training.predictors import PredictorFactory
 from bayes_dps.training.runtime import resolve_device, seed_everything
 from bayes_dps.training.trainer import Trainer
 
@@ -71,6 +73,8 @@ def check_online_config(cfg: dict[str, Any]) -> None:
         raise ConfigError(
             f"unknown online method(s) {unknown}; available: {', '.join(sorted(RULES))}"
         )
+    if len(set(cfg["methods"])) != len(cfg["methods"]):
+        raise ConfigError(f"methods lists a method twice: {cfg['methods']}")
 
 
 def train_online_run(
@@ -79,6 +83,7 @@ def train_online_run(
     method: str,
     seed: int,
     *,
+    predictors: dict[str, Predictor] | None = None,
     checkpoint_path: Path | None = None,
     resume: bool = False,
 ) -> dict[str, Any]:
@@ -89,7 +94,15 @@ def train_online_run(
         cfg["model"], splits.input_shape, splits.num_classes, cfg["model_options"]
     ).to(device)
     optimizer = build_optimizer(model.parameters(), cfg["optimizer"])
-    rule = build_rule(method, seed=seed, config=cfg, splits=splits, device=device)
+    rule = build_rule(
+        method,
+        predictors=predictors,
+        num_classes=splits.num_classes,
+        seed=seed,
+        config=cfg,
+        feature_dim=model.feature_dim,
+        device=device,
+    )
     stream = BatchStream(
         splits.train, cfg["n_B"], seed=seed, device=device, num_workers=cfg["num_workers"]
     )
@@ -132,6 +145,11 @@ def run_online_experiment(
         f"data: {splits.name} {splits.sizes()}, {splits.num_classes} classes, "
         f"{int(splits.train.is_noisy.sum())} noisy training labels"
     )
+    device = resolve_device(cfg["device"])
+    factory = PredictorFactory(cfg, splits, device, cfg["cache_dir"] or out / "cache", log=log)
+    # every predictor is built before any training, so a missing meta set or CLIP file fails fast
+    needs = {m: predictor_for(m) for m in cfg["methods"]}
+    predictors = {kind: factory.get(kind) for kind in set(needs.values()) if kind is not None}
     methods: dict[str, Any] = {}
     for method in cfg["methods"]:
         runs = []
@@ -143,7 +161,13 @@ def run_online_experiment(
                 continue
             ckpt = out / "checkpoints" / f"{method}_seed{seed}.pt" if cfg["checkpoint"] else None
             record = train_online_run(
-                cfg, splits, method, seed, checkpoint_path=ckpt, resume=resume
+                cfg,
+                splits,
+                method,
+                seed,
+                predictors=predictors,
+                checkpoint_path=ckpt,
+                resume=resume,
             )
             atomic_write_json(record_path, record)
             if ckpt is not None:
@@ -154,6 +178,10 @@ def run_online_experiment(
                 f"{record['epochs_to_target']}, {record['seconds_per_epoch']:.3f} s/epoch"
             )
         methods[method] = {"seeds": runs, "summary": online_summary(runs, cfg["targets"])}
-    results = {"config": cfg, "methods": methods}
+    results = {
+        "config": cfg,
+        "methods": methods,
+        "predictors": {k: {"test_acc": v} for k, v in factory.test_accuracy.items()},
+    }
     atomic_write_json(out / "results.json", results)
     return results

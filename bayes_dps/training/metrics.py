@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -12,11 +12,16 @@ from torch import nn
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], k: int
+    model: nn.Module | Callable[[torch.Tensor], torch.Tensor],
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    k: int,
 ) -> dict[str, float]:
-    """Accuracy and balanced accuracy (mean per-class recall) of ``model`` in eval mode."""
-    was_training = model.training
-    model.eval()
+    """Accuracy and balanced accuracy (mean per-class recall) of ``model`` (a module, run in
+    eval mode, or any function from inputs to logits)."""
+    is_module = isinstance(model, nn.Module)
+    was_training = is_module and model.training
+    if is_module:
+        model.eval()
     correct = torch.zeros(k, dtype=torch.long)
     total = torch.zeros(k, dtype=torch.long)
     for x, y, _ in batches:
@@ -24,7 +29,8 @@ def evaluate(
         y = y.cpu()
         total += torch.bincount(y, minlength=k)
         correct += torch.bincount(y, weights=hit, minlength=k).long()
-    model.train(was_training)
+    if is_module:
+        model.train(was_training)
     seen = total > 0
     acc = correct.sum().item() / max(total.sum().item(), 1)
     balanced = (correct[seen].double() / total[seen].double()).mean().item() if seen.any() else 0.0

@@ -1,0 +1,93 @@
+"""Logits precomputed once per training index (the paper's speed trick, Deng et al. §4.5).
+
+The table is stored with the fingerprint of the dataset it was computed on; loading it for a
+dataset with another size, class count or fingerprint is an error, never silently used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from bayes_dps.data.batches import BatchStream
+from bayes_dps.data.dataset import IndexedDataset
+from bayes_dps.data.fingerprint import dataset_fingerprint
+from bayes_dps.errors import DataError
+from bayes_dps.io import atomic_write
+from bayes_dps.selection.predictors.base import Predictor, check_finite_logits
+
+
+class CachedLogits(Predictor):
+    """``logits(x, idx) = table[idx]``."""
+
+    def __init__(self, table: torch.Tensor, fingerprint: str, name: str = "cached") -> None:
+        self.table = check_finite_logits(table, name)
+        self.fingerprint = fingerprint
+        self.num_classes = table.shape[1]
+        self.name = name
+
+    def logits(self, x: torch.Tensor | None, idx: torch.Tensor | None = None) -> torch.Tensor:
+        if idx is None:
+            raise DataError(f"{self.name} needs dataset indices (a cached predictor)")
+        return self.table[idx.to(self.table.device)]
+
+    def to(self, device: torch.device | str) -> CachedLogits:
+        return CachedLogits(self.table.to(device), self.fingerprint, self.name)
+
+    def save(self, path: str | Path) -> None:
+        payload = {
+            "logits": self.table.cpu(),
+            "fingerprint": self.fingerprint,
+            "num_points": len(self.table),
+            "num_classes": self.num_classes,
+            "name": self.name,
+        }
+        atomic_write(path, lambda fh: torch.save(payload, fh))
+
+    @classmethod
+    def load(cls, path: str | Path, dataset: IndexedDataset) -> CachedLogits:
+        """Load a cache and check it belongs to ``dataset`` (size, classes, fingerprint)."""
+        path = Path(path)
+        if not path.is_file():
+            raise DataError(f"logit cache {path} does not exist")
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        n, k, fp = payload["num_points"], payload["num_classes"], payload["fingerprint"]
+        want = dataset_fingerprint(dataset)
+        problems = []
+        if n != len(dataset):
+            problems.append(f"it has {n} points, the dataset {len(dataset)}")
+        if k != dataset.num_classes:
+            problems.append(f"it has {k} classes, the dataset {dataset.num_classes}")
+        if fp != want:
+            problems.append(f"its fingerprint {fp[:12]} differs from the dataset's {want[:12]}")
+        if problems:
+            raise DataError(
+                f"logit cache {path} does not match this dataset: {'; '.join(problems)}. "
+                "Delete the file (it is recomputed) or point to the cache of this dataset."
+            )
+        return cls(payload["logits"], fp, name=payload.get("name", "cached"))
+
+
+@torch.no_grad()
+def compute_logit_table(
+    predictor: Predictor,
+    dataset: IndexedDataset,
+    *,
+    batch_size: int = 512,
+    device: torch.device | str = "cpu",
+    num_workers: int = 0,
+) -> CachedLogits:
+    """Run ``predictor`` once over ``dataset`` (its evaluation transform) and keep the logits."""
+    stream = BatchStream(
+        dataset.for_eval(),
+        batch_size,
+        shuffle=False,
+        drop_last=False,
+        device=device,
+        num_workers=num_workers,
+    )
+    table = torch.empty(len(dataset), predictor.num_classes)
+    for x, _, idx in stream:
+        table[idx.cpu()] = predictor.logits(x, idx).float().cpu()
+    return CachedLogits(table, dataset_fingerprint(dataset), name=f"cached {predictor.name}")
