@@ -1,6 +1,7 @@
 """The ``bayes-dps`` command.
 
     bayes-dps online --config FILE [--set key=value ...] [--out DIR] [--resume]
+                     [--sweep key=v1,v2,...]
     bayes-dps demo [--out DIR] [--set key=value ...]
 
 Bad input (unknown keys, values out of range, missing data) ends with one ``error:`` line
@@ -10,15 +11,22 @@ naming the value and the fix, exit status 2, and no ``results.json``.
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from bayes_dps.config import ONLINE_DEFAULTS, load_config
-from bayes_dps.diagnostics.plots import plot_online_curves, save_figure
+from bayes_dps.config import ONLINE_DEFAULTS, load_config, parse_set, set_dotted, validate_common
+from bayes_dps.diagnostics.plots import (
+    plot_online_curves,
+    plot_selection_stats,
+    plot_sweep,
+    save_figure,
+)
 from bayes_dps.errors import BayesDPSError, ConfigError
+from bayes_dps.io import atomic_write_json
 from bayes_dps.training.experiment import run_online_experiment
 
 DEMO_CONFIG = "digits.yaml"
@@ -59,17 +67,62 @@ def _table(results: dict[str, Any]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
 
 
+def parse_sweep(item: str) -> tuple[str, list[Any]]:
+    """``"bayesian.alpha=0.1,0.2"`` → ``("bayesian.alpha", [0.1, 0.2])`` (values parsed as YAML;
+    a YAML list ``key=[0.1, 0.2]`` works too)."""
+    key, raw = parse_set(item)
+    if not isinstance(raw, list):
+        raw = [parse_set(f"{key}={v}")[1] for v in item.split("=", 1)[1].split(",")]
+    if not raw or any(v is None for v in raw):
+        raise ConfigError(f"--sweep expects key=v1,v2,..., got {item!r}")
+    return key, raw
+
+
+def _run_and_plot(cfg: dict[str, Any], out: Path, resume: bool) -> dict[str, Any]:
+    results = run_online_experiment(cfg, out, resume=resume)
+    save_figure(plot_online_curves(results), out / "curves.png")
+    save_figure(plot_selection_stats(results), out / "selection.png")
+    print(_table(results))
+    print(f"wrote {out / 'results.json'}, curves.png and selection.png")
+    return results
+
+
 def cmd_online(args: argparse.Namespace, config_path: Path | None = None) -> dict[str, Any]:
     cfg = load_config(config_path or args.config, args.set or [], ONLINE_DEFAULTS)
     if args.quiet:
         cfg["progress"] = False
     out = _out_dir(args, cfg)
-    print(f"online selection: {cfg['name']} → {out}")
-    results = run_online_experiment(cfg, out, resume=getattr(args, "resume", False))
-    save_figure(plot_online_curves(results), out / "curves.png")
-    print(_table(results))
-    print(f"wrote {out / 'results.json'} and {out / 'curves.png'}")
-    return results
+    resume = getattr(args, "resume", False)
+    sweep = getattr(args, "sweep", None)
+    if not sweep:
+        print(f"online selection: {cfg['name']} → {out}")
+        return _run_and_plot(cfg, out, resume)
+    key, values = parse_sweep(sweep)
+    cfg["cache_dir"] = cfg["cache_dir"] or str(out / "cache")  # one holdout model for all values
+    configs = []
+    for value in values:  # validate every value before training any
+        c = copy.deepcopy(cfg)
+        set_dotted(c, key, value, ONLINE_DEFAULTS)
+        validate_common(c)
+        configs.append(c)
+    runs = {}
+    for value, c in zip(values, configs, strict=True):
+        print(f"sweep {key}={value} → {out / f'{key}={value}'}")
+        runs[str(value)] = _run_and_plot(c, out / f"{key}={value}", resume)
+    sweep_data = {"key": key, "values": values, "targets": cfg["targets"], "runs": runs}
+    atomic_write_json(
+        out / "sweep.json",
+        {
+            "key": key,
+            "values": values,
+            "summary": {
+                v: {m: r["methods"][m]["summary"] for m in r["methods"]} for v, r in runs.items()
+            },
+        },
+    )
+    save_figure(plot_sweep(sweep_data), out / "sweep.png")
+    print(f"wrote {out / 'sweep.json'} and {out / 'sweep.png'}")
+    return sweep_data
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -99,6 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     online = sub.add_parser("online", help="online batch selection (Deng et al. 2023)")
     online.add_argument("--config", required=True, help="YAML config file")
     online.add_argument("--resume", action="store_true", help="continue a killed run in --out")
+    online.add_argument(
+        "--sweep",
+        metavar="KEY=V1,V2,...",
+        help="run the config once per value of KEY (e.g. bayesian.alpha=0.1,0.2,0.3,0.4)",
+    )
     common(online)
     online.set_defaults(func=cmd_online)
 

@@ -26,6 +26,7 @@ DATASET_DEFAULTS: dict[str, Any] = {
     "imbalance_profile": "exp",
     "domain": None,
     "meta_per_class": 0,
+    "meta_fraction": 0.0,
     "test_fraction": 0.25,
     "as_images": False,
     "num_classes": None,
@@ -54,6 +55,7 @@ ONLINE_DEFAULTS: dict[str, Any] = {
     **COMMON_DEFAULTS,
     "n_B": 320,
     "n_b": 32,
+    "max_steps_per_epoch": None,  # smoke tests only: cut epochs short
     # Deng et al. Eq. 16 and Algorithm 1
     "bayesian": {
         "alpha": 0.3,
@@ -226,6 +228,7 @@ def validate_common(cfg: dict[str, Any]) -> None:
     _number(cfg, "dataset.noise", low=0, high=1)
     _number(cfg, "dataset.imbalance", low=1)
     _number(cfg, "dataset.meta_per_class", low=0, integer=True)
+    _number(cfg, "dataset.meta_fraction", low=0, high=0.99)
     _number(cfg, "dataset.seed", low=0, integer=True)
     if "bayesian" in cfg:
         _number(cfg, "bayesian.alpha", low=0, high=1)
@@ -235,6 +238,8 @@ def validate_common(cfg: dict[str, Any]) -> None:
         _number(cfg, "zero_shot.temperature", low=0, low_open=True)
         _number(cfg, "holdout.epochs", low=1, integer=True)
         _number(cfg, "svp.epochs", low=1, integer=True)
+    if cfg.get("max_steps_per_epoch") is not None:
+        _number(cfg, "max_steps_per_epoch", low=1, integer=True)
     if "n_B" in cfg:
         n_big = _number(cfg, "n_B", low=1, integer=True)
         n_small = _number(cfg, "n_b", low=1, integer=True)

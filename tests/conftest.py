@@ -121,3 +121,48 @@ def digits_config() -> dict:
     )
     cfg["dataset"]["meta_per_class"] = 5
     return cfg
+
+
+TINY_CLIP = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_arch(tmp_path_factory) -> str:
+    """Register a tiny open_clip architecture (random weights) and return its name."""
+    import json
+
+    import open_clip
+
+    folder = tmp_path_factory.mktemp("clip_configs")
+    (folder / "tiny-test-clip.json").write_text(json.dumps(TINY_CLIP))
+    open_clip.add_model_config(folder)
+    return "tiny-test-clip"
+
+
+def write_cifar_balanced(root: Path, name: str, per_class: int, test_per_class: int = 1) -> Path:
+    """CIFAR-10/100 pickle layout with exactly ``per_class`` training images per class."""
+    k = 10 if name == "cifar10" else 100
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(k), per_class)
+    test_labels = np.repeat(np.arange(k), test_per_class)
+    label_key = "labels" if k == 10 else "fine_labels"
+    folder = root / ("cifar-10-batches-py" if k == 10 else "cifar-100-python")
+    folder.mkdir(parents=True)
+    if k == 10:
+        parts = {f"data_batch_{i + 1}": chunk for i, chunk in enumerate(np.array_split(labels, 5))}
+        parts["test_batch"] = test_labels
+        meta_name, meta = "batches.meta", {"label_names": [f"class{c}" for c in range(k)]}
+    else:
+        parts = {"train": labels, "test": test_labels}
+        meta_name, meta = "meta", {"fine_label_names": [f"class{c}" for c in range(k)]}
+    for fname, ys in parts.items():
+        data = rng.integers(0, 256, size=(len(ys), 3072), dtype=np.uint8)
+        with open(folder / fname, "wb") as fh:
+            pickle.dump({"data": data, label_key: ys.tolist()}, fh, protocol=2)
+    with open(folder / meta_name, "wb") as fh:
+        pickle.dump(meta, fh, protocol=2)
+    return root

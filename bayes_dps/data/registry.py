@@ -1,9 +1,9 @@
 """``load_data(spec)``: a dataset spec (the ``dataset`` block of a config) → :class:`DataSplits`.
 
-Order of operations: load → hold out ``meta_per_class`` clean points per class from train
-(unless the source ships a meta split) → add off-domain points → long-tail → label noise.
-The meta and test splits are never corrupted. All randomness comes from ``spec["seed"]``, so
-every method and model seed of an experiment sees the same data.
+Order of operations: load → hold out ``meta_per_class`` clean points per class, or a
+stratified ``meta_fraction`` of train (unless the source ships a meta split) → add off-domain
+points → long-tail → label noise. The meta and test splits are never corrupted. All randomness
+comes from ``spec["seed"]``, so every method and model seed of an experiment sees the same data.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from bayes_dps.data.digits import load_digits
 from bayes_dps.data.imagefolder import load_imagefolder
 from bayes_dps.data.mnist import load_mnist
 from bayes_dps.data.npz import load_npz
-from bayes_dps.data.splits import DataSplits, stratified_take
+from bayes_dps.data.splits import DataSplits, stratified_fraction, stratified_take
 from bayes_dps.errors import ConfigError
 
 DEFAULT_ROOT = "~/.cache/bayes_dps/data"
@@ -71,10 +71,19 @@ def load_data(spec: dict[str, Any]) -> DataSplits:
     seed = int(spec.get("seed", 0))
     splits = LOADERS[name](spec)
     meta_per_class = int(spec.get("meta_per_class") or 0)
-    if splits.meta is None and meta_per_class > 0:
+    meta_fraction = float(spec.get("meta_fraction") or 0.0)
+    if meta_per_class and meta_fraction:
+        raise ConfigError(
+            "set either dataset.meta_per_class or dataset.meta_fraction, not both "
+            f"(got {meta_per_class} and {meta_fraction})"
+        )
+    if splits.meta is None and (meta_per_class or meta_fraction):
         rng = np.random.default_rng(seed)
-        meta_idx, train_idx = stratified_take(
-            splits.train.targets, meta_per_class, rng, splits.num_classes
+        targets, k = splits.train.targets, splits.num_classes
+        meta_idx, train_idx = (
+            stratified_take(targets, meta_per_class, rng, k)
+            if meta_per_class
+            else stratified_fraction(targets, meta_fraction, rng, k)
         )
         splits.meta = splits.train.subset(meta_idx)
         splits.train = splits.train.subset(train_idx)

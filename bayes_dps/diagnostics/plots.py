@@ -52,3 +52,63 @@ def plot_online_curves(results: dict[str, Any], title: str | None = None) -> plt
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
     return fig
+
+
+def plot_selection_stats(results: dict[str, Any], title: str | None = None) -> plt.Figure:
+    """Share of selected points with a corrupted label (paper Fig. 1a) and share already
+    classified correctly, "redundant" (Fig. 1b), per method: bars of mean ± std over seeds."""
+    names = list(results["methods"])
+    fig, axes = plt.subplots(1, 2, figsize=(max(8, 1.1 * len(names) + 3), 4.2))
+    panels = (
+        ("selected_noisy_fraction", "label-noise share of selected points", "(a) noisy"),
+        ("selected_redundant_fraction", "share already classified correctly", "(b) redundant"),
+    )
+    pos = np.arange(len(names))
+    for ax, (key, ylabel, panel) in zip(axes, panels, strict=True):
+        vals = [[r[key] for r in results["methods"][n]["seeds"]] for n in names]
+        ax.bar(
+            pos,
+            [np.mean(v) for v in vals],
+            yerr=[np.std(v) for v in vals],
+            capsize=3,
+            color=[f"C{i}" for i in range(len(names))],
+            label="mean ± std over seeds",
+        )
+        ax.set_xticks(pos, names, rotation=35, ha="right")
+        ax.set_xlabel("selection method")
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(0, 1)
+        ax.set_title(panel)
+        ax.legend(loc="upper right", fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(title or f"{results['config'].get('name') or 'online'}: selected points")
+    fig.tight_layout()
+    return fig
+
+
+def plot_sweep(sweep: dict[str, Any], title: str | None = None) -> plt.Figure:
+    """Hyper-parameter sweep (paper Fig. 4): one test-accuracy curve (mean over seeds) per
+    value of the swept key, for each method of the sweep."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    key = sweep["key"]
+    for i, (value, results) in enumerate(sweep["runs"].items()):
+        for j, (name, method) in enumerate(results["methods"].items()):
+            curves = [run["test_acc"] for run in method["seeds"]]
+            length = min(len(c) for c in curves)
+            mean = np.array([c[:length] for c in curves]).mean(0)
+            style = ["-", "--", ":", "-."][j % 4]
+            ax.plot(
+                np.arange(1, length + 1),
+                mean,
+                style,
+                color=f"C{i}",
+                label=f"{name}, {key.split('.')[-1]}={value}",
+            )
+    for t in sweep.get("targets", []):
+        ax.axhline(t, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy (mean over seeds)")
+    ax.set_title(title or f"sweep over {key}")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig

@@ -114,7 +114,15 @@ def train_online_run(
         device=device,
         num_workers=cfg["num_workers"],
     )
-    step = OnlineSelectionEpoch(model, optimizer, stream, rule, cfg["n_b"], splits.train.is_noisy)
+    step = OnlineSelectionEpoch(
+        model,
+        optimizer,
+        stream,
+        rule,
+        cfg["n_b"],
+        splits.train.is_noisy,
+        max_steps=cfg.get("max_steps_per_epoch"),
+    )
     trainer = Trainer(
         model,
         optimizer,

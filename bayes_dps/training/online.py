@@ -31,6 +31,7 @@ class OnlineSelectionEpoch:
         rule: the selection rule.
         n_b: points selected per step.
         noisy: per training index, whether its label is corrupted (for the statistics).
+        max_steps: stop an epoch after this many steps (smoke tests; ``None``: full epochs).
     """
 
     def __init__(
@@ -41,6 +42,7 @@ class OnlineSelectionEpoch:
         rule: SelectionRule,
         n_b: int,
         noisy: np.ndarray | None = None,
+        max_steps: int | None = None,
     ) -> None:
         self.model, self.optimizer, self.stream, self.rule, self.n_b = (
             model,
@@ -52,11 +54,16 @@ class OnlineSelectionEpoch:
         n = len(stream.dataset)
         mask = np.zeros(n, dtype=bool) if noisy is None else np.asarray(noisy, dtype=bool)
         self.noisy = torch.as_tensor(mask, device=stream.device)
+        self.max_steps = max_steps
 
     def run_epoch(self, epoch: int) -> dict[str, float]:
         selected = noisy = redundant = 0
         loss_sum = 0.0
+        steps = 0
         for step, (x, y, idx) in enumerate(self.stream.epoch(epoch)):
+            if self.max_steps is not None and step >= self.max_steps:
+                break
+            steps += 1
             batch = BigBatch(x, y, idx)
             if self.rule.needs_forward:
                 batch.logits, batch.features = self.score_forward(x)
@@ -77,7 +84,7 @@ class OnlineSelectionEpoch:
             redundant += int((logits.argmax(1) == yb).sum())
             loss_sum += float(losses.sum())
         return {
-            "steps": len(self.stream),
+            "steps": steps,
             "selected": selected,
             "selected_noisy": noisy,
             "selected_redundant": redundant,
