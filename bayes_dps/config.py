@@ -106,8 +106,30 @@ FREE_FORM = {"model_options", "dataset.domain", "holdout.model_options", "svp.mo
 _KEY = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, but ``1e-3`` is a float (YAML 1.2), not the string "1e-3"."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def yaml_load(text: str):
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: no arbitrary objects
+
+
 def parse_set(item: str) -> tuple[str, Any]:
-    """``"a.b=value"`` → ``("a.b", yaml.safe_load("value"))``; malformed input raises."""
+    """``"a.b=value"`` → ``("a.b", <value parsed as YAML>)``; malformed input raises."""
     if "=" not in item:
         raise ConfigError(f"--set expects key=value, got {item!r} (example: --set epochs=20)")
     key, raw = item.split("=", 1)
@@ -117,7 +139,7 @@ def parse_set(item: str) -> tuple[str, Any]:
             f"--set key {key!r} is not a dotted name (example: --set dataset.noise=0.2)"
         )
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = yaml_load(raw) if raw.strip() else None
     except yaml.YAMLError as err:
         raise ConfigError(f"--set {key}: cannot parse value {raw!r} as YAML ({err})") from err
     return key, value
@@ -169,7 +191,7 @@ def load_config(
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml_load(path.read_text()) or {}
         except yaml.YAMLError as err:
             raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
         if not isinstance(data, dict):

@@ -71,3 +71,11 @@ def test_missing_or_bad_file(tmp_path):
     bad.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_config(bad)
+
+
+def test_scientific_notation_is_a_number(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("optimizer:\n  lr: 1e-3\n  weight_decay: 5e-4\n")
+    cfg = load_config(path, ["bayesian.n_e=1e3"])
+    assert cfg["optimizer"]["lr"] == 1e-3 and cfg["optimizer"]["weight_decay"] == 5e-4
+    assert cfg["bayesian"]["n_e"] == 1000.0

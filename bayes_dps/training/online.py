@@ -56,32 +56,35 @@ class OnlineSelectionEpoch:
         self.noisy = torch.as_tensor(mask, device=stream.device)
         self.max_steps = max_steps
 
+    def step(
+        self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, where: str = ""
+    ) -> tuple[BigBatch, torch.Tensor]:
+        """One selection step on ``B_t = (x, y, idx)``: score, select ``b_t``, train on it,
+        update the rule. Returns ``b_t`` (with pre-step logits and features) and its losses."""
+        batch = BigBatch(x, y, idx)
+        if self.rule.needs_forward:
+            batch.logits, batch.features = self.score_forward(x)
+        sel = self.rule.select(batch, self.n_b)
+        pos = sel.positions
+        xb, yb, ib = x[pos], y[pos], idx[pos]
+        losses, logits, feats = sgd_step(
+            self.model, self.optimizer, xb, yb, sel.weights, where=where
+        )
+        chosen = BigBatch(xb, yb, ib, logits, feats)
+        self.rule.update(chosen, sel)
+        return chosen, losses
+
     def run_epoch(self, epoch: int) -> dict[str, float]:
-        selected = noisy = redundant = 0
+        selected = noisy = redundant = steps = 0
         loss_sum = 0.0
-        steps = 0
         for step, (x, y, idx) in enumerate(self.stream.epoch(epoch)):
             if self.max_steps is not None and step >= self.max_steps:
                 break
+            chosen, losses = self.step(x, y, idx, where=f"at epoch {epoch + 1}, step {step + 1}")
             steps += 1
-            batch = BigBatch(x, y, idx)
-            if self.rule.needs_forward:
-                batch.logits, batch.features = self.score_forward(x)
-            sel = self.rule.select(batch, self.n_b)
-            pos = sel.positions
-            xb, yb, ib = x[pos], y[pos], idx[pos]
-            losses, logits, feats = sgd_step(
-                self.model,
-                self.optimizer,
-                xb,
-                yb,
-                sel.weights,
-                where=f"at epoch {epoch + 1}, step {step + 1}",
-            )
-            self.rule.update(BigBatch(xb, yb, ib, logits, feats), sel)
-            selected += len(pos)
-            noisy += int(self.noisy[ib].sum())
-            redundant += int((logits.argmax(1) == yb).sum())
+            selected += len(chosen)
+            noisy += int(self.noisy[chosen.idx].sum())
+            redundant += int((chosen.logits.argmax(1) == chosen.y).sum())
             loss_sum += float(losses.sum())
         return {
             "steps": steps,
