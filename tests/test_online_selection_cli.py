@@ -131,3 +131,23 @@ def test_nan_inputs_stop_with_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "NaN" in err or "non-finite" in err
     assert not (tmp_path / "o" / "results.json").exists()
+
+
+def test_digits_noisy_acceptance(tmp_path):
+    """The issue's acceptance run (3 seeds, 60 epochs) for uniform, bayesian and rho_loss."""
+    out = tmp_path / "accept"
+    args = ["online", "--config", NOISY, "--out", str(out), "--quiet", "--set", "device=cpu"]
+    args += ["--set", "checkpoint=false", "--set", "methods=[uniform, bayesian, rho_loss]"]
+    assert main(args) == 0
+    summary = {
+        m: v["summary"]
+        for m, v in json.loads((out / "results.json").read_text())["methods"].items()
+    }
+    uniform_epochs = summary["uniform"]["epochs_to_target"]["0.90"]
+    assert uniform_epochs["n"] == 3  # the budget lets uniform itself reach 90%
+    for method in ("bayesian", "rho_loss"):
+        reached = summary[method]["epochs_to_target"]["0.90"]
+        assert reached["n"] == 3 and reached["mean"] <= 0.6 * uniform_epochs["mean"], method
+    assert summary["bayesian"]["selected_noisy_fraction"]["mean"] <= 0.05
+    assert abs(summary["uniform"]["selected_noisy_fraction"]["mean"] - 0.2) < 0.02
+    assert summary["bayesian"]["final_acc"]["mean"] >= summary["uniform"]["final_acc"]["mean"]

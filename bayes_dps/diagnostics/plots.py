@@ -11,6 +11,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from bayes_dps.io import atomic_write
 
@@ -49,7 +51,7 @@ def plot_online_curves(results: dict[str, Any], title: str | None = None) -> plt
     ax.set_xlabel("epoch (n / n_B selection steps)")
     ax.set_ylabel("test accuracy")
     ax.set_title(title or f"{results['config'].get('name') or 'online'}: test accuracy")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="method (seeds)", fontsize=9)
     ax.grid(alpha=0.3)
     return fig
 
@@ -72,14 +74,21 @@ def plot_selection_stats(results: dict[str, Any], title: str | None = None) -> p
             yerr=[np.std(v) for v in vals],
             capsize=3,
             color=[f"C{i}" for i in range(len(names))],
-            label="mean ± std over seeds",
+        )
+        ax.legend(
+            handles=[
+                Patch(color="grey", label="bar: mean over seeds"),
+                Line2D([], [], color="black", marker="_", label="whisker: ± 1 std"),
+            ],
+            loc="upper right",
+            fontsize=8,
         )
         ax.set_xticks(pos, names, rotation=35, ha="right")
         ax.set_xlabel("selection method")
         ax.set_ylabel(ylabel)
-        ax.set_ylim(0, 1)
+        ax.set_ylim(0, 1.18)  # room for the legend above bars at 1
+        ax.set_yticks(np.linspace(0, 1, 6))
         ax.set_title(panel)
-        ax.legend(loc="upper right", fontsize=8)
         ax.grid(axis="y", alpha=0.3)
     fig.suptitle(title or f"{results['config'].get('name') or 'online'}: selected points")
     fig.tight_layout()
@@ -109,6 +118,6 @@ def plot_sweep(sweep: dict[str, Any], title: str | None = None) -> plt.Figure:
     ax.set_xlabel("epoch")
     ax.set_ylabel("test accuracy (mean over seeds)")
     ax.set_title(title or f"sweep over {key}")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     ax.grid(alpha=0.3)
     return fig
