@@ -1,0 +1,144 @@
+"""Priors over instance weights ``w_i ∈ [0, 1]`` (BADS) — swappable by name.
+
+* ``truncated_normal(β, σ)`` — the default: ``Normal(β, σ²)`` restricted to ``[0, 1]``. ``β``
+  is the sparsity level (prior weight), ``σ`` how far a point's likelihood can move its weight.
+* ``beta(a, b)`` and ``logit_normal(μ, s)`` — alternatives for ablations.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import pyro.distributions as dist
+import torch
+from pyro.distributions import constraints
+from pyro.distributions.torch_distribution import TorchDistribution
+from torch.distributions.utils import broadcast_all
+
+from bayes_dps.errors import ConfigError
+
+
+def _log_ndtri(log_p: torch.Tensor, newton_steps: int = 4) -> torch.Tensor:
+    """``z`` with ``log Φ(z) = log_p``: ``ndtri`` where ``p`` is representable, an asymptotic
+    start deep in the lower tail, then Newton steps on ``log Φ``."""
+    p = log_p.exp()
+    t = (-2 * log_p).clamp_min(1e-12)
+    asym = -torch.sqrt((t - torch.log(t) - math.log(2 * math.pi)).clamp_min(0))
+    z = torch.where(p > 1e-300, torch.special.ndtri(p.clamp(1e-300, 1 - 1e-16)), asym)
+    for _ in range(newton_steps):
+        log_pdf = -0.5 * z**2 - 0.5 * math.log(2 * math.pi)
+        z = z - (torch.special.log_ndtr(z) - log_p) / torch.exp(log_pdf - torch.special.log_ndtr(z))
+    return z
+
+
+class TruncatedNormal(TorchDistribution):
+    """``Normal(loc, scale²)`` conditioned on ``[low, high]``; reparameterised sampling by the
+    inverse CDF, computed in log space for stability when the mass sits in a tail."""
+
+    arg_constraints: ClassVar[dict] = {"loc": constraints.real, "scale": constraints.positive}
+    has_rsample = True
+
+    def __init__(self, loc, scale, low=0.0, high=1.0, validate_args=None):
+        self.loc, self.scale = broadcast_all(loc, scale)
+        self.low, self.high = float(low), float(high)
+        super().__init__(self.loc.shape, validate_args=validate_args)
+
+    @constraints.dependent_property(is_discrete=False, event_dim=0)
+    def support(self):
+        return constraints.interval(self.low, self.high)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(TruncatedNormal, _instance)
+        batch_shape = torch.Size(batch_shape)
+        new.loc = self.loc.expand(batch_shape)
+        new.scale = self.scale.expand(batch_shape)
+        new.low, new.high = self.low, self.high
+        super(TruncatedNormal, new).__init__(batch_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    def _bounds(self):
+        return (self.low - self.loc) / self.scale, (self.high - self.loc) / self.scale
+
+    def _log_mass(self) -> torch.Tensor:
+        """``log(Φ(b) − Φ(a))`` in float64, stable in both tails (uses the symmetric side)."""
+        a, b = (t.double() for t in self._bounds())
+        flip = (a + b) > 0  # mass in the upper tail: use Φ(−a) − Φ(−b)
+        lo = torch.where(flip, -b, a)
+        hi = torch.where(flip, -a, b)
+        log_hi = torch.special.log_ndtr(hi)
+        log_lo = torch.special.log_ndtr(lo)
+        return log_hi + torch.log1p(-torch.exp(log_lo - log_hi).clamp(max=1 - 1e-15))
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        z = (value - self.loc) / self.scale
+        log_norm = self.scale.log() + self._log_mass().to(self.scale.dtype)
+        return -0.5 * z**2 - 0.5 * math.log(2 * math.pi) - log_norm
+
+    def icdf(self, u):
+        """Inverse CDF in float64, worked on the lower side of the standard normal (mirrored when
+        the interval lies above the mean) and in log space, so it stays exact deep in a tail."""
+        a, b = (t.double() for t in self._bounds())
+        u = torch.as_tensor(u, dtype=torch.float64, device=a.device)
+        flip = (a + b) > 0
+        lo, hi = torch.where(flip, -b, a), torch.where(flip, -a, b)
+        log_lo, log_hi = torch.special.log_ndtr(lo), torch.special.log_ndtr(hi)
+        # log Φ(z) = log(Φ(lo) + u·(Φ(hi) − Φ(lo)))
+        log_p = torch.logaddexp(log_lo + torch.log1p(-u), log_hi + torch.log(u))
+        z = _log_ndtri(log_p)
+        z = torch.where(flip, -z, z).clamp(torch.minimum(a, b), torch.maximum(a, b))
+        x = self.loc.double() + self.scale.double() * z
+        return x.clamp(self.low, self.high).to(self.loc.dtype)
+
+    def rsample(self, sample_shape=()):
+        shape = self._extended_shape(sample_shape)
+        u = torch.rand(shape, dtype=torch.float64, device=self.loc.device)
+        return self.icdf(u)
+
+    @property
+    def mean(self):
+        a, b = (t.double() for t in self._bounds())
+        log_mass = self._log_mass()
+        log_pdf = lambda t: -0.5 * t**2 - 0.5 * math.log(2 * math.pi)  # noqa: E731
+        shift = torch.exp(log_pdf(a) - log_mass) - torch.exp(log_pdf(b) - log_mass)
+        return (self.loc.double() + self.scale.double() * shift).to(self.loc.dtype)
+
+
+def truncated_normal(beta: float = 0.5, sigma: float = 1.0) -> TruncatedNormal:
+    """The default BADS prior ``N(β, σ²)`` on ``[0, 1]``."""
+    if not 0.0 <= beta <= 1.0:
+        raise ConfigError(f"bads.prior.beta must lie in [0, 1], got {beta}")
+    if sigma <= 0:
+        raise ConfigError(f"bads.prior.sigma must be > 0, got {sigma}")
+    return TruncatedNormal(torch.tensor(float(beta)), torch.tensor(float(sigma)))
+
+
+def beta_prior(a: float = 1.0, b: float = 1.0) -> dist.Beta:
+    if a <= 0 or b <= 0:
+        raise ConfigError(f"bads.prior Beta parameters must be > 0, got a={a}, b={b}")
+    return dist.Beta(torch.tensor(float(a)), torch.tensor(float(b)))
+
+
+def logit_normal(loc: float = 0.0, scale: float = 1.5) -> dist.TransformedDistribution:
+    if scale <= 0:
+        raise ConfigError(f"bads.prior.scale must be > 0, got {scale}")
+    base = dist.Normal(torch.tensor(float(loc)), torch.tensor(float(scale)))
+    return dist.TransformedDistribution(base, [dist.transforms.SigmoidTransform()])
+
+
+PRIORS = {"truncated_normal": truncated_normal, "beta": beta_prior, "logit_normal": logit_normal}
+
+
+def build_weight_prior(spec: dict) -> TorchDistribution:
+    """``{name: truncated_normal, beta: 0.5, sigma: 1.0}`` → a distribution on ``[0, 1]``."""
+    spec = dict(spec)
+    name = spec.pop("name", "truncated_normal")
+    if name not in PRIORS:
+        raise ConfigError(f"unknown bads.prior.name {name!r}; choose from {sorted(PRIORS)}")
+    try:
+        return PRIORS[name](**spec)
+    except TypeError as err:
+        raise ConfigError(f"bad parameters for prior {name!r}: {err}") from err
