@@ -2,6 +2,7 @@
 
     bayes-dps online --config FILE [--set key=value ...] [--out DIR] [--resume]
                      [--sweep key=v1,v2,...]
+    bayes-dps bads --config FILE [--set key=value ...] [--out DIR] [--resume]
     bayes-dps demo [--out DIR] [--set key=value ...]
 
 Bad input (unknown keys, values out of range, missing data) ends with one ``error:`` line
@@ -18,8 +19,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from bayes_dps.config import ONLINE_DEFAULTS, load_config, parse_set, set_dotted, validate_common
+from bayes_dps.config import (
+    BADS_DEFAULTS,
+    ONLINE_DEFAULTS,
+    load_config,
+    parse_set,
+    set_dotted,
+    validate_common,
+)
+from bayes_dps.diagnostics.arviz_export import save_inference_data, weights_to_inference_data
 from bayes_dps.diagnostics.plots import (
+    plot_bads_curves,
+    plot_group_weights,
     plot_online_curves,
     plot_selection_stats,
     plot_sweep,
@@ -27,6 +38,7 @@ from bayes_dps.diagnostics.plots import (
 )
 from bayes_dps.errors import BayesDPSError, ConfigError
 from bayes_dps.io import atomic_write_json
+from bayes_dps.training.bads_experiment import run_bads_experiment
 from bayes_dps.training.experiment import run_online_experiment
 
 DEMO_CONFIG = "digits_noisy.yaml"
@@ -125,6 +137,39 @@ def cmd_online(args: argparse.Namespace, config_path: Path | None = None) -> dic
     return sweep_data
 
 
+def cmd_bads(args: argparse.Namespace, config_path: Path | None = None) -> dict[str, Any]:
+    cfg = load_config(config_path or args.config, args.set or [], BADS_DEFAULTS)
+    if args.quiet:
+        cfg["progress"] = False
+    out = _out_dir(args, cfg)
+    print(f"BADS: {cfg['name']} → {out}")
+    results, traces, traced = run_bads_experiment(cfg, out, resume=getattr(args, "resume", False))
+    for i, (method, chains) in enumerate(traces.items()):
+        idata = weights_to_inference_data(
+            chains, traced["instances"], traced["group"], thin=cfg["bads"]["thin"]
+        )
+        save_inference_data(idata, out / ("posterior.nc" if i == 0 else f"posterior_{method}.nc"))
+    save_figure(plot_bads_curves(results), out / "curves.png")
+    save_figure(plot_group_weights(results), out / "weights.png")
+    print(_bads_table(results))
+    print(f"wrote {out / 'results.json'}, curves.png, weights.png and the posterior traces")
+    return results
+
+
+def _bads_table(results: dict[str, Any]) -> str:
+    metric = results["config"]["metric"]
+    rows = [["method", f"final {metric}", "final mean weight by group"]]
+    for name, m in results["methods"].items():
+        s = m["summary"]
+        final = f"{s['final_metric']['mean'] * 100:.1f}±{s['final_metric']['std'] * 100:.1f}"
+        weights = ", ".join(
+            f"{g} {v['mean']:.3f}" for g, v in s.get("final_group_weights", {}).items()
+        )
+        rows.append([name, final, weights or "-"])
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     with resources.as_file(resources.files("bayes_dps.configs") / DEMO_CONFIG) as path:
         args.resume = False
@@ -159,6 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common(online)
     online.set_defaults(func=cmd_online)
+
+    bads = sub.add_parser("bads", help="BADS and its baselines (Xu et al. 2024)")
+    bads.add_argument("--config", required=True, help="YAML config file")
+    bads.add_argument("--resume", action="store_true", help="continue a killed run in --out")
+    common(bads)
+    bads.set_defaults(func=cmd_bads)
 
     demo = sub.add_parser(
         "demo", help="run the offline default experiment (noisy digits, every Table-1 method)"

@@ -100,8 +100,43 @@ ONLINE_DEFAULTS: dict[str, Any] = {
     "cache_dir": None,
 }
 
+BADS_DEFAULTS: dict[str, Any] = {
+    **{k: v for k, v in COMMON_DEFAULTS.items() if k != "epochs"},
+    "methods": ["mixing", "bads"],
+    "steps": 2000,
+    "eval_every": 100,
+    "batch_size": 64,
+    "meta_batch_size": 32,
+    "metric": "acc",
+    # Xu et al. 2024 (DESIGN §2); kernel: sgld | psgld | sghmc | gibbs
+    "bads": {
+        "kernel": "sgld",
+        "prior": {"name": "truncated_normal", "beta": 0.5, "sigma": 1.0},
+        "lam": 1e-4,
+        "rho_t": None,
+        "rho_m": None,
+        "rho_w": 1.0,
+        "eta_theta": 1e-4,
+        "eta_w": 0.05,
+        "eta_phi": 1e-5,
+        "temperature": 1.0,
+        "s_avg": 500,
+        "thin": 20,
+        "trace_max_instances": 100_000,
+        "select_fraction": 0.5,
+        "groups": "auto",
+        "weight_net_hidden": 64,
+    },
+}
+
 #: sub-mappings whose keys are free-form (passed through to a constructor)
-FREE_FORM = {"model_options", "dataset.domain", "holdout.model_options", "svp.model_options"}
+FREE_FORM = {
+    "model_options",
+    "dataset.domain",
+    "holdout.model_options",
+    "svp.model_options",
+    "bads.prior",
+}
 
 _KEY = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
@@ -242,7 +277,8 @@ def validate_common(cfg: dict[str, Any]) -> None:
         isinstance(t, int | float) and not isinstance(t, bool) and 0 < t <= 1 for t in targets
     ):
         raise ConfigError(f"targets must be a list of accuracies in (0, 1], got {targets!r}")
-    _number(cfg, "epochs", low=1, integer=True)
+    if "epochs" in cfg:
+        _number(cfg, "epochs", low=1, integer=True)
     _number(cfg, "num_workers", low=0, integer=True)
     _number(cfg, "eval_batch_size", low=1, integer=True)
     _number(cfg, "optimizer.lr", low=0, low_open=True)
@@ -260,6 +296,21 @@ def validate_common(cfg: dict[str, Any]) -> None:
         _number(cfg, "zero_shot.temperature", low=0, low_open=True)
         _number(cfg, "holdout.epochs", low=1, integer=True)
         _number(cfg, "svp.epochs", low=1, integer=True)
+    if "bads" in cfg:
+        _number(cfg, "steps", low=1, integer=True)
+        _number(cfg, "eval_every", low=1, integer=True)
+        _number(cfg, "batch_size", low=1, integer=True)
+        _number(cfg, "meta_batch_size", low=1, integer=True)
+        _number(cfg, "bads.eta_theta", low=0, low_open=True)
+        _number(cfg, "bads.eta_w", low=0, low_open=True)
+        _number(cfg, "bads.eta_phi", low=0, low_open=True)
+        _number(cfg, "bads.lam", low=0)
+        _number(cfg, "bads.rho_w", low=0, low_open=True)
+        _number(cfg, "bads.s_avg", low=1, integer=True)
+        _number(cfg, "bads.thin", low=1, integer=True)
+        _number(cfg, "bads.select_fraction", low=0, high=1, low_open=True)
+        if cfg["metric"] not in ("acc", "balanced_acc"):
+            raise ConfigError(f"metric must be acc or balanced_acc, got {cfg['metric']!r}")
     if cfg.get("max_steps_per_epoch") is not None:
         _number(cfg, "max_steps_per_epoch", low=1, integer=True)
     if "n_B" in cfg:

@@ -50,14 +50,16 @@ def write_cifar100(root: Path, n_train: int = 60, n_test: int = 20, seed: int = 
     return root
 
 
-def write_mnist(root: Path, n_train: int = 40, n_test: int = 20, seed: int = 0) -> Path:
-    """Uncompressed IDX files as in the MNIST distribution."""
+def write_mnist(
+    root: Path, n_train: int = 40, n_test: int = 20, seed: int = 0, balanced: bool = False
+) -> Path:
+    """Uncompressed IDX files as in the MNIST distribution (``balanced``: labels cycle 0..9)."""
     rng = np.random.default_rng(seed)
     raw = root / "MNIST" / "raw"
     raw.mkdir(parents=True)
     for prefix, n in (("train", n_train), ("t10k", n_test)):
         images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
-        labels = rng.integers(0, 10, size=n).astype(np.uint8)
+        labels = (np.arange(n) % 10 if balanced else rng.integers(0, 10, size=n)).astype(np.uint8)
         (raw / f"{prefix}-images-idx3-ubyte").write_bytes(
             struct.pack(">IIII", 0x803, n, 28, 28) + images.tobytes()
         )

@@ -18,7 +18,12 @@ from bayes_dps.training import run_online_experiment
 from tests.conftest import write_cifar_balanced, write_imagefolder
 
 CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
-PAPER = sorted(p for p in CONFIGS.glob("*.yaml") if not p.name.startswith("digits"))
+BADS_PAPER = ("mnist_balance.yaml", "cifar10_denoise.yaml")
+PAPER = sorted(
+    p
+    for p in CONFIGS.glob("*.yaml")
+    if not p.name.startswith("digits") and p.name not in BADS_PAPER
+)
 
 
 def stand_in(cfg_path: Path, root: Path) -> list[str]:
@@ -68,3 +73,37 @@ def test_paper_config_end_to_end(path, tmp_path, tiny_clip_arch):
         assert 0.0 <= run["selected_noisy_fraction"] <= 1.0
     saved = json.loads((tmp_path / "out" / "results.json").read_text())
     assert saved["config"]["model"] == cfg["model"]
+
+
+@pytest.mark.parametrize("name", BADS_PAPER)
+def test_bads_paper_config_end_to_end(name, tmp_path):
+    from bayes_dps.config import BADS_DEFAULTS
+    from bayes_dps.training.bads_experiment import run_bads_experiment
+    from tests.conftest import write_mnist
+
+    raw = load_config(CONFIGS / name, [], BADS_DEFAULTS)
+    root = tmp_path / "data"
+    ratio = int(raw["dataset"]["imbalance"])
+    if raw["dataset"]["name"] == "mnist":
+        write_mnist(root, n_train=10 * (ratio + 3), n_test=20, balanced=True)
+    else:
+        write_cifar_balanced(root, "cifar10", 6)
+    sets = [
+        f"dataset.path={root}",
+        "dataset.meta_per_class=2",
+        "seeds=[0, 1]",
+        "steps=4",
+        "eval_every=2",
+        "batch_size=8",
+        "meta_batch_size=4",
+        "bads.s_avg=2",
+        "bads.thin=1",
+        "device=cpu",
+        "progress=false",
+        "checkpoint=false",
+        "num_workers=0",
+    ]
+    cfg = load_config(CONFIGS / name, sets, BADS_DEFAULTS)
+    results, traces, traced = run_bads_experiment(cfg, tmp_path / "out", log=lambda m: None)
+    assert set(results["methods"]) == set(cfg["methods"])
+    assert len(traces["bads"]) == 2 and traces["bads"][0].shape[1] == len(traced["instances"])

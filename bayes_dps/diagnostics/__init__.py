@@ -1,10 +1,22 @@
-"""Plots and (with their issues) ArviZ export and reports."""
+"""Diagnostics: plots of runs and ArviZ export of BADS weight traces."""
 
+from bayes_dps.diagnostics.arviz_export import save_inference_data, weights_to_inference_data
 from bayes_dps.diagnostics.plots import (
+    plot_bads_curves,
+    plot_group_weights,
     plot_online_curves,
     plot_selection_stats,
     plot_sweep,
     save_figure,
 )
 
-__all__ = ["plot_online_curves", "plot_selection_stats", "plot_sweep", "save_figure"]
+__all__ = [
+    "plot_bads_curves",
+    "plot_group_weights",
+    "plot_online_curves",
+    "plot_selection_stats",
+    "plot_sweep",
+    "save_figure",
+    "save_inference_data",
+    "weights_to_inference_data",
+]

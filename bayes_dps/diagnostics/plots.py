@@ -121,3 +121,54 @@ def plot_sweep(sweep: dict[str, Any], title: str | None = None) -> plt.Figure:
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     ax.grid(alpha=0.3)
     return fig
+
+
+def _mean_band(ax, x, runs, label, color=None, style="-"):
+    arr = np.array(runs, dtype=float)
+    mean, std = np.nanmean(arr, 0), np.nanstd(arr, 0)
+    (line,) = ax.plot(x, mean, style, label=label, color=color)
+    ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+
+
+def plot_bads_curves(results: dict[str, Any], title: str | None = None) -> plt.Figure:
+    """Test metric over training steps, one line per method (mean ± std over seeds)."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    metric = results["config"].get("metric", "acc")
+    for name, method in results["methods"].items():
+        x = method["seeds"][0]["eval_steps"]
+        _mean_band(
+            ax, x, [r["test_metric"] for r in method["seeds"]], f"{name} (n={len(method['seeds'])})"
+        )
+    ax.set_xlabel("training step")
+    ax.set_ylabel("balanced test accuracy" if metric == "balanced_acc" else "test accuracy")
+    ax.set_title(title or f"{results['config'].get('name') or 'bads'}: test {metric}")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="method (seeds)", fontsize=9)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_group_weights(results: dict[str, Any], title: str | None = None) -> plt.Figure:
+    """Mean instance weight per ground-truth group over steps (paper Fig. 2, bottom row):
+    one panel per method that has weights, mean ± std over seeds."""
+    names = [n for n, m in results["methods"].items() if m["seeds"][0].get("group_weights")]
+    fig, axes = plt.subplots(
+        1, max(len(names), 1), figsize=(5.5 * max(len(names), 1), 4), squeeze=False
+    )
+    for ax, name in zip(axes[0], names, strict=False):
+        seeds = results["methods"][name]["seeds"]
+        x = seeds[0]["eval_steps"]
+        for g in seeds[0]["group_weights"]:
+            _mean_band(ax, x, [r["group_weights"][g] for r in seeds], g)
+        ax.set_xlabel("training step")
+        ax.set_ylabel("mean weight w in group")
+        ax.set_ylim(0, 1)
+        ax.set_title(name)
+        ax.legend(title=f"group ({results.get('groups', '')})", fontsize=9)
+        ax.grid(alpha=0.3)
+    if not names:
+        axes[0][0].set_title("no method with instance weights")
+        axes[0][0].set_xlabel("training step")
+        axes[0][0].set_ylabel("mean weight w in group")
+    fig.suptitle(title or f"{results['config'].get('name') or 'bads'}: instance weights by group")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,175 @@
+"""BADS and its baselines in the trainer core (Xu et al. 2024, proof-of-concept protocol).
+
+Training is counted in steps; the trainer's "epoch" is a block of ``eval_every`` steps, after
+which the test metric is evaluated and a checkpoint written. Every method sees minibatches of
+``batch_size`` from its training data (and, for BADS, ``meta_batch_size`` from ``D_m``):
+
+* ``bads`` / ``bads_weightnet`` — joint SG-MCMC over θ and w (:class:`BADSSampler`);
+* ``mixing`` (D_t ∪ D_m), ``meta_only`` (D_m), ``dup_meta`` (D_t ∪ D_m repeated to the size
+  of D_t), ``random_select`` (a random ``select_fraction`` of D_t, plus D_m) — AdamW/SGD on
+  the plain cross-entropy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from bayes_dps.data.batches import BatchStream
+from bayes_dps.data.dataset import IndexedDataset
+from bayes_dps.inference.bads_sampler import BADSSampler
+from bayes_dps.training.trainer import sgd_step
+
+
+def cycle(stream: BatchStream, start_step: int = 0) -> Iterator:
+    """Batches of ``stream`` forever, epoch after epoch, starting at global step ``start_step``
+    (so a resumed run continues exactly where it stopped)."""
+    per_epoch = len(stream)
+    epoch, skip = divmod(start_step, per_epoch)
+    while True:
+        for i, batch in enumerate(stream.epoch(epoch)):
+            if i >= skip:
+                yield batch
+        epoch, skip = epoch + 1, 0
+
+
+class WeightRecorder:
+    """Running average of ``w`` over the last ``s_avg`` steps and a thinned trace of ``w``
+    (all instances up to ``max_instances``, else a fixed random subset)."""
+
+    def __init__(
+        self,
+        n_t: int,
+        total_steps: int,
+        s_avg: int,
+        thin: int,
+        max_instances: int = 100_000,
+        seed: int = 0,
+    ) -> None:
+        self.avg_from = max(total_steps - s_avg, 0)
+        self.thin = thin
+        self.instances = (
+            np.arange(n_t)
+            if n_t <= max_instances
+            else np.sort(np.random.default_rng(seed).choice(n_t, max_instances, replace=False))
+        )
+        self.sum = torch.zeros(n_t)
+        self.count = 0
+        self.trace: list[np.ndarray] = []
+
+    def record(self, step: int, w: torch.Tensor) -> None:
+        """Called after global step ``step`` (0-based)."""
+        if step >= self.avg_from:
+            self.sum += w.detach().cpu()
+            self.count += 1
+        if step % self.thin == 0:
+            self.trace.append(w.detach().cpu().numpy()[self.instances].copy())
+
+    @property
+    def average(self) -> torch.Tensor:
+        return self.sum / max(self.count, 1)
+
+    def state_dict(self) -> dict:
+        return {"sum": self.sum, "count": self.count, "trace": self.trace}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.sum, self.count, self.trace = state["sum"], state["count"], list(state["trace"])
+
+
+def group_means(w: torch.Tensor, masks: dict[str, np.ndarray]) -> dict[str, float]:
+    w = w.detach().cpu()
+    return {
+        g: float(w[torch.as_tensor(m)].mean()) if m.any() else float("nan")
+        for g, m in masks.items()
+    }
+
+
+class BADSBlock:
+    """``steps`` joint BADS steps (an :class:`~bayes_dps.training.trainer.EpochStep`)."""
+
+    def __init__(
+        self,
+        sampler: BADSSampler,
+        train: BatchStream,
+        meta: BatchStream,
+        steps: int,
+        recorder: WeightRecorder,
+        masks: dict[str, np.ndarray],
+    ) -> None:
+        self.sampler, self.train, self.meta, self.steps = sampler, train, meta, steps
+        self.recorder, self.masks = recorder, masks
+
+    def run_epoch(self, block: int) -> dict[str, Any]:
+        start = block * self.steps
+        t_iter, m_iter = cycle(self.train, start), cycle(self.meta, start)
+        loss = 0.0
+        for s in range(self.steps):
+            out = self.sampler.step(next(t_iter), next(m_iter))
+            self.recorder.record(start + s, self.sampler.w)
+            loss += out["loss"]
+        return {
+            "steps": self.steps,
+            "train_loss": loss / self.steps,
+            "log_joint": self.sampler.last_log_joint,
+            "group_weights": group_means(self.sampler.w, self.masks),
+        }
+
+    def state_dict(self) -> dict:
+        return {"sampler": self.sampler.state_dict(), "recorder": self.recorder.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.sampler.load_state_dict(state["sampler"])
+        self.recorder.load_state_dict(state["recorder"])
+
+
+class SGDBlock:
+    """``steps`` plain optimiser steps on a stream (the data baselines)."""
+
+    def __init__(self, model, optimizer, stream: BatchStream, steps: int) -> None:
+        self.model, self.optimizer, self.stream, self.steps = model, optimizer, stream, steps
+
+    def run_epoch(self, block: int) -> dict[str, Any]:
+        it = cycle(self.stream, block * self.steps)
+        loss = 0.0
+        for s in range(self.steps):
+            x, y, _ = next(it)
+            losses, _, _ = sgd_step(
+                self.model, self.optimizer, x, y, where=f"at step {block * self.steps + s + 1}"
+            )
+            loss += float(losses.mean())
+        return {"steps": self.steps, "train_loss": loss / self.steps}
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+def baseline_data(
+    method: str, train: IndexedDataset, meta: IndexedDataset, select_fraction: float, seed: int
+) -> IndexedDataset:
+    """The training set of a data baseline (indices are positions in the returned set)."""
+    if method == "mixing":
+        return train.concat(meta)
+    if method == "meta_only":
+        return meta
+    if method == "dup_meta":
+        reps = max(1, int(np.ceil(len(train) / len(meta))))
+        dup = meta
+        for _ in range(reps - 1):
+            dup = dup.concat(meta)
+        return train.concat(dup)
+    if method == "random_select":
+        rng = np.random.default_rng(seed)
+        keep = np.sort(rng.choice(len(train), round(select_fraction * len(train)), replace=False))
+        return train.subset(keep).concat(meta)
+    raise ValueError(method)
+
+
+DATA_BASELINES = ("mixing", "meta_only", "dup_meta", "random_select")
+WEIGHT_METHODS = ("bads", "bads_weightnet")
+BADS_METHODS = (*WEIGHT_METHODS, *DATA_BASELINES)

@@ -1,0 +1,286 @@
+"""BADS experiments: every method × seed of a config, results per DESIGN section 4.
+
+A RUN records ``seed``, ``eval_steps``, ``test_metric``, ``final_metric``, ``group_weights``
+(mean weight per scenario group at each evaluation; weight methods only) and
+``seconds_per_step``. Weight methods also export the selected subset (top ``select_fraction``
+of the running-average weights) with its indices, and the thinned weight trace; the traces of
+all seeds become the chains of the run's ArviZ posterior.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bayes_dps.data.batches import BatchStream
+from bayes_dps.data.registry import load_data
+from bayes_dps.data.splits import DataSplits
+from bayes_dps.errors import ConfigError, DataError, NumericalError
+from bayes_dps.inference.bads_sampler import KERNELS, BADSSampler, default_weight_net
+from bayes_dps.io import atomic_write_json
+from bayes_dps.models.priors import build_weight_prior
+from bayes_dps.models.registry import build_model
+from bayes_dps.training.bads import (
+    BADS_METHODS,
+    WEIGHT_METHODS,
+    BADSBlock,
+    SGDBlock,
+    WeightRecorder,
+    baseline_data,
+    group_means,
+)
+from bayes_dps.training.metrics import evaluate, mean_std
+from bayes_dps.training.optim import build_optimizer
+from bayes_dps.training.runtime import resolve_device, seed_everything
+from bayes_dps.training.trainer import Trainer
+
+
+def scenario_groups(cfg: dict[str, Any]) -> str:
+    """Which ground-truth groups the weights are reported for (``bads.groups``, or inferred)."""
+    kind = cfg["bads"]["groups"]
+    if kind != "auto":
+        return kind
+    ds = cfg["dataset"]
+    if ds.get("domain"):
+        return "domain"
+    if float(ds.get("imbalance") or 1) > 1:
+        return "imbalance"
+    return "noise"
+
+
+def check_bads_config(cfg: dict[str, Any], splits: DataSplits) -> None:
+    unknown = [m for m in cfg["methods"] if m not in BADS_METHODS]
+    if unknown:
+        raise ConfigError(f"unknown bads method(s) {unknown}; available: {', '.join(BADS_METHODS)}")
+    if splits.meta is None or len(splits.meta) == 0:
+        raise DataError(
+            "BADS needs a curated meta set D_m but the data have none: set "
+            "dataset.meta_per_class > 0 (or provide x_meta/y_meta in the .npz file)"
+        )
+    build_weight_prior(cfg["bads"]["prior"])  # bad prior parameters fail before any training
+    if cfg["bads"]["kernel"] not in KERNELS:
+        raise ConfigError(f"bads.kernel must be one of {KERNELS}, got {cfg['bads']['kernel']!r}")
+    if cfg["steps"] % cfg["eval_every"]:
+        raise ConfigError(
+            f"steps={cfg['steps']} must be a multiple of eval_every={cfg['eval_every']}"
+        )
+
+
+def _sampler(cfg, splits, model, method, device) -> BADSSampler:
+    b = cfg["bads"]
+    weight_net = None
+    if method == "bads_weightnet":
+        weight_net = default_weight_net(
+            model.feature_dim, splits.num_classes, b["weight_net_hidden"]
+        ).to(device)
+    return BADSSampler(
+        model,
+        len(splits.train),
+        len(splits.meta),
+        prior=build_weight_prior(b["prior"]),
+        lam=b["lam"],
+        rho_t=b["rho_t"],
+        rho_m=b["rho_m"],
+        rho_w=b["rho_w"],
+        eta_theta=b["eta_theta"],
+        eta_w=b["eta_w"],
+        eta_phi=b["eta_phi"],
+        temperature=b["temperature"],
+        kernel=b["kernel"],
+        weight_net=weight_net,
+        device=device,
+    )
+
+
+def train_bads_run(
+    cfg: dict[str, Any],
+    splits: DataSplits,
+    method: str,
+    seed: int,
+    *,
+    checkpoint_path: Path | None = None,
+    resume: bool = False,
+) -> tuple[dict[str, Any], WeightRecorder | None]:
+    """One (method, seed); returns its RUN record and (weight methods) its recorder."""
+    device = resolve_device(cfg["device"])
+    seed_everything(seed)
+    b = cfg["bads"]
+    model = build_model(cfg["model"], splits.input_shape, splits.num_classes, cfg["model_options"])
+    model = model.to(device)
+    workers = cfg["num_workers"]
+    recorder = None
+    if method in WEIGHT_METHODS:
+        # the traced instance subset depends on the data seed only, so chains line up
+        recorder = WeightRecorder(
+            len(splits.train),
+            cfg["steps"],
+            b["s_avg"],
+            b["thin"],
+            b["trace_max_instances"],
+            seed=cfg["dataset"]["seed"],
+        )
+        train = BatchStream(
+            splits.train,
+            min(cfg["batch_size"], len(splits.train)),
+            seed=seed,
+            device=device,
+            num_workers=workers,
+        )
+        meta = BatchStream(
+            splits.meta,
+            min(cfg["meta_batch_size"], len(splits.meta)),
+            seed=seed + 10_000,
+            device=device,
+            num_workers=workers,
+        )
+        masks = splits.train.group_masks(scenario_groups(cfg))
+        step = BADSBlock(
+            _sampler(cfg, splits, model, method, device),
+            train,
+            meta,
+            cfg["eval_every"],
+            recorder,
+            masks,
+        )
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # checkpointed, never stepped
+    else:
+        data = baseline_data(method, splits.train, splits.meta, b["select_fraction"], seed)
+        optimizer = build_optimizer(model.parameters(), cfg["optimizer"])
+        stream = BatchStream(
+            data, min(cfg["batch_size"], len(data)), seed=seed, device=device, num_workers=workers
+        )
+        step = SGDBlock(model, optimizer, stream, cfg["eval_every"])
+    test = BatchStream(
+        splits.test,
+        cfg["eval_batch_size"],
+        shuffle=False,
+        drop_last=False,
+        device=device,
+        num_workers=workers,
+    )
+    trainer = Trainer(
+        model,
+        optimizer,
+        step,
+        evaluate=lambda: evaluate(model, test, splits.num_classes),
+        epochs=cfg["steps"] // cfg["eval_every"],
+        device=device,
+        checkpoint_path=checkpoint_path,
+        progress=cfg["progress"],
+        desc=f"{method} seed {seed}",
+    )
+    stopped = None
+    try:
+        history = trainer.fit(resume=resume)
+    except NumericalError as err:  # stop this chain, keep what was recorded
+        history, stopped = trainer.history, str(err)
+    if not history:
+        raise NumericalError(f"{method} seed {seed} failed before its first evaluation: {stopped}")
+    metric = [h["test"][cfg["metric"]] for h in history]
+    record: dict[str, Any] = {
+        "seed": seed,
+        "eval_steps": [h["epoch"] * cfg["eval_every"] for h in history],
+        "test_metric": metric,
+        "final_metric": metric[-1],
+        "group_weights": {},
+        "seconds_per_step": float(
+            sum(h["seconds"] for h in history) / (len(history) * cfg["eval_every"])
+        ),
+    }
+    if stopped:
+        record["stopped"] = stopped
+    if recorder is not None:
+        names = list(history[0]["group_weights"])
+        record["group_weights"] = {g: [h["group_weights"][g] for h in history] for g in names}
+        avg = recorder.average
+        record["final_group_weights"] = group_means(avg, step.masks)
+        k = round(b["select_fraction"] * len(avg))
+        record["selected"] = sorted(torch.topk(avg, k).indices.tolist())
+    return record, recorder
+
+
+def bads_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "final_metric": mean_std([r["final_metric"] for r in runs]),
+        "seconds_per_step": mean_std([r["seconds_per_step"] for r in runs]),
+    }
+    if runs[0].get("final_group_weights"):
+        out["final_group_weights"] = {
+            g: mean_std([r["final_group_weights"][g] for r in runs])
+            for g in runs[0]["final_group_weights"]
+        }
+    return out
+
+
+def run_bads_experiment(
+    cfg: dict[str, Any],
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+) -> tuple[dict[str, Any], dict[str, list[np.ndarray]], dict[str, np.ndarray]]:
+    """Every method × seed; writes ``results.json``. Returns it, the weight traces
+    (``{method: [array (draw, instance) per seed]}``) and the traced ``instances`` with their
+    ground-truth ``group`` names."""
+    out = Path(out_dir)
+    splits = load_data(cfg["dataset"])
+    check_bads_config(cfg, splits)
+    groups = scenario_groups(cfg)
+    masks = splits.train.group_masks(groups)
+    log(
+        f"data: {splits.name} {splits.sizes()}, groups by {groups}: "
+        + ", ".join(f"{g} {int(m.sum())}" for g, m in masks.items())
+    )
+    methods: dict[str, Any] = {}
+    traces: dict[str, list[np.ndarray]] = {}
+    for method in cfg["methods"]:
+        runs = []
+        for seed in cfg["seeds"]:
+            record_path = out / "runs" / method / f"seed{seed}.json"
+            trace_path = out / "runs" / method / f"seed{seed}.trace.npy"
+            if resume and record_path.is_file():
+                runs.append(json.loads(record_path.read_text()))
+                if trace_path.is_file():
+                    traces.setdefault(method, []).append(np.load(trace_path))
+                log(f"{method} seed {seed}: finished earlier, reusing {record_path}")
+                continue
+            ckpt = out / "checkpoints" / f"{method}_seed{seed}.pt" if cfg["checkpoint"] else None
+            record, recorder = train_bads_run(
+                cfg, splits, method, seed, checkpoint_path=ckpt, resume=resume
+            )
+            if recorder is not None:
+                trace = np.stack(recorder.trace)
+                traces.setdefault(method, []).append(trace)
+                trace_path.parent.mkdir(parents=True, exist_ok=True)
+                np.save(trace_path, trace)
+            atomic_write_json(record_path, record)
+            if ckpt is not None:
+                ckpt.unlink(missing_ok=True)
+            runs.append(record)
+            weights = record.get("final_group_weights") or {}
+            shown = ", mean weights " + str({g: round(v, 3) for g, v in weights.items()})
+            log(
+                f"{method} seed {seed}: final {cfg['metric']} {record['final_metric']:.4f}"
+                + (shown if weights else "")
+                + f", {record['seconds_per_step'] * 1e3:.1f} ms/step"
+            )
+        methods[method] = {"seeds": runs, "summary": bads_summary(runs)}
+    results = {"config": cfg, "methods": methods, "groups": groups}
+    atomic_write_json(out / "results.json", results)
+    instances = WeightRecorder(
+        len(splits.train),
+        cfg["steps"],
+        1,
+        1,
+        cfg["bads"]["trace_max_instances"],
+        seed=cfg["dataset"]["seed"],
+    ).instances
+    labels = np.empty(len(splits.train), dtype=object)
+    for g, m in masks.items():
+        labels[m] = g
+    return results, traces, {"instances": instances, "group": labels[instances]}
