@@ -116,6 +116,7 @@ BADS_DEFAULTS: dict[str, Any] = {
         "rho_t": None,
         "rho_m": None,
         "rho_w": 1.0,
+        "rho_phi": 1.0,
         "eta_theta": 1e-4,
         "eta_w": 0.05,
         "eta_phi": 1e-5,
@@ -126,7 +127,12 @@ BADS_DEFAULTS: dict[str, Any] = {
         "select_fraction": 0.5,
         "groups": "auto",
         "weight_net_hidden": 64,
+        "weight_net_warmup": 0,
     },
+    # contrastive data selection (training/contrastive.py); finetune_lr null = optimizer.lr
+    "contrastive": {"base_steps": 1000, "finetune_steps": 200, "finetune_lr": None},
+    # one-step look-ahead meta-gradient weights (training/blo.py)
+    "blo": {"inner_lr": 0.1},
 }
 
 #: sub-mappings whose keys are free-form (passed through to a constructor)
@@ -306,9 +312,16 @@ def validate_common(cfg: dict[str, Any]) -> None:
         _number(cfg, "bads.eta_phi", low=0, low_open=True)
         _number(cfg, "bads.lam", low=0)
         _number(cfg, "bads.rho_w", low=0, low_open=True)
+        _number(cfg, "bads.rho_phi", low=0, low_open=True)
         _number(cfg, "bads.s_avg", low=1, integer=True)
         _number(cfg, "bads.thin", low=1, integer=True)
         _number(cfg, "bads.select_fraction", low=0, high=1, low_open=True)
+        _number(cfg, "bads.weight_net_warmup", low=0, integer=True)
+        _number(cfg, "contrastive.base_steps", low=1, integer=True)
+        _number(cfg, "contrastive.finetune_steps", low=1, integer=True)
+        if cfg["contrastive"]["finetune_lr"] is not None:
+            _number(cfg, "contrastive.finetune_lr", low=0, low_open=True)
+        _number(cfg, "blo.inner_lr", low=0, low_open=True)
         if cfg["metric"] not in ("acc", "balanced_acc"):
             raise ConfigError(f"metric must be acc or balanced_acc, got {cfg['metric']!r}")
     if cfg.get("max_steps_per_epoch") is not None:

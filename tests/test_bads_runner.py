@@ -105,6 +105,8 @@ def run_denoise(tmp_path, *sets, seeds="[0, 1]"):
     out = tmp_path / "bads"
     args = ["bads", "--config", DENOISE, "--out", str(out), *FAST, "--set", f"seeds={seeds}"]
     args += ["--set", "steps=200", "--set", "bads.s_avg=100", "--set", "bads.thin=5"]
+    args += ["--set", "contrastive.base_steps=100", "--set", "contrastive.finetune_steps=20"]
+    args += ["--set", "bads.weight_net_warmup=50"]
     for s in sets:
         args += ["--set", s]
     return main(args), out
@@ -119,6 +121,8 @@ def test_bads_end_to_end_results_posterior_and_plots(tmp_path):
         "meta_only",
         "dup_meta",
         "random_select",
+        "contrastive",
+        "blo",
         "bads",
         "bads_weightnet",
     }
@@ -146,6 +150,11 @@ def test_bads_end_to_end_results_posterior_and_plots(tmp_path):
     summary = arviz().summary(idata, var_names=["w"], coords={"instance": [0, 1, 2]})
     assert np.isfinite(summary["r_hat"]).all() and np.isfinite(summary["ess_bulk"]).all()
     assert (out / "posterior_bads_weightnet.nc").is_file()
+    assert not list(out.glob("posterior_blo*")), "only posterior weights are exported to ArviZ"
+    for name in ("contrastive", "blo"):  # baselines with weights report them per group
+        rec = results["methods"][name]["seeds"][0]
+        assert set(rec["final_group_weights"]) == {"clean", "noisy"}
+        assert len(rec["group_weights"]["noisy"]) == 2
     assert (out / "weights.png").is_file() and (out / "curves.png").is_file()
 
 

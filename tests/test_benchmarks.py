@@ -41,3 +41,15 @@ def test_selection_cost_runs(tmp_path):
     result = json.loads(out.read_text())
     for key in ("bayesian_over_rho_loss", "bayesian_over_uniform", "scoring_over_forward"):
         assert result[key] > 0
+
+
+def test_bads_cost_runs(tmp_path):
+    out = tmp_path / "bads_cost.json"
+    load("bads_cost").main(
+        ["--repeats", "1", "--warmup", "0", "--batch", "4", "--meta-batch", "2",
+         "--memory-steps", "1", "--threads", "1", "--out", str(out)]
+    )  # fmt: skip
+    result = json.loads(out.read_text())
+    for key in ("bads_over_plain", "blo_over_plain", "bads_memory_over_plain"):
+        assert result[key] > 0
+    assert set(result["peak_bytes"]) == {"plain", "bads", "blo"}

@@ -98,6 +98,8 @@ def test_bads_paper_config_end_to_end(name, tmp_path):
         "meta_batch_size=4",
         "bads.s_avg=2",
         "bads.thin=1",
+        "contrastive.base_steps=2",
+        "contrastive.finetune_steps=2",
         "device=cpu",
         "progress=false",
         "checkpoint=false",

@@ -66,6 +66,25 @@ class BatchStream:
         self._x = dataset.inputs.to(self.device) if dataset.tensor_backed else None
         self._y = torch.as_tensor(dataset.targets, device=self.device)
 
+    @classmethod
+    def sequential(
+        cls,
+        dataset: IndexedDataset,
+        batch_size: int,
+        *,
+        device: torch.device | str = "cpu",
+        num_workers: int = 0,
+    ) -> BatchStream:
+        """Every point once, in order, last batch possibly smaller (evaluation and scoring)."""
+        return cls(
+            dataset,
+            batch_size,
+            shuffle=False,
+            drop_last=False,
+            device=device,
+            num_workers=num_workers,
+        )
+
     def __len__(self) -> int:
         n = len(self.dataset)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)

@@ -157,11 +157,14 @@ def plot_group_weights(results: dict[str, Any], title: str | None = None) -> plt
     for ax, name in zip(axes[0], names, strict=False):
         seeds = results["methods"][name]["seeds"]
         x = seeds[0]["eval_steps"]
+        top = 1.0
         for g in seeds[0]["group_weights"]:
-            _mean_band(ax, x, [r["group_weights"][g] for r in seeds], g)
+            curves = [r["group_weights"][g] for r in seeds]
+            _mean_band(ax, x, curves, g)
+            top = max(top, 1.05 * float(np.nanmax(np.asarray(curves, dtype=float))))
         ax.set_xlabel("training step")
         ax.set_ylabel("mean weight w in group")
-        ax.set_ylim(0, 1)
+        ax.set_ylim(0, top)  # BLO's weights are |B_t|·w_i (1 = uniform), may exceed 1
         ax.set_title(name)
         ax.legend(title=f"group ({results.get('groups', '')})", fontsize=9)
         ax.grid(alpha=0.3)

@@ -12,7 +12,7 @@ step costs one forward/backward pass over ``B_t ∪ B_m`` (the paper's cost clai
 ``ρ_w = 1`` makes the ``w_B`` block target the model's exact conditional ``p(w_i | θ)``;
 larger values sharpen the weights (the paper's tuned impact constant ``ρ_w``). The
 weight-network variant replaces ``w`` by ``sigmoid(g_φ(e_i))`` with ``φ`` sampled by the same
-kernel and ``e_i = [h_θ(x_i) (detached), onehot(y_i)]``.
+kernel and ``e_i = [h_θ(x_i), onehot(y_i), −ℓ_i]`` (detached).
 """
 
 from __future__ import annotations
@@ -78,12 +78,20 @@ class BADSSampler:
         prior: ``p(w_i)`` (a distribution on [0, 1]); ``gibbs`` needs a ``TruncatedNormal``.
         lam: prior precision ``λ`` of ``θ`` (and ``φ``).
         rho_t, rho_m, rho_w: impact constants (defaults ``N_t``, ``N_m``, 1).
+        rho_phi: the weight-network variant's ``ρ_w`` (the paper's ``ρ_φ``). Since ``w_i`` is
+            then a deterministic function of ``φ``, the weights sit near the conditional's
+            mode ``clamp(β + σ² ρ ℓ_i, 0, 1)`` rather than its mean, so ``ρ`` must be small
+            enough that ``β + σ² ρ ℓ_i > 0`` for well-fitted points, or every weight is 0.
         eta_theta, eta_w, eta_phi: step sizes of the ``θ``, ``w`` (logit space) and ``φ``
             (weight-network parameters) blocks.
         temperature: ``T`` of the injected noise.
         kernel: ``sgld`` | ``psgld`` | ``sghmc`` | ``gibbs`` (exact ``w`` | θ, SGLD for θ).
         weight_net: the ``g_φ`` of the weight-network variant (``None``: per-instance ``w``).
         init_w: initial weights (default: the prior mean).
+        weight_warmup: steps at the start during which ``w`` (or ``φ``) is held at its
+            initial value and only ``θ`` moves. While the network is untrained every
+            log-likelihood is low and ``ρ_w ℓ_i`` pushes all weights down alike; a weight
+            network then saturates its sigmoid and cannot recover (its ``φ`` gradients vanish).
     """
 
     def __init__(
@@ -97,6 +105,7 @@ class BADSSampler:
         rho_t: float | None = None,
         rho_m: float | None = None,
         rho_w: float = 1.0,
+        rho_phi: float = 1.0,
         eta_theta: float = 1e-4,
         eta_w: float = 1e-2,
         eta_phi: float = 1e-5,
@@ -104,6 +113,7 @@ class BADSSampler:
         kernel: str = "sgld",
         weight_net: nn.Module | None = None,
         init_w: float | None = None,
+        weight_warmup: int = 0,
         device: torch.device | str = "cpu",
     ) -> None:
         if n_m < 1:
@@ -123,12 +133,13 @@ class BADSSampler:
         self.n_t, self.n_m = n_t, n_m
         self.rho_t = float(n_t if rho_t is None else rho_t)
         self.rho_m = float(n_m if rho_m is None else rho_m)
-        self.rho_w = float(rho_w)
+        self.rho_w, self.rho_phi = float(rho_w), float(rho_phi)
         self.eta_theta, self.eta_w, self.eta_phi = float(eta_theta), float(eta_w), float(eta_phi)
         self.temperature = float(temperature)
         self.kernel = kernel
         self.updates = KernelState(kernel, temperature)
         self.weight_net = weight_net
+        self.weight_warmup = int(weight_warmup)
         start = float(prior.mean) if init_w is None else float(init_w)
         self.w = torch.full((n_t,), start, device=device)
         self.num_steps = 0
@@ -136,15 +147,23 @@ class BADSSampler:
 
     # -------------------------------------------------------------- weights
     def weights_of(
-        self, idx: torch.Tensor, feats: torch.Tensor | None = None, y: torch.Tensor | None = None
+        self,
+        idx: torch.Tensor,
+        feats: torch.Tensor | None = None,
+        y: torch.Tensor | None = None,
+        ll: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """``w`` of the points ``idx`` (per-instance), or ``sigmoid(g_φ(e_i))``."""
         if self.weight_net is None:
             return self.w[idx]
-        return torch.sigmoid(self.weight_net(self.embed(feats, y))).reshape(-1)
+        return torch.sigmoid(self.weight_net(self.embed(feats, y, ll))).reshape(-1)
 
-    def embed(self, feats: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def embed(self, feats: torch.Tensor, y: torch.Tensor, ll: torch.Tensor) -> torch.Tensor:
+        """``e_i = [h_θ(x_i), onehot(y_i), −ℓ_i]``, all detached (the loss as in
+        Meta-Weight-Net, so that ``g_φ`` can tell fitted from unfitted points)."""
         k = self.model.num_classes
-        return torch.cat([feats.detach(), F.one_hot(y, k).to(feats.dtype)], dim=1)
+        onehot = F.one_hot(y, k).to(feats.dtype)
+        return torch.cat([feats.detach(), onehot, -ll.detach().reshape(-1, 1)], dim=1)
 
     # ----------------------------------------------------------------- step
     def step(self, batch_t, batch_m) -> dict[str, float]:
@@ -155,7 +174,8 @@ class BADSSampler:
         b = len(y_t)
         ll = -F.cross_entropy(logits, torch.cat([y_t, y_m]), reduction="none")
         ll_t, ll_m = ll[:b], ll[b:]
-        w_b = self.weights_of(idx_t, feats[:b], y_t).detach()
+        warming = self.num_steps < self.weight_warmup
+        w_b = (self.w[idx_t] if warming else self.weights_of(idx_t, feats[:b], y_t, ll_t)).detach()
         params = [p for p in self.model.parameters() if p.requires_grad]
         log_prior = -0.5 * self.lam * sum((p**2).sum() for p in params) if params else 0.0
         log_joint = log_prior + self.rho_t * (w_b * ll_t).mean() + self.rho_m * ll_m.mean()
@@ -169,7 +189,8 @@ class BADSSampler:
             with torch.no_grad():
                 for i, (p, g) in enumerate(zip(params, grads, strict=True)):
                     p.copy_(self.updates(f"theta{i}", p, g, self.eta_theta))
-        self._update_weights(idx_t, ll_t.detach(), feats[:b].detach(), y_t)
+        if not warming:
+            self._update_weights(idx_t, ll_t.detach(), feats[:b].detach(), y_t)
         self.num_steps += 1
         self.last_log_joint = float(log_joint.detach())
         return {"log_joint": self.last_log_joint, "loss": float(-ll_t.mean().detach())}
@@ -227,10 +248,10 @@ class BADSSampler:
 
     def _update_weight_net(self, idx, ll, feats, y) -> None:
         params = list(self.weight_net.parameters())
-        w = torch.sigmoid(self.weight_net(self.embed(feats, y))).reshape(-1).clamp(1e-6, 1 - 1e-6)
+        w = self.weights_of(idx, feats, y, ll).clamp(1e-6, 1 - 1e-6)
         target = (
             -0.5 * self.lam * sum((p**2).sum() for p in params)
-            + (self.n_t / len(idx)) * (self.prior.log_prob(w) + self.rho_w * w * ll).sum()
+            + (self.n_t / len(idx)) * (self.prior.log_prob(w) + self.rho_phi * w * ll).sum()
         )
         grads = torch.autograd.grad(target, params)
         with torch.no_grad():
@@ -258,7 +279,7 @@ class BADSSampler:
 
 
 def default_weight_net(feature_dim: int, num_classes: int, hidden: int = 64) -> nn.Module:
-    """``g_φ``: a small MLP on ``[features, onehot(label)]`` → one logit."""
+    """``g_φ``: a small MLP on ``[features, onehot(label), −loss]`` → one logit."""
     return nn.Sequential(
-        nn.Linear(feature_dim + num_classes, hidden), nn.ReLU(), nn.Linear(hidden, 1)
+        nn.Linear(feature_dim + num_classes + 1, hidden), nn.ReLU(), nn.Linear(hidden, 1)
     )

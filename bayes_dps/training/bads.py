@@ -7,7 +7,8 @@ which the test metric is evaluated and a checkpoint written. Every method sees m
 * ``bads`` / ``bads_weightnet`` — joint SG-MCMC over θ and w (:class:`BADSSampler`);
 * ``mixing`` (D_t ∪ D_m), ``meta_only`` (D_m), ``dup_meta`` (D_t ∪ D_m repeated to the size
   of D_t), ``random_select`` (a random ``select_fraction`` of D_t, plus D_m) — AdamW/SGD on
-  the plain cross-entropy.
+  the plain cross-entropy;
+* ``contrastive`` (CDS) and ``blo`` (L2RW look-ahead weights) — in their own modules.
 """
 
 from __future__ import annotations
@@ -171,5 +172,8 @@ def baseline_data(
 
 
 DATA_BASELINES = ("mixing", "meta_only", "dup_meta", "random_select")
+#: methods whose weights are a posterior (traced, exported to ArviZ)
 WEIGHT_METHODS = ("bads", "bads_weightnet")
-BADS_METHODS = (*WEIGHT_METHODS, *DATA_BASELINES)
+#: baselines that choose or weight data with D_m (training/contrastive.py, training/blo.py)
+META_BASELINES = ("contrastive", "blo")
+BADS_METHODS = (*WEIGHT_METHODS, *DATA_BASELINES, *META_BASELINES)

@@ -34,6 +34,8 @@ from bayes_dps.training.bads import (
     baseline_data,
     group_means,
 )
+from bayes_dps.training.blo import BLOBlock
+from bayes_dps.training.contrastive import contrastive_scores, contrastive_selection
 from bayes_dps.training.metrics import evaluate, mean_std
 from bayes_dps.training.optim import build_optimizer
 from bayes_dps.training.runtime import resolve_device, seed_everything
@@ -87,12 +89,14 @@ def _sampler(cfg, splits, model, method, device) -> BADSSampler:
         rho_t=b["rho_t"],
         rho_m=b["rho_m"],
         rho_w=b["rho_w"],
+        rho_phi=b["rho_phi"],
         eta_theta=b["eta_theta"],
         eta_w=b["eta_w"],
         eta_phi=b["eta_phi"],
         temperature=b["temperature"],
         kernel=b["kernel"],
         weight_net=weight_net,
+        weight_warmup=b["weight_net_warmup"] if weight_net is not None else 0,
         device=device,
     )
 
@@ -113,8 +117,10 @@ def train_bads_run(
     model = build_model(cfg["model"], splits.input_shape, splits.num_classes, cfg["model_options"])
     model = model.to(device)
     workers = cfg["num_workers"]
+    masks = splits.train.group_masks(scenario_groups(cfg))
     recorder = None
-    if method in WEIGHT_METHODS:
+    fixed_weights = None  # contrastive: the selection indicator, reported as weights
+    if method in WEIGHT_METHODS or method == "blo":
         # the traced instance subset depends on the data seed only, so chains line up
         recorder = WeightRecorder(
             len(splits.train),
@@ -138,7 +144,7 @@ def train_bads_run(
             device=device,
             num_workers=workers,
         )
-        masks = splits.train.group_masks(scenario_groups(cfg))
+    if method in WEIGHT_METHODS:
         step = BADSBlock(
             _sampler(cfg, splits, model, method, device),
             train,
@@ -148,18 +154,45 @@ def train_bads_run(
             masks,
         )
         optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # checkpointed, never stepped
+    elif method == "blo":
+        optimizer = build_optimizer(model.parameters(), cfg["optimizer"])
+        step = BLOBlock(
+            model,
+            optimizer,
+            train,
+            meta,
+            cfg["eval_every"],
+            cfg["blo"]["inner_lr"],
+            recorder,
+            masks,
+            device=device,
+        )
     else:
-        data = baseline_data(method, splits.train, splits.meta, b["select_fraction"], seed)
+        if method == "contrastive":
+            scores = contrastive_scores(
+                lambda: build_model(
+                    cfg["model"], splits.input_shape, splits.num_classes, cfg["model_options"]
+                ).to(device),
+                splits.train,
+                splits.meta,
+                cfg,
+                seed=seed,
+                device=device,
+            )
+            keep = contrastive_selection(scores, b["select_fraction"])
+            fixed_weights = torch.zeros(len(splits.train))
+            fixed_weights[torch.as_tensor(keep)] = 1.0
+            data = splits.train.subset(keep).concat(splits.meta)
+        else:
+            data = baseline_data(method, splits.train, splits.meta, b["select_fraction"], seed)
         optimizer = build_optimizer(model.parameters(), cfg["optimizer"])
         stream = BatchStream(
             data, min(cfg["batch_size"], len(data)), seed=seed, device=device, num_workers=workers
         )
         step = SGDBlock(model, optimizer, stream, cfg["eval_every"])
-    test = BatchStream(
+    test = BatchStream.sequential(
         splits.test,
         cfg["eval_batch_size"],
-        shuffle=False,
-        drop_last=False,
         device=device,
         num_workers=workers,
     )
@@ -198,9 +231,14 @@ def train_bads_run(
         names = list(history[0]["group_weights"])
         record["group_weights"] = {g: [h["group_weights"][g] for h in history] for g in names}
         avg = recorder.average
-        record["final_group_weights"] = group_means(avg, step.masks)
+        record["final_group_weights"] = group_means(avg, masks)
         k = round(b["select_fraction"] * len(avg))
         record["selected"] = sorted(torch.topk(avg, k).indices.tolist())
+    if fixed_weights is not None:
+        final = group_means(fixed_weights, masks)
+        record["group_weights"] = {g: [v] * len(history) for g, v in final.items()}
+        record["final_group_weights"] = final
+        record["selected"] = torch.nonzero(fixed_weights).flatten().tolist()
     return record, recorder
 
 
@@ -253,7 +291,7 @@ def run_bads_experiment(
             record, recorder = train_bads_run(
                 cfg, splits, method, seed, checkpoint_path=ckpt, resume=resume
             )
-            if recorder is not None:
+            if recorder is not None and method in WEIGHT_METHODS:
                 trace = np.stack(recorder.trace)
                 traces.setdefault(method, []).append(trace)
                 trace_path.parent.mkdir(parents=True, exist_ok=True)

@@ -106,11 +106,9 @@ def train_online_run(
     stream = BatchStream(
         splits.train, cfg["n_B"], seed=seed, device=device, num_workers=cfg["num_workers"]
     )
-    test = BatchStream(
+    test = BatchStream.sequential(
         splits.test,
         cfg["eval_batch_size"],
-        shuffle=False,
-        drop_last=False,
         device=device,
         num_workers=cfg["num_workers"],
     )

@@ -231,11 +231,9 @@ class PredictorFactory:
         return table.to(self.device)
 
     def _test_accuracy(self, predictor: Predictor) -> float:
-        stream = BatchStream(
+        stream = BatchStream.sequential(
             self.splits.test,
             256,
-            shuffle=False,
-            drop_last=False,
             device=self.device,
             num_workers=self.workers,
         )

@@ -79,11 +79,9 @@ def compute_logit_table(
     num_workers: int = 0,
 ) -> CachedLogits:
     """Run ``predictor`` once over ``dataset`` (its evaluation transform) and keep the logits."""
-    stream = BatchStream(
+    stream = BatchStream.sequential(
         dataset.for_eval(),
         batch_size,
-        shuffle=False,
-        drop_last=False,
         device=device,
         num_workers=num_workers,
     )

@@ -1,0 +1,135 @@
+"""The meta baselines of the BADS comparison: BLO (L2RW look-ahead) and contrastive (CDS)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bayes_dps.config import BADS_DEFAULTS, load_config
+from bayes_dps.data.registry import load_data
+from bayes_dps.inference.bads_sampler import BADSSampler, default_weight_net
+from bayes_dps.models import build_model
+from bayes_dps.models.priors import truncated_normal
+from bayes_dps.training.blo import lookahead_meta_gradient, lookahead_weights
+from bayes_dps.training.contrastive import (
+    contrastive_scores,
+    contrastive_selection,
+    log_likelihoods,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+DENOISE = ROOT / "experiments" / "configs" / "digits_denoise.yaml"
+
+
+def tiny_problem(seed=0):
+    torch.manual_seed(seed)
+    model = build_model("mlp", (5,), 3, {"hidden": [7]}).double()
+    x_t, y_t = torch.randn(6, 5, dtype=torch.double), torch.tensor([0, 1, 2, 0, 1, 2])
+    x_m, y_m = torch.randn(4, 5, dtype=torch.double), torch.tensor([0, 1, 2, 1])
+    return model, x_t, y_t, x_m, y_m
+
+
+def test_meta_gradient_matches_finite_differences_of_an_explicit_lookahead_step():
+    """g_i vs (L_m(θ − αδ∇ℓ_i) − L_m(θ + αδ∇ℓ_i)) / 2δ with a hand-made SGD step on a copy."""
+    model, x_t, y_t, x_m, y_m = tiny_problem()
+    alpha, delta = 0.5, 1e-5
+    g = lookahead_meta_gradient(model, x_t, y_t, x_m, y_m, alpha)
+    ref = []
+    for i in range(len(y_t)):
+        losses = []
+        for sign in (1, -1):
+            m = copy.deepcopy(model)
+            loss_i = F.cross_entropy(m(x_t[i : i + 1]), y_t[i : i + 1])
+            grads = torch.autograd.grad(sign * delta * loss_i, list(m.parameters()))
+            with torch.no_grad():
+                for p, gr in zip(m.parameters(), grads, strict=True):
+                    p -= alpha * gr
+                losses.append(F.cross_entropy(m(x_m), y_m))
+        ref.append((losses[0] - losses[1]) / (2 * delta))
+    assert torch.allclose(g, torch.stack(ref), rtol=1e-5, atol=1e-9)
+    assert g.abs().max() > 1e-3  # not trivially zero
+
+
+def test_lookahead_weights_are_normalised_clipped_negative_gradients():
+    model, x_t, y_t, x_m, y_m = tiny_problem(1)
+    g = lookahead_meta_gradient(model, x_t, y_t, x_m, y_m, 0.1)
+    w = lookahead_weights(model, x_t, y_t, x_m, y_m, 0.1)
+    assert (w >= 0).all() and torch.isclose(w.sum(), torch.tensor(1.0, dtype=w.dtype))
+    assert torch.equal(w > 0, g < 0)
+    assert torch.allclose(w, (-g).clamp(min=0) / (-g).clamp(min=0).sum())
+
+
+def test_lookahead_leaves_parameters_and_batchnorm_statistics_alone():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    before = copy.deepcopy(model.state_dict())
+    lookahead_weights(model, torch.randn(6, 5), torch.arange(6) % 3, torch.randn(4, 5),
+                      torch.arange(4) % 3, 0.1)  # fmt: skip
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_log_likelihoods_and_top_fraction():
+    torch.manual_seed(0)
+    cfg = load_config(DENOISE, ["dataset.noise=0.5"], BADS_DEFAULTS)
+    splits = load_data(cfg["dataset"])
+    model = build_model("mlp", splits.input_shape, splits.num_classes, {"hidden": [16]})
+    ll = log_likelihoods(model, splits.train, "cpu", batch_size=100)
+    with torch.no_grad():
+        direct = -F.cross_entropy(
+            model(splits.train.inputs), torch.as_tensor(splits.train.targets), reduction="none"
+        )
+    assert torch.allclose(ll, direct, atol=1e-5)
+    keep = contrastive_selection(torch.tensor([0.3, -1.0, 2.0, 0.1, 5.0]), 0.4)
+    assert keep.tolist() == [2, 4]
+
+
+def test_contrastive_scores_rank_clean_points_above_noisy_ones():
+    cfg = load_config(DENOISE, ["contrastive.base_steps=300", "contrastive.finetune_steps=60"],
+                      BADS_DEFAULTS)  # fmt: skip
+    splits = load_data(cfg["dataset"])
+    make = lambda: build_model(  # noqa: E731
+        cfg["model"], splits.input_shape, splits.num_classes, cfg["model_options"]
+    )
+    torch.manual_seed(0)
+    s = contrastive_scores(make, splits.train, splits.meta, cfg, seed=0)
+    noisy = torch.as_tensor(splits.train.group_masks("noise")["noisy"])
+    assert s[~noisy].mean() > s[noisy].mean() + 1.0
+    keep = contrastive_selection(s, 0.5)
+    assert noisy[torch.as_tensor(keep)].float().mean() < 0.2  # of the kept half, few are noisy
+
+
+def test_weight_warmup_holds_weights_and_weight_net_still_moves_theta():
+    torch.manual_seed(0)
+    model = build_model("mlp", (4,), 3, {"hidden": [8]})
+    net = default_weight_net(model.feature_dim, 3, 8)
+    phi0 = [p.detach().clone() for p in net.parameters()]
+    theta0 = [p.detach().clone() for p in model.parameters()]
+    sampler = BADSSampler(model, 10, 2, prior=truncated_normal(0.5, 1.0), weight_net=net,
+                          weight_warmup=3)  # fmt: skip
+    batch = (torch.randn(10, 4), torch.randint(0, 3, (10,)), torch.arange(10))
+    meta = (torch.randn(2, 4), torch.tensor([0, 1]), torch.arange(2))
+    for _ in range(3):
+        sampler.step(batch, meta)
+    assert torch.equal(sampler.w, torch.full((10,), 0.5))
+    assert all(torch.equal(a, b) for a, b in zip(phi0, net.parameters(), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(theta0, model.parameters(), strict=True))
+    sampler.step(batch, meta)  # warm-up over: φ and the weights move
+    assert not all(torch.equal(a, b) for a, b in zip(phi0, net.parameters(), strict=True))
+    assert not torch.equal(sampler.w, torch.full((10,), 0.5))
+
+
+@pytest.mark.parametrize(
+    "key", ["contrastive.base_steps=0", "blo.inner_lr=0", "bads.rho_phi=-1",
+            "bads.weight_net_warmup=-2"],
+)  # fmt: skip
+def test_bad_baseline_settings_are_rejected(key):
+    from bayes_dps.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=key.split("=")[0]):
+        load_config(DENOISE, [key], BADS_DEFAULTS)
