@@ -36,6 +36,8 @@ from bayes_dps.diagnostics.plots import (
     plot_sweep,
     save_figure,
 )
+from bayes_dps.diagnostics.report import write_report
+from bayes_dps.diagnostics.tables import as_text, bads_rows, online_rows
 from bayes_dps.errors import BayesDPSError, ConfigError
 from bayes_dps.io import atomic_write_json
 from bayes_dps.training.bads_experiment import run_bads_experiment
@@ -53,30 +55,7 @@ def _out_dir(args: argparse.Namespace, cfg: dict[str, Any]) -> Path:
 
 
 def _table(results: dict[str, Any]) -> str:
-    targets = results["config"]["targets"]
-    head = ["method", "final acc", *[f"ep→{t:.2f}" for t in targets], "noisy sel", "redundant sel"]
-    rows = [head]
-
-    def fmt(stat: dict, pct: bool = False) -> str:
-        if stat["mean"] is None:
-            return "-"
-        scale = 100 if pct else 1
-        return f"{stat['mean'] * scale:.1f}±{stat['std'] * scale:.1f}"
-
-    for name, m in results["methods"].items():
-        s = m["summary"]
-        row = [name, fmt(s["final_acc"], pct=True)]
-        for t in targets:
-            e = s["epochs_to_target"][f"{t:.2f}"]
-            n_seeds = len(m["seeds"])
-            row.append(fmt(e) + ("" if e["n"] == n_seeds else f" ({e['n']}/{n_seeds})"))
-        row += [
-            fmt(s["selected_noisy_fraction"], True),
-            fmt(s["selected_redundant_fraction"], True),
-        ]
-        rows.append(row)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+    return as_text(online_rows(results))
 
 
 def parse_sweep(item: str) -> tuple[str, list[Any]]:
@@ -146,7 +125,11 @@ def cmd_bads(args: argparse.Namespace, config_path: Path | None = None) -> dict[
     results, traces, traced = run_bads_experiment(cfg, out, resume=getattr(args, "resume", False))
     for i, (method, chains) in enumerate(traces.items()):
         idata = weights_to_inference_data(
-            chains, traced["instances"], traced["group"], thin=cfg["bads"]["thin"]
+            chains,
+            traced["instances"],
+            traced["group"],
+            thin=cfg["bads"]["thin"],
+            sample_stats=traced["stats"].get(method),
         )
         save_inference_data(idata, out / ("posterior.nc" if i == 0 else f"posterior_{method}.nc"))
     save_figure(plot_bads_curves(results), out / "curves.png")
@@ -157,17 +140,19 @@ def cmd_bads(args: argparse.Namespace, config_path: Path | None = None) -> dict[
 
 
 def _bads_table(results: dict[str, Any]) -> str:
-    metric = results["config"]["metric"]
-    rows = [["method", f"final {metric}", "final mean weight by group"]]
-    for name, m in results["methods"].items():
-        s = m["summary"]
-        final = f"{s['final_metric']['mean'] * 100:.1f}±{s['final_metric']['std'] * 100:.1f}"
-        weights = ", ".join(
-            f"{g} {v['mean']:.3f}" for g, v in s.get("final_group_weights", {}).items()
-        )
-        rows.append([name, final, weights or "-"])
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+    return as_text(bads_rows(results))
+
+
+def cmd_report(args: argparse.Namespace) -> Path:
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise ConfigError(f"run directory {run_dir} does not exist; pass the --out folder of a run")
+    path = write_report(run_dir)
+    print(f"wrote {path}")
+    missing = path.read_text().split("## Missing or unreadable")
+    if len(missing) > 1:
+        print("missing or unreadable:" + missing[1].rstrip())
+    return path
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -216,6 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common(demo)
     demo.set_defaults(func=cmd_demo)
+
+    report = sub.add_parser("report", help="regenerate a run's figures and write RUN_DIR/report.md")
+    report.add_argument("run_dir", help="output folder of `bayes-dps online` or `bayes-dps bads`")
+    report.set_defaults(func=cmd_report)
     return parser
 
 

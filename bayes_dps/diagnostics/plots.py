@@ -175,3 +175,79 @@ def plot_group_weights(results: dict[str, Any], title: str | None = None) -> plt
     fig.suptitle(title or f"{results['config'].get('name') or 'bads'}: instance weights by group")
     fig.tight_layout()
     return fig
+
+
+def plot_weight_histograms(idata: Any, title: str | None = None, bins: int = 30) -> plt.Figure:
+    """Histogram of each instance's posterior-mean weight (over chains and draws of the second
+    half of the trace), one colour per ground-truth group."""
+    w = idata.posterior["w"]
+    half = w.sizes["draw"] // 2
+    means = w.isel(draw=slice(half, None)).mean(("chain", "draw")).values
+    groups = (
+        idata.constant_data["group"].values
+        if "constant_data" in idata.groups()
+        else np.array(["all"] * len(means))
+    )
+    fig, ax = plt.subplots(figsize=(6, 4))
+    edges = np.linspace(0, max(1.0, float(np.nanmax(means))), bins + 1)
+    for g in sorted(set(groups.tolist())):
+        ax.hist(
+            means[groups == g], bins=edges, alpha=0.6, label=f"{g} ({int((groups == g).sum())})"
+        )
+    ax.set_xlabel("posterior mean weight w_i (second half of the chain)")
+    ax.set_ylabel("number of instances")
+    ax.legend(title="group")
+    ax.set_title(title or "final weights by group")
+    fig.tight_layout()
+    return fig
+
+
+def chosen_instances(idata: Any, per_group: int = 2) -> list[int]:
+    """A few traced instances per group (the first ``per_group`` of each), for trace plots."""
+    inst = idata.posterior["w"].coords["instance"].values
+    if "constant_data" not in idata.groups():
+        return inst[: 2 * per_group].tolist()
+    groups = idata.constant_data["group"].values
+    return [int(i) for g in sorted(set(groups.tolist())) for i in inst[groups == g][:per_group]]
+
+
+def plot_weight_trace(
+    idata: Any, instances: list[int] | None = None, kind: str = "trace"
+) -> plt.Figure:
+    """ArviZ trace plot (``kind="trace"``) or rank plot (``"rank"``) of chosen weights."""
+    from bayes_dps.diagnostics.arviz_export import arviz
+
+    az = arviz()
+    chosen = instances if instances is not None else chosen_instances(idata)
+    coords = {"instance": chosen}
+    if kind == "trace":
+        axes = az.plot_trace(idata, var_names=["w"], coords=coords, compact=False)
+    elif kind == "rank":
+        axes = az.plot_rank(idata, var_names=["w"], coords=coords, figsize=(3.2 * len(chosen), 3.2))
+    else:
+        raise ValueError(f"kind must be 'trace' or 'rank', got {kind!r}")
+    axes = np.atleast_1d(axes)
+    fig = axes.flat[0].figure
+    for ax in axes.flat:
+        if kind == "trace" and ax.get_xlabel() == "":
+            ax.set_xlabel("draw" if ax in axes[:, 1] else "w")
+        if kind == "rank":
+            ax.set_xlabel("rank (all chains)", fontsize=9)
+            ax.set_ylabel("chain", fontsize=9)
+            ax.title.set_fontsize(10)
+            handles = [
+                Patch(color=f"C{i}", label=f"chain {c}")
+                for i, c in enumerate(idata.posterior.chain.values)
+            ]
+            handles.append(Line2D([], [], color="k", linestyle="--", label="uniform"))
+            ax.legend(handles=handles, fontsize=7, loc="upper right")
+        lines = kind == "trace" and ax.get_lines()
+        if lines and ax.get_legend() is None and len(idata.posterior.chain) > 1:
+            ax.legend(
+                ax.get_lines()[: len(idata.posterior.chain)],
+                [f"chain {c}" for c in idata.posterior.chain.values],
+                fontsize=7,
+            )
+    fig.suptitle(f"weights of instances {chosen}: {kind} plot")
+    fig.tight_layout()
+    return fig

@@ -19,15 +19,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from bayes_dps.errors import ConfigError, NumericalError
 from bayes_dps.inference.gibbs_weights import weight_conditional
+from bayes_dps.inference.inference_data import weights_to_inference_data
 from bayes_dps.inference.psgld import psgld_update
 from bayes_dps.inference.sghmc import sghmc_update
 from bayes_dps.inference.sgld import sgld_update
+from bayes_dps.inference.weight_trace import WeightRecorder, top_fraction
 from bayes_dps.models.priors import TruncatedNormal
 
 KERNELS = ("sgld", "psgld", "sghmc", "gibbs")
@@ -92,6 +95,21 @@ class BADSSampler:
             initial value and only ``θ`` moves. While the network is untrained every
             log-likelihood is low and ``ρ_w ℓ_i`` pushes all weights down alike; a weight
             network then saturates its sigmoid and cannot recover (its ``φ`` gradients vanish).
+        average_from: steps before this are burn-in for :attr:`weights` (the running average;
+            a run of ``S`` steps with the paper's ``S_avg`` uses ``S − S_avg``).
+        thin, trace_max_instances, trace_seed: the thinned trace behind
+            :meth:`to_inference_data` (see ``inference.weight_trace.WeightRecorder``).
+
+    In a training loop::
+
+        sampler = BADSSampler(model, n_t, n_m, prior=truncated_normal(0.5, 1.0), rho_w=10)
+        for batch_t, batch_m in zip(train_batches, meta_batches):  # (x, y, idx) each
+            sampler.step(batch_t, batch_m)          # θ moves in place, w_B moves
+        sampler.weights                            # running average of w (per instance)
+        sampler.selected(0.5)                      # indices of the top half
+        sampler.to_inference_data(groups=labels)   # ArviZ: posterior w, sample_stats lp
+
+    Tensors stay on ``device`` (that of the batches and the model); nothing is moved.
     """
 
     def __init__(
@@ -114,6 +132,10 @@ class BADSSampler:
         weight_net: nn.Module | None = None,
         init_w: float | None = None,
         weight_warmup: int = 0,
+        average_from: int = 0,
+        thin: int = 1,
+        trace_max_instances: int = 100_000,
+        trace_seed: int = 0,
         device: torch.device | str = "cpu",
     ) -> None:
         if n_m < 1:
@@ -144,6 +166,9 @@ class BADSSampler:
         self.w = torch.full((n_t,), start, device=device)
         self.num_steps = 0
         self.last_log_joint = float("nan")
+        self.recorder = WeightRecorder(
+            n_t, average_from, thin, trace_max_instances, seed=trace_seed
+        )
 
     # -------------------------------------------------------------- weights
     def weights_of(
@@ -191,8 +216,11 @@ class BADSSampler:
                     p.copy_(self.updates(f"theta{i}", p, g, self.eta_theta))
         if not warming:
             self._update_weights(idx_t, ll_t.detach(), feats[:b].detach(), y_t)
-        self.num_steps += 1
         self.last_log_joint = float(log_joint.detach())
+        self.recorder.record(
+            self.num_steps, self.w, lp=self.last_log_joint, step_size=self.eta_theta
+        )
+        self.num_steps += 1
         return {"log_joint": self.last_log_joint, "loss": float(-ll_t.mean().detach())}
 
     def _update_weights(self, idx, ll, feats, y) -> None:
@@ -259,12 +287,42 @@ class BADSSampler:
                 p.copy_(self.updates(f"phi{i}", p, g, self.eta_phi))
             self.w[idx] = w.detach()
 
+    # ------------------------------------------------------------- results
+    @property
+    def weights(self) -> torch.Tensor:
+        """Running average of ``w`` since ``average_from`` (the current ``w`` before that)."""
+        if self.recorder.count == 0:
+            return self.w.detach().cpu().clone()
+        return self.recorder.average
+
+    def selected(self, fraction: float | None = None, threshold: float | None = None) -> list[int]:
+        """Indices of the selected subset: the top ``fraction`` of :attr:`weights`, or the
+        instances whose average weight is at least ``threshold`` (give exactly one)."""
+        if (fraction is None) == (threshold is None):
+            raise ConfigError("give exactly one of fraction= or threshold=")
+        if threshold is not None:
+            return torch.nonzero(self.weights >= threshold).flatten().tolist()
+        return top_fraction(self.weights, fraction)
+
+    def to_inference_data(self, groups=None) -> Any:
+        """This chain as ArviZ ``InferenceData`` (one chain; for several, pass each sampler's
+        ``recorder`` to :func:`~bayes_dps.inference.inference_data.weights_to_inference_data`).
+        ``groups``: a label per instance (all ``N_t``), stored in ``constant_data``."""
+        rec = self.recorder
+        if not rec.trace:
+            raise ConfigError("no draws recorded yet: call step() first")
+        labels = None if groups is None else np.asarray(groups)[rec.instances]
+        return weights_to_inference_data(
+            [np.stack(rec.trace)], rec.instances, labels, thin=rec.thin, sample_stats=[rec.stats]
+        )
+
     # ------------------------------------------------------------ checkpoint
     def state_dict(self) -> dict[str, Any]:
         state = {
             "w": self.w.clone(),
             "num_steps": self.num_steps,
             "kernel": dict(self.updates.state),
+            "recorder": self.recorder.state_dict(),
         }
         if self.weight_net is not None:
             state["weight_net"] = self.weight_net.state_dict()
@@ -274,6 +332,7 @@ class BADSSampler:
         self.w.copy_(state["w"])
         self.num_steps = int(state["num_steps"])
         self.updates.state = dict(state["kernel"])
+        self.recorder.load_state_dict(state["recorder"])
         if self.weight_net is not None:
             self.weight_net.load_state_dict(state["weight_net"])
 

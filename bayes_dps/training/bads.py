@@ -37,49 +37,6 @@ def cycle(stream: BatchStream, start_step: int = 0) -> Iterator:
         epoch, skip = epoch + 1, 0
 
 
-class WeightRecorder:
-    """Running average of ``w`` over the last ``s_avg`` steps and a thinned trace of ``w``
-    (all instances up to ``max_instances``, else a fixed random subset)."""
-
-    def __init__(
-        self,
-        n_t: int,
-        total_steps: int,
-        s_avg: int,
-        thin: int,
-        max_instances: int = 100_000,
-        seed: int = 0,
-    ) -> None:
-        self.avg_from = max(total_steps - s_avg, 0)
-        self.thin = thin
-        self.instances = (
-            np.arange(n_t)
-            if n_t <= max_instances
-            else np.sort(np.random.default_rng(seed).choice(n_t, max_instances, replace=False))
-        )
-        self.sum = torch.zeros(n_t)
-        self.count = 0
-        self.trace: list[np.ndarray] = []
-
-    def record(self, step: int, w: torch.Tensor) -> None:
-        """Called after global step ``step`` (0-based)."""
-        if step >= self.avg_from:
-            self.sum += w.detach().cpu()
-            self.count += 1
-        if step % self.thin == 0:
-            self.trace.append(w.detach().cpu().numpy()[self.instances].copy())
-
-    @property
-    def average(self) -> torch.Tensor:
-        return self.sum / max(self.count, 1)
-
-    def state_dict(self) -> dict:
-        return {"sum": self.sum, "count": self.count, "trace": self.trace}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.sum, self.count, self.trace = state["sum"], state["count"], list(state["trace"])
-
-
 def group_means(w: torch.Tensor, masks: dict[str, np.ndarray]) -> dict[str, float]:
     w = w.detach().cpu()
     return {
@@ -97,19 +54,17 @@ class BADSBlock:
         train: BatchStream,
         meta: BatchStream,
         steps: int,
-        recorder: WeightRecorder,
         masks: dict[str, np.ndarray],
     ) -> None:
         self.sampler, self.train, self.meta, self.steps = sampler, train, meta, steps
-        self.recorder, self.masks = recorder, masks
+        self.recorder, self.masks = sampler.recorder, masks
 
     def run_epoch(self, block: int) -> dict[str, Any]:
         start = block * self.steps
         t_iter, m_iter = cycle(self.train, start), cycle(self.meta, start)
         loss = 0.0
-        for s in range(self.steps):
+        for _ in range(self.steps):
             out = self.sampler.step(next(t_iter), next(m_iter))
-            self.recorder.record(start + s, self.sampler.w)
             loss += out["loss"]
         return {
             "steps": self.steps,
@@ -119,11 +74,10 @@ class BADSBlock:
         }
 
     def state_dict(self) -> dict:
-        return {"sampler": self.sampler.state_dict(), "recorder": self.recorder.state_dict()}
+        return {"sampler": self.sampler.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         self.sampler.load_state_dict(state["sampler"])
-        self.recorder.load_state_dict(state["recorder"])
 
 
 class SGDBlock:

@@ -22,6 +22,7 @@ from bayes_dps.data.registry import load_data
 from bayes_dps.data.splits import DataSplits
 from bayes_dps.errors import ConfigError, DataError, NumericalError
 from bayes_dps.inference.bads_sampler import KERNELS, BADSSampler, default_weight_net
+from bayes_dps.inference.weight_trace import WeightRecorder, top_fraction
 from bayes_dps.io import atomic_write_json
 from bayes_dps.models.priors import build_weight_prior
 from bayes_dps.models.registry import build_model
@@ -30,7 +31,6 @@ from bayes_dps.training.bads import (
     WEIGHT_METHODS,
     BADSBlock,
     SGDBlock,
-    WeightRecorder,
     baseline_data,
     group_means,
 )
@@ -73,6 +73,25 @@ def check_bads_config(cfg: dict[str, Any], splits: DataSplits) -> None:
         )
 
 
+def _trace_settings(cfg: dict[str, Any]) -> dict[str, int]:
+    """Running average over the last ``s_avg`` steps; the traced instance subset depends on the
+    data seed only, so the chains of all seeds line up."""
+    b = cfg["bads"]
+    return {
+        "average_from": max(cfg["steps"] - b["s_avg"], 0),
+        "thin": b["thin"],
+        "trace_max_instances": b["trace_max_instances"],
+        "trace_seed": cfg["dataset"]["seed"],
+    }
+
+
+def _recorder(cfg: dict[str, Any], n_t: int) -> WeightRecorder:
+    t = _trace_settings(cfg)
+    return WeightRecorder(
+        n_t, t["average_from"], t["thin"], t["trace_max_instances"], seed=t["trace_seed"]
+    )
+
+
 def _sampler(cfg, splits, model, method, device) -> BADSSampler:
     b = cfg["bads"]
     weight_net = None
@@ -97,6 +116,7 @@ def _sampler(cfg, splits, model, method, device) -> BADSSampler:
         kernel=b["kernel"],
         weight_net=weight_net,
         weight_warmup=b["weight_net_warmup"] if weight_net is not None else 0,
+        **_trace_settings(cfg),
         device=device,
     )
 
@@ -121,15 +141,6 @@ def train_bads_run(
     recorder = None
     fixed_weights = None  # contrastive: the selection indicator, reported as weights
     if method in WEIGHT_METHODS or method == "blo":
-        # the traced instance subset depends on the data seed only, so chains line up
-        recorder = WeightRecorder(
-            len(splits.train),
-            cfg["steps"],
-            b["s_avg"],
-            b["thin"],
-            b["trace_max_instances"],
-            seed=cfg["dataset"]["seed"],
-        )
         train = BatchStream(
             splits.train,
             min(cfg["batch_size"], len(splits.train)),
@@ -146,15 +157,12 @@ def train_bads_run(
         )
     if method in WEIGHT_METHODS:
         step = BADSBlock(
-            _sampler(cfg, splits, model, method, device),
-            train,
-            meta,
-            cfg["eval_every"],
-            recorder,
-            masks,
+            _sampler(cfg, splits, model, method, device), train, meta, cfg["eval_every"], masks
         )
+        recorder = step.recorder
         optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # checkpointed, never stepped
     elif method == "blo":
+        recorder = _recorder(cfg, len(splits.train))
         optimizer = build_optimizer(model.parameters(), cfg["optimizer"])
         step = BLOBlock(
             model,
@@ -232,8 +240,7 @@ def train_bads_run(
         record["group_weights"] = {g: [h["group_weights"][g] for h in history] for g in names}
         avg = recorder.average
         record["final_group_weights"] = group_means(avg, masks)
-        k = round(b["select_fraction"] * len(avg))
-        record["selected"] = sorted(torch.topk(avg, k).indices.tolist())
+        record["selected"] = top_fraction(avg, b["select_fraction"])
     if fixed_weights is not None:
         final = group_means(fixed_weights, masks)
         record["group_weights"] = {g: [v] * len(history) for g, v in final.items()}
@@ -264,7 +271,7 @@ def run_bads_experiment(
 ) -> tuple[dict[str, Any], dict[str, list[np.ndarray]], dict[str, np.ndarray]]:
     """Every method × seed; writes ``results.json``. Returns it, the weight traces
     (``{method: [array (draw, instance) per seed]}``) and the traced ``instances`` with their
-    ground-truth ``group`` names."""
+    ground-truth ``group`` names and per-chain sample ``stats`` (``{method: [{name: [...]}]}``)."""
     out = Path(out_dir)
     splits = load_data(cfg["dataset"])
     check_bads_config(cfg, splits)
@@ -276,15 +283,19 @@ def run_bads_experiment(
     )
     methods: dict[str, Any] = {}
     traces: dict[str, list[np.ndarray]] = {}
+    stats: dict[str, list[dict[str, list[float]]]] = {}
     for method in cfg["methods"]:
         runs = []
         for seed in cfg["seeds"]:
             record_path = out / "runs" / method / f"seed{seed}.json"
             trace_path = out / "runs" / method / f"seed{seed}.trace.npy"
+            stats_path = out / "runs" / method / f"seed{seed}.stats.json"
             if resume and record_path.is_file():
                 runs.append(json.loads(record_path.read_text()))
                 if trace_path.is_file():
                     traces.setdefault(method, []).append(np.load(trace_path))
+                    if stats_path.is_file():
+                        stats.setdefault(method, []).append(json.loads(stats_path.read_text()))
                 log(f"{method} seed {seed}: finished earlier, reusing {record_path}")
                 continue
             ckpt = out / "checkpoints" / f"{method}_seed{seed}.pt" if cfg["checkpoint"] else None
@@ -294,8 +305,10 @@ def run_bads_experiment(
             if recorder is not None and method in WEIGHT_METHODS:
                 trace = np.stack(recorder.trace)
                 traces.setdefault(method, []).append(trace)
+                stats.setdefault(method, []).append(recorder.stats)
                 trace_path.parent.mkdir(parents=True, exist_ok=True)
                 np.save(trace_path, trace)
+                atomic_write_json(stats_path, recorder.stats)
             atomic_write_json(record_path, record)
             if ckpt is not None:
                 ckpt.unlink(missing_ok=True)
@@ -310,15 +323,9 @@ def run_bads_experiment(
         methods[method] = {"seeds": runs, "summary": bads_summary(runs)}
     results = {"config": cfg, "methods": methods, "groups": groups}
     atomic_write_json(out / "results.json", results)
-    instances = WeightRecorder(
-        len(splits.train),
-        cfg["steps"],
-        1,
-        1,
-        cfg["bads"]["trace_max_instances"],
-        seed=cfg["dataset"]["seed"],
-    ).instances
+    instances = _recorder(cfg, len(splits.train)).instances
     labels = np.empty(len(splits.train), dtype=object)
     for g, m in masks.items():
         labels[m] = g
-    return results, traces, {"instances": instances, "group": labels[instances]}
+    traced = {"instances": instances, "group": labels[instances], "stats": stats}
+    return results, traces, traced

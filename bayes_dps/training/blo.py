@@ -26,7 +26,8 @@ from torch.func import functional_call
 
 from bayes_dps.data.batches import BatchStream
 from bayes_dps.errors import NumericalError
-from bayes_dps.training.bads import WeightRecorder, cycle, group_means
+from bayes_dps.inference.weight_trace import WeightRecorder
+from bayes_dps.training.bads import cycle, group_means
 from bayes_dps.training.batchnorm import frozen_running_stats
 from bayes_dps.training.trainer import sgd_step
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from bayes_dps.data.batches import BatchStream
 from bayes_dps.selection.base import BigBatch, SelectionRule
-from bayes_dps.training.batchnorm import frozen_running_stats
+from bayes_dps.training.selector import OnlineSelector
 from bayes_dps.training.trainer import sgd_step
 
 
@@ -55,24 +55,21 @@ class OnlineSelectionEpoch:
         mask = np.zeros(n, dtype=bool) if noisy is None else np.asarray(noisy, dtype=bool)
         self.noisy = torch.as_tensor(mask, device=stream.device)
         self.max_steps = max_steps
+        self.selector = OnlineSelector(model, rule)
 
     def step(
         self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, where: str = ""
     ) -> tuple[BigBatch, torch.Tensor]:
         """One selection step on ``B_t = (x, y, idx)``: score, select ``b_t``, train on it,
         update the rule. Returns ``b_t`` (with pre-step logits and features) and its losses."""
-        batch = BigBatch(x, y, idx)
-        if self.rule.needs_forward:
-            batch.logits, batch.features = self.score_forward(x)
-        sel = self.rule.select(batch, self.n_b)
+        sel = self.selector.select(x, y, idx, self.n_b)
         pos = sel.positions
         xb, yb, ib = x[pos], y[pos], idx[pos]
         losses, logits, feats = sgd_step(
             self.model, self.optimizer, xb, yb, sel.weights, where=where
         )
-        chosen = BigBatch(xb, yb, ib, logits, feats)
-        self.rule.update(chosen, sel)
-        return chosen, losses
+        self.selector.update(x, y, idx, sel, logits=logits, features=feats)
+        return BigBatch(xb, yb, ib, logits, feats), losses
 
     def run_epoch(self, epoch: int) -> dict[str, float]:
         selected = noisy = redundant = steps = 0
@@ -94,13 +91,9 @@ class OnlineSelectionEpoch:
             "train_loss": loss_sum / max(selected, 1),
         }
 
-    @torch.no_grad()
     def score_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits and features on ``B_t`` for scoring: no gradient, ``B_t``'s BatchNorm
-        statistics, running statistics untouched."""
-        self.model.train()
-        with frozen_running_stats(self.model):
-            return self.model.forward_with_features(x)
+        """Logits and features on ``B_t`` as the rules see them (see :class:`OnlineSelector`)."""
+        return self.selector.scoring_forward(x)
 
     def state_dict(self) -> dict[str, Any]:
         return {"rule": self.rule.state_dict()}

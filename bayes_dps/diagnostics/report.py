@@ -1,0 +1,156 @@
+"""``bayes-dps report RUN_DIR``: every figure regenerated from a run's files, and ``report.md``
+(results table + figures + posterior diagnostics) so a run is read at a glance.
+
+Works on the output folders of ``bayes-dps online`` (``results.json`` → ``curves.png``,
+``selection.png``; ``sweep.json`` → ``sweep.png``) and ``bayes-dps bads`` (``results.json`` →
+``curves.png``, ``weights.png``; ``posterior*.nc`` → weight histograms, trace and rank plots,
+R-hat/ESS summary). Files that are missing or unreadable are named in the report instead of
+stopping it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bayes_dps.diagnostics.arviz_export import arviz
+from bayes_dps.diagnostics.plots import (
+    plot_bads_curves,
+    plot_group_weights,
+    plot_online_curves,
+    plot_selection_stats,
+    plot_sweep,
+    plot_weight_histograms,
+    plot_weight_trace,
+    save_figure,
+)
+from bayes_dps.diagnostics.tables import as_markdown, bads_rows, online_rows
+from bayes_dps.io import atomic_write
+
+
+def run_kind(results: dict[str, Any]) -> str:
+    """``"bads"`` or ``"online"`` (BADS results carry ``groups``; online ones ``targets``)."""
+    return "bads" if "groups" in results else "online"
+
+
+def _read_json(path: Path, notes: list[str]) -> dict[str, Any] | None:
+    if not path.is_file():
+        notes.append(f"`{path.name}` is missing")
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        notes.append(f"`{path.name}` could not be read ({err})")
+        return None
+
+
+def _figure(
+    out: Path, name: str, build: Callable[[], Any], caption: str, notes: list[str]
+) -> str | None:
+    try:
+        save_figure(build(), out / name)
+    except Exception as err:  # a broken figure should not lose the rest of the report
+        notes.append(f"`{name}` could not be drawn ({type(err).__name__}: {err})")
+        return None
+    return f"![{caption}]({name})"
+
+
+def posterior_section(path: Path, out: Path, notes: list[str]) -> list[str]:
+    """Convergence summary and weight figures for one ``posterior*.nc``."""
+    az = arviz()
+    try:
+        idata = az.from_netcdf(str(path))
+    except Exception as err:
+        notes.append(f"`{path.name}` could not be opened ({type(err).__name__}: {err})")
+        return []
+    stem = path.stem
+    w = idata.posterior["w"]
+    lines = [f"### {path.name}", ""]
+    lines.append(
+        f"{w.sizes['chain']} chain(s) × {w.sizes['draw']} draws × {w.sizes['instance']} instances."
+    )
+    if w.sizes["chain"] >= 2 and w.sizes["draw"] >= 8:
+        kept = idata.posterior[["w"]].isel(draw=slice(w.sizes["draw"] // 2, None))
+        rhat = az.rhat(kept)["w"].values
+        ess = az.ess(kept)["w"].values
+        lines.append(
+            "Second half of each chain (first half as burn-in) — R-hat over instances: "
+            f"median {np.nanmedian(rhat):.3f}, 95th percentile "
+            f"{np.nanpercentile(rhat, 95):.3f}, max {np.nanmax(rhat):.3f}; bulk ESS median "
+            f"{np.nanmedian(ess):.0f}, min {np.nanmin(ess):.0f}."
+        )
+    else:
+        lines.append("R-hat/ESS need at least 2 chains (seeds) and 8 draws.")
+    if "sample_stats" in idata.groups() and "lp" in idata.sample_stats:
+        lp = idata.sample_stats["lp"].values
+        lines.append(f"Minibatch log joint at the last draw: {np.round(lp[:, -1], 1).tolist()}.")
+    lines.append("")
+    for name, build, caption in (
+        (f"{stem}_hist.png", lambda: plot_weight_histograms(idata), "final weights"),
+        (f"{stem}_trace.png", lambda: plot_weight_trace(idata), "trace plot"),
+        (f"{stem}_rank.png", lambda: plot_weight_trace(idata, kind="rank"), "rank plot"),
+    ):
+        fig = _figure(out, name, build, caption, notes)
+        if fig:
+            lines += [fig, ""]
+    return lines
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Regenerate the figures of ``run_dir`` and write ``run_dir/report.md``; returns its path.
+    Raises ``FileNotFoundError`` only if ``run_dir`` itself does not exist."""
+    out = Path(run_dir)
+    if not out.is_dir():
+        raise FileNotFoundError(f"run directory {out} does not exist")
+    notes: list[str] = []
+    lines = [f"# Report: {out.name}", ""]
+    results = _read_json(out / "results.json", notes)
+    figures: list[str] = []
+    if results is not None:
+        kind = run_kind(results)
+        name = results.get("config", {}).get("name") or out.name
+        lines[0] = f"# Report: {name} ({'BADS' if kind == 'bads' else 'online selection'})"
+        seeds = results.get("config", {}).get("seeds", [])
+        lines += [f"Mean ± std over {len(seeds)} seed(s) {seeds}.", ""]
+        try:
+            rows = bads_rows(results) if kind == "bads" else online_rows(results)
+            lines += [as_markdown(rows), ""]
+        except (KeyError, TypeError) as err:
+            notes.append(f"`results.json` lacks a field the table needs ({err})")
+        if kind == "bads":
+            plots = [
+                ("curves.png", lambda: plot_bads_curves(results), "test metric over steps"),
+                ("weights.png", lambda: plot_group_weights(results), "mean weight by group"),
+            ]
+        else:
+            plots = [
+                ("curves.png", lambda: plot_online_curves(results), "test accuracy"),
+                ("selection.png", lambda: plot_selection_stats(results), "selection stats"),
+            ]
+        for fname, build, caption in plots:
+            fig = _figure(out, fname, build, caption, notes)
+            if fig:
+                figures += [fig, ""]
+    sweep_path = out / "sweep.json"
+    if sweep_path.is_file():
+        sweep = _read_json(sweep_path, notes)
+        if sweep is not None:
+            fig = _figure(out, "sweep.png", lambda: plot_sweep(sweep), "sweep", notes)
+            if fig:
+                figures += ["## Sweep", "", fig, ""]
+    lines += ["## Figures", "", *figures] if figures else []
+    posteriors = sorted(out.glob("posterior*.nc"))
+    if posteriors:
+        lines += ["## Posterior of the weights", ""]
+        for path in posteriors:
+            lines += posterior_section(path, out, notes)
+    elif results is not None and run_kind(results) == "bads":
+        notes.append("no `posterior*.nc` (run without a weight method, or the file was removed)")
+    if notes:
+        lines += ["## Missing or unreadable", "", *[f"- {n}" for n in notes], ""]
+    text = "\n".join(lines).rstrip() + "\n"
+    return atomic_write(out / "report.md", lambda fh: fh.write(text.encode()))
