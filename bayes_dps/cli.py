@@ -15,6 +15,10 @@ import argparse
 import copy
 import sys
 import time
+
+import matplotlib
+
+matplotlib.use("Agg")  # the CLI only writes files; set before pyplot is imported
 from importlib import resources
 from pathlib import Path
 from typing import Any

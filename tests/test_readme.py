@@ -14,6 +14,11 @@ def quickstart_code() -> str:
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
+def bads_code() -> str:
+    section = README.read_text().split("### BADS inside your own loop", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
 def test_quickstart_runs(capsys):
     namespace: dict = {}
     exec(compile(quickstart_code(), str(README), "exec"), namespace)
@@ -24,3 +29,15 @@ def test_quickstart_runs(capsys):
         namespace["model"], namespace["test"], namespace["splits"].num_classes
     )["acc"]
     assert acc > 0.8
+
+
+def test_bads_quickstart_runs(capsys):
+    """The BADS block continues the quick start's namespace, as a reader would run it."""
+    namespace: dict = {}
+    exec(compile(quickstart_code(), str(README), "exec"), namespace)
+    exec(compile(bads_code(), str(README), "exec"), namespace)
+    assert "mean w: noisy" in capsys.readouterr().out
+    w, flipped = namespace["w"], namespace["flipped"]
+    assert w[flipped].mean() < 0.3 * w[~flipped].mean()  # noisy labels get low weight
+    assert len(namespace["keep"]) == round(0.5 * len(w))
+    assert namespace["idata"].posterior["w"].shape[:2] == (1, 75)

@@ -1,4 +1,6 @@
-"""Figures of a run, drawn from its ``results.json`` (matplotlib, Agg backend)."""
+"""Figures of a run, drawn from its ``results.json`` or ``InferenceData`` (matplotlib).
+
+The backend is left to the caller: inline in notebooks, Agg in the CLI (set there)."""
 
 from __future__ import annotations
 
@@ -6,9 +8,6 @@ import io
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.lines import Line2D
@@ -248,6 +247,16 @@ def plot_weight_trace(
                 [f"chain {c}" for c in idata.posterior.chain.values],
                 fontsize=7,
             )
-    fig.suptitle(f"weights of instances {chosen}: {kind} plot")
+    label = ", ".join(str(i) for i in chosen)
+    if "constant_data" in idata.groups():
+        group_of = dict(
+            zip(
+                idata.posterior["w"].coords["instance"].values.tolist(),
+                idata.constant_data["group"].values.tolist(),
+                strict=True,
+            )
+        )
+        label = ", ".join(f"{i} ({group_of[i]})" for i in chosen)
+    fig.suptitle(f"{kind} plot of the weights w_i of instances {label}")
     fig.tight_layout()
     return fig
