@@ -39,6 +39,7 @@ from bayes_dps.training.contrastive import contrastive_scores, contrastive_selec
 from bayes_dps.training.metrics import evaluate, mean_std
 from bayes_dps.training.optim import build_optimizer
 from bayes_dps.training.runtime import resolve_device, seed_everything
+from bayes_dps.training.seeds import run_seeds
 from bayes_dps.training.trainer import Trainer
 
 
@@ -284,42 +285,51 @@ def run_bads_experiment(
     methods: dict[str, Any] = {}
     traces: dict[str, list[np.ndarray]] = {}
     stats: dict[str, list[dict[str, list[float]]]] = {}
+
+    def artefacts(method: str, seed: int) -> tuple[Path, Path]:
+        folder = out / "runs" / method
+        return folder / f"seed{seed}.trace.npy", folder / f"seed{seed}.stats.json"
+
+    def train(method: str, seed: int, ckpt: Path | None) -> dict[str, Any]:
+        record, recorder = train_bads_run(
+            cfg, splits, method, seed, checkpoint_path=ckpt, resume=resume
+        )
+        if recorder is not None and method in WEIGHT_METHODS:
+            trace_path, stats_path = artefacts(method, seed)
+            trace_path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(trace_path, np.stack(recorder.trace))
+            atomic_write_json(stats_path, recorder.stats)
+            reuse(method, seed)
+        return record
+
+    def reuse(method: str, seed: int) -> None:
+        trace_path, stats_path = artefacts(method, seed)
+        if trace_path.is_file():
+            traces.setdefault(method, []).append(np.load(trace_path))
+            if stats_path.is_file():
+                stats.setdefault(method, []).append(json.loads(stats_path.read_text()))
+
+    def describe(record: dict[str, Any]) -> str:
+        weights = record.get("final_group_weights") or {}
+        shown = ", mean weights " + str({g: round(v, 3) for g, v in weights.items()})
+        return (
+            f"final {cfg['metric']} {record['final_metric']:.4f}"
+            + (shown if weights else "")
+            + f", {record['seconds_per_step'] * 1e3:.1f} ms/step"
+        )
+
     for method in cfg["methods"]:
-        runs = []
-        for seed in cfg["seeds"]:
-            record_path = out / "runs" / method / f"seed{seed}.json"
-            trace_path = out / "runs" / method / f"seed{seed}.trace.npy"
-            stats_path = out / "runs" / method / f"seed{seed}.stats.json"
-            if resume and record_path.is_file():
-                runs.append(json.loads(record_path.read_text()))
-                if trace_path.is_file():
-                    traces.setdefault(method, []).append(np.load(trace_path))
-                    if stats_path.is_file():
-                        stats.setdefault(method, []).append(json.loads(stats_path.read_text()))
-                log(f"{method} seed {seed}: finished earlier, reusing {record_path}")
-                continue
-            ckpt = out / "checkpoints" / f"{method}_seed{seed}.pt" if cfg["checkpoint"] else None
-            record, recorder = train_bads_run(
-                cfg, splits, method, seed, checkpoint_path=ckpt, resume=resume
-            )
-            if recorder is not None and method in WEIGHT_METHODS:
-                trace = np.stack(recorder.trace)
-                traces.setdefault(method, []).append(trace)
-                stats.setdefault(method, []).append(recorder.stats)
-                trace_path.parent.mkdir(parents=True, exist_ok=True)
-                np.save(trace_path, trace)
-                atomic_write_json(stats_path, recorder.stats)
-            atomic_write_json(record_path, record)
-            if ckpt is not None:
-                ckpt.unlink(missing_ok=True)
-            runs.append(record)
-            weights = record.get("final_group_weights") or {}
-            shown = ", mean weights " + str({g: round(v, 3) for g, v in weights.items()})
-            log(
-                f"{method} seed {seed}: final {cfg['metric']} {record['final_metric']:.4f}"
-                + (shown if weights else "")
-                + f", {record['seconds_per_step'] * 1e3:.1f} ms/step"
-            )
+        runs = run_seeds(
+            out,
+            method,
+            cfg["seeds"],
+            lambda seed, ckpt, method=method: train(method, seed, ckpt),
+            checkpoint=cfg["checkpoint"],
+            resume=resume,
+            log=log,
+            describe=describe,
+            reuse=lambda seed, method=method: reuse(method, seed),
+        )
         methods[method] = {"seeds": runs, "summary": bads_summary(runs)}
     results = {"config": cfg, "methods": methods, "groups": groups}
     atomic_write_json(out / "results.json", results)

@@ -9,7 +9,6 @@ itself is written once, atomically, after the last run.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from bayes_dps.training.online import OnlineSelectionEpoch
 from bayes_dps.training.optim import build_optimizer
 from bayes_dps.training.predictors import PredictorFactory
 from bayes_dps.training.runtime import resolve_device, seed_everything
+from bayes_dps.training.seeds import run_seeds
 from bayes_dps.training.trainer import Trainer
 
 ONLINE_SCALARS = (
@@ -158,15 +158,11 @@ def run_online_experiment(
     predictors = {kind: factory.get(kind) for kind in set(needs.values()) if kind is not None}
     methods: dict[str, Any] = {}
     for method in cfg["methods"]:
-        runs = []
-        for seed in cfg["seeds"]:
-            record_path = out / "runs" / method / f"seed{seed}.json"
-            if resume and record_path.is_file():
-                runs.append(json.loads(record_path.read_text()))
-                log(f"{method} seed {seed}: finished earlier, reusing {record_path}")
-                continue
-            ckpt = out / "checkpoints" / f"{method}_seed{seed}.pt" if cfg["checkpoint"] else None
-            record = train_online_run(
+        runs = run_seeds(
+            out,
+            method,
+            cfg["seeds"],
+            lambda seed, ckpt, method=method: train_online_run(
                 cfg,
                 splits,
                 method,
@@ -174,15 +170,15 @@ def run_online_experiment(
                 predictors=predictors,
                 checkpoint_path=ckpt,
                 resume=resume,
-            )
-            atomic_write_json(record_path, record)
-            if ckpt is not None:
-                ckpt.unlink(missing_ok=True)
-            runs.append(record)
-            log(
-                f"{method} seed {seed}: final acc {record['final_acc']:.4f}, epochs to target "
-                f"{record['epochs_to_target']}, {record['seconds_per_epoch']:.3f} s/epoch"
-            )
+            ),
+            checkpoint=cfg["checkpoint"],
+            resume=resume,
+            log=log,
+            describe=lambda r: (
+                f"final acc {r['final_acc']:.4f}, epochs to target {r['epochs_to_target']}, "
+                f"{r['seconds_per_epoch']:.3f} s/epoch"
+            ),
+        )
         methods[method] = {"seeds": runs, "summary": online_summary(runs, cfg["targets"])}
     results = {
         "config": cfg,
