@@ -48,27 +48,23 @@ class KernelState:
         self.friction, self.alpha = friction, alpha
         self.state: dict[str, torch.Tensor] = {}
 
-    def __call__(self, name: str, value: torch.Tensor, grad: torch.Tensor, eta: float):
+    def update(self, value: torch.Tensor, grad: torch.Tensor, state, eta: float):
+        """One step of the kernel's rule: ``(new value, new state)`` (state ``None`` for SGLD)."""
         if self.kernel in ("sgld", "gibbs"):
-            return sgld_update(value, grad, eta, self.temperature)
+            return sgld_update(value, grad, eta, self.temperature), None
         if self.kernel == "psgld":
-            new, self.state[name] = psgld_update(
-                value,
-                grad,
-                self.state.get(name),
-                eta,
-                alpha=self.alpha,
-                temperature=self.temperature,
+            return psgld_update(
+                value, grad, state, eta, alpha=self.alpha, temperature=self.temperature
             )
-            return new
-        new, self.state[name] = sghmc_update(
-            value,
-            grad,
-            self.state.get(name),
-            eta,
-            friction=self.friction,
-            temperature=self.temperature,
+        return sghmc_update(
+            value, grad, state, eta, friction=self.friction, temperature=self.temperature
         )
+
+    def __call__(self, name: str, value: torch.Tensor, grad: torch.Tensor, eta: float):
+        """Step the tensor ``name``, keeping its state under that name."""
+        new, state = self.update(value, grad, self.state.get(name), eta)
+        if state is not None:
+            self.state[name] = state
         return new
 
 
@@ -242,28 +238,16 @@ class BADSSampler:
         ).sum()
         (grad,) = torch.autograd.grad(target, z)
         with torch.no_grad():
-            # the state of psgld/sghmc is per-instance: keep it in full-size buffers
             z_new = self._weight_update(idx, z.detach(), grad)
             self.w[idx] = torch.sigmoid(z_new)
 
     def _weight_update(self, idx, z, grad):
-        if self.kernel in ("sgld",):
-            return sgld_update(z, grad, self.eta_w, self.temperature)
+        """The kernel's step on the minibatch's ``z``; psgld/sghmc state is per instance, kept
+        in a full-size buffer of which only the rows ``idx`` move."""
         full = self.updates.state.get("w")
-        sub = None if full is None else full[idx]
-        if self.kernel == "psgld":
-            new, s = psgld_update(
-                z, grad, sub, self.eta_w, alpha=self.updates.alpha, temperature=self.temperature
-            )
-        else:
-            new, s = sghmc_update(
-                z,
-                grad,
-                sub,
-                self.eta_w,
-                friction=self.updates.friction,
-                temperature=self.temperature,
-            )
+        new, s = self.updates.update(z, grad, None if full is None else full[idx], self.eta_w)
+        if s is None:
+            return new
         if full is None:
             full = (
                 torch.zeros_like(self.w)
