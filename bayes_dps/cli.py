@@ -151,11 +151,10 @@ def cmd_report(args: argparse.Namespace) -> Path:
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise ConfigError(f"run directory {run_dir} does not exist; pass the --out folder of a run")
-    path = write_report(run_dir)
+    path, notes = write_report(run_dir)
     print(f"wrote {path}")
-    missing = path.read_text().split("## Missing or unreadable")
-    if len(missing) > 1:
-        print("missing or unreadable:" + missing[1].rstrip())
+    if notes:
+        print("missing or unreadable:\n" + "\n".join(f"- {n}" for n in notes))
     return path
 
 

@@ -13,12 +13,12 @@ from torch import nn
 from bayes_dps.config import BADS_DEFAULTS, load_config
 from bayes_dps.data.registry import load_data
 from bayes_dps.inference.bads_sampler import BADSSampler, default_weight_net
+from bayes_dps.inference.weight_trace import top_fraction
 from bayes_dps.models import build_model
 from bayes_dps.models.priors import truncated_normal
 from bayes_dps.training.blo import lookahead_meta_gradient, lookahead_weights
 from bayes_dps.training.contrastive import (
     contrastive_scores,
-    contrastive_selection,
     log_likelihoods,
 )
 
@@ -85,8 +85,8 @@ def test_log_likelihoods_and_top_fraction():
             model(splits.train.inputs), torch.as_tensor(splits.train.targets), reduction="none"
         )
     assert torch.allclose(ll, direct, atol=1e-5)
-    keep = contrastive_selection(torch.tensor([0.3, -1.0, 2.0, 0.1, 5.0]), 0.4)
-    assert keep.tolist() == [2, 4]
+    keep = top_fraction(torch.tensor([0.3, -1.0, 2.0, 0.1, 5.0]), 0.4)
+    assert keep == [2, 4]
 
 
 def test_contrastive_scores_rank_clean_points_above_noisy_ones():
@@ -100,7 +100,7 @@ def test_contrastive_scores_rank_clean_points_above_noisy_ones():
     s = contrastive_scores(make, splits.train, splits.meta, cfg, seed=0)
     noisy = torch.as_tensor(splits.train.group_masks("noise")["noisy"])
     assert s[~noisy].mean() > s[noisy].mean() + 1.0
-    keep = contrastive_selection(s, 0.5)
+    keep = top_fraction(s, 0.5)
     assert noisy[torch.as_tensor(keep)].float().mean() < 0.2  # of the kept half, few are noisy
 
 

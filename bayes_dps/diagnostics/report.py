@@ -100,9 +100,10 @@ def posterior_section(path: Path, out: Path, notes: list[str]) -> list[str]:
     return lines
 
 
-def write_report(run_dir: str | Path) -> Path:
-    """Regenerate the figures of ``run_dir`` and write ``run_dir/report.md``; returns its path.
-    Raises ``FileNotFoundError`` only if ``run_dir`` itself does not exist."""
+def write_report(run_dir: str | Path) -> tuple[Path, list[str]]:
+    """Regenerate the figures of ``run_dir`` and write ``run_dir/report.md``; returns its path
+    and what was missing or unreadable. Raises ``FileNotFoundError`` only if ``run_dir`` itself
+    does not exist."""
     out = Path(run_dir)
     if not out.is_dir():
         raise FileNotFoundError(f"run directory {out} does not exist")
@@ -153,4 +154,4 @@ def write_report(run_dir: str | Path) -> Path:
     if notes:
         lines += ["## Missing or unreadable", "", *[f"- {n}" for n in notes], ""]
     text = "\n".join(lines).rstrip() + "\n"
-    return atomic_write(out / "report.md", lambda fh: fh.write(text.encode()))
+    return atomic_write(out / "report.md", lambda fh: fh.write(text.encode())), notes

@@ -35,7 +35,7 @@ from bayes_dps.training.bads import (
     group_means,
 )
 from bayes_dps.training.blo import BLOBlock
-from bayes_dps.training.contrastive import contrastive_scores, contrastive_selection
+from bayes_dps.training.contrastive import contrastive_scores
 from bayes_dps.training.metrics import evaluate, mean_std
 from bayes_dps.training.optim import build_optimizer
 from bayes_dps.training.runtime import resolve_device, seed_everything
@@ -188,7 +188,7 @@ def train_bads_run(
                 seed=seed,
                 device=device,
             )
-            keep = contrastive_selection(scores, b["select_fraction"])
+            keep = np.asarray(top_fraction(scores, b["select_fraction"]))
             fixed_weights = torch.zeros(len(splits.train))
             fixed_weights[torch.as_tensor(keep)] = 1.0
             data = splits.train.subset(keep).concat(splits.meta)
@@ -296,10 +296,12 @@ def run_bads_experiment(
         )
         if recorder is not None and method in WEIGHT_METHODS:
             trace_path, stats_path = artefacts(method, seed)
+            trace = np.stack(recorder.trace)
             trace_path.parent.mkdir(parents=True, exist_ok=True)
-            np.save(trace_path, np.stack(recorder.trace))
+            np.save(trace_path, trace)
             atomic_write_json(stats_path, recorder.stats)
-            reuse(method, seed)
+            traces.setdefault(method, []).append(trace)
+            stats.setdefault(method, []).append(recorder.stats)
         return record
 
     def reuse(method: str, seed: int) -> None:

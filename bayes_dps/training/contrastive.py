@@ -8,8 +8,9 @@ baseline of Xu et al. 2024; Moore–Lewis cross-entropy difference).
        s_i = log p(y_i | x_i, θ_ft) − log p(y_i | x_i, θ_base),
 
    high when the curated data made the point *more* likely (it looks like ``D_m``);
-4. the top ``select_fraction`` of ``D_t`` by ``s_i``, together with ``D_m``, is the training set
-   of a fresh network (trained like the other data baselines).
+4. the top ``select_fraction`` of ``D_t`` by ``s_i`` (``inference.weight_trace.top_fraction``),
+   together with ``D_m``, is the training set of a fresh network (trained like the other data
+   baselines).
 
 The scoring models' steps are extra cost on top of the final run's ``steps``.
 """
@@ -20,7 +21,6 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -78,9 +78,3 @@ def contrastive_scores(
         device,
     )
     return log_likelihoods(tuned, train, device) - log_likelihoods(base, train, device)
-
-
-def contrastive_selection(scores: torch.Tensor, fraction: float) -> np.ndarray:
-    """Sorted indices of the top ``fraction`` of points by score (at least one)."""
-    k = max(1, round(fraction * len(scores)))
-    return np.sort(torch.topk(scores, k).indices.numpy())
