@@ -194,3 +194,20 @@ def test_nan_stops_the_chain_and_keeps_what_was_recorded(tmp_path):
     assert code == 0
     run = json.loads((out / "results.json").read_text())["methods"]["bads"]["seeds"][0]
     assert "stopped" in run and "at step" in run["stopped"]
+
+
+def test_resume_reuses_finished_runs_and_their_traces(tmp_path):
+    code, out = run_denoise(tmp_path, "methods=[bads]", "steps=100", "eval_every=50")
+    assert code == 0
+    first = json.loads((out / "results.json").read_text())
+    (out / "posterior.nc").unlink()
+    args = ["bads", "--config", DENOISE, "--out", str(out), *FAST, "--resume"]
+    for s in ("seeds=[0, 1]", "steps=100", "eval_every=50", "bads.s_avg=100", "bads.thin=5",
+              "methods=[bads]"):  # fmt: skip
+        args += ["--set", s]
+    assert main(args) == 0
+    again = json.loads((out / "results.json").read_text())
+    assert again["methods"]["bads"]["seeds"] == first["methods"]["bads"]["seeds"]
+    idata = arviz().from_netcdf(out / "posterior.nc")
+    assert idata.posterior["w"].shape[:2] == (2, 20)
+    assert idata.sample_stats["lp"].shape == (2, 20)
