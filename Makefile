@@ -1,5 +1,5 @@
 # Two set-up commands, each creating the virtual environment it needs:
-#   make demo   installs bayes-dps and runs the offline default experiment (digits)
+#   make demo   installs bayes-dps and runs the offline default experiments (digits)
 #   make test   installs bayes-dps with test tools, checks lint/format, runs the test suite
 PYTHON ?= python3
 VENV ?= .venv

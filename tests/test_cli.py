@@ -104,10 +104,22 @@ def test_resume_continues_killed_run_to_same_results(tmp_path, monkeypatch):
     assert not (out / "checkpoints" / "uniform_seed1.pt").exists()
 
 
-def test_demo_runs_offline(tmp_path):
+def test_demo_runs_both_offline_defaults(tmp_path):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), *FAST, "--set", "epochs=2", "--set", "seeds=[0]"]) == 0
-    assert (out / "results.json").is_file() and (out / "curves.png").is_file()
+    args = ["demo", "--out", str(out), *FAST, "--set", "epochs=2", "--set", "seeds=[0]"]
+    for s in ("seeds=[0]", "steps=100", "eval_every=50", "methods=[mixing, bads]",
+              "bads.s_avg=50", "device=cpu", "checkpoint=false"):  # fmt: skip
+        args += ["--bads-set", s]
+    assert main(args) == 0
+    online, bads = out / "online", out / "bads"
+    assert (online / "results.json").is_file() and (online / "curves.png").is_file()
+    assert json.loads((online / "results.json").read_text())["config"]["name"] == "digits_noisy"
+    results = json.loads((bads / "results.json").read_text())
+    assert results["config"]["name"] == "digits_denoise" and set(results["methods"]) == {
+        "mixing",
+        "bads",
+    }
+    assert (bads / "posterior.nc").is_file() and (bads / "weights.png").is_file()
 
 
 def bad_labels_npz(tmp_path):
