@@ -75,7 +75,7 @@ def test_gibbs_conditional_matches_numerical_integration(beta, sigma, loglik):
 def test_prior_factory_errors():
     with pytest.raises(ConfigError, match=r"beta must lie in \[0, 1\], got 1.5"):
         truncated_normal(1.5, 1.0)
-    with pytest.raises(ConfigError, match="sigma must be > 0, got 0"):
+    with pytest.raises(ConfigError, match="sigma must be > 0 and finite, got 0"):
         truncated_normal(0.5, 0)
     with pytest.raises(ConfigError, match=r"unknown bads\.prior\.name"):
         build_weight_prior({"name": "cauchy"})
@@ -186,7 +186,7 @@ def test_kernel_errors(ref):
     bad["theta.bias"] = torch.full_like(bad["theta.bias"], float("nan"))
     with pytest.raises(NumericalError, match="at step 1"):
         kernel.sample(bad)
-    beta_kw = {"weight_prior": build_weight_prior({"name": "beta"}), "lam": 1.0}
+    beta_kw = {"weight_prior": build_weight_prior({"name": "beta", "a": 1, "b": 1}), "lam": 1.0}
     with pytest.raises(ConfigError, match="TruncatedNormal"):
         GibbsWeights(bads_model).setup(0, *model_args(ref), **beta_kw)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
+import numpy as np
 import pyro.distributions as dist
 import torch
 from pyro.distributions import constraints
@@ -111,34 +112,83 @@ def truncated_normal(beta: float = 0.5, sigma: float = 1.0) -> TruncatedNormal:
     """The default BADS prior ``N(β, σ²)`` on ``[0, 1]``."""
     if not 0.0 <= beta <= 1.0:
         raise ConfigError(f"bads.prior.beta must lie in [0, 1], got {beta}")
-    if sigma <= 0:
-        raise ConfigError(f"bads.prior.sigma must be > 0, got {sigma}")
+    if not sigma > 0 or not math.isfinite(sigma):
+        raise ConfigError(f"bads.prior.sigma must be > 0 and finite, got {sigma}")
     return TruncatedNormal(torch.tensor(float(beta)), torch.tensor(float(sigma)))
 
 
-def beta_prior(a: float = 1.0, b: float = 1.0) -> dist.Beta:
-    if a <= 0 or b <= 0:
+def beta_prior(a: float, b: float) -> dist.Beta:
+    """``Beta(a, b)`` on ``[0, 1]``."""
+    if not (math.isfinite(a) and math.isfinite(b)) or a <= 0 or b <= 0:
         raise ConfigError(f"bads.prior Beta parameters must be > 0, got a={a}, b={b}")
     return dist.Beta(torch.tensor(float(a)), torch.tensor(float(b)))
 
 
-def logit_normal(loc: float = 0.0, scale: float = 1.5) -> dist.TransformedDistribution:
-    if scale <= 0:
-        raise ConfigError(f"bads.prior.scale must be > 0, got {scale}")
-    base = dist.Normal(torch.tensor(float(loc)), torch.tensor(float(scale)))
-    return dist.TransformedDistribution(base, [dist.transforms.SigmoidTransform()])
+class LogitNormal(dist.TransformedDistribution):
+    """``sigmoid(Normal(loc, scale))``; its mean has no closed form and is computed by
+    Gauss–Hermite quadrature (exact to float precision for ``scale`` up to ~10)."""
+
+    def __init__(self, loc: torch.Tensor, scale: torch.Tensor, validate_args=None) -> None:
+        base = dist.Normal(loc, scale)
+        super().__init__(base, [dist.transforms.SigmoidTransform()], validate_args=validate_args)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        nodes, weights = np.polynomial.hermite_e.hermegauss(80)  # ∫ f(x) N(x; 0, 1) dx
+        x = torch.as_tensor(nodes, dtype=torch.float64)
+        wts = torch.as_tensor(weights / math.sqrt(2 * math.pi), dtype=torch.float64)
+        loc = self.base_dist.loc.double()[..., None]
+        scale = self.base_dist.scale.double()[..., None]
+        return (torch.sigmoid(loc + scale * x) * wts).sum(-1).to(self.base_dist.loc.dtype)
+
+
+def logit_normal(loc: float, scale: float) -> LogitNormal:
+    """``logit(w) ~ Normal(loc, scale²)``."""
+    if not (math.isfinite(loc) and math.isfinite(scale)) or scale <= 0:
+        raise ConfigError(f"bads.prior logit_normal needs a finite loc and scale > 0, got "
+                          f"loc={loc}, scale={scale}")  # fmt: skip
+    return LogitNormal(torch.tensor(float(loc)), torch.tensor(float(scale)))
 
 
 PRIORS = {"truncated_normal": truncated_normal, "beta": beta_prior, "logit_normal": logit_normal}
+#: each prior's parameters, all required (a spec that omits one is an error, not a default)
+PRIOR_PARAMETERS = {
+    "truncated_normal": ("beta", "sigma"),
+    "beta": ("a", "b"),
+    "logit_normal": ("loc", "scale"),
+}
+
+
+def check_prior_spec(spec: dict, key: str = "bads.prior") -> dict:
+    """Validate ``{name: ..., <every parameter of that prior>}``: a known name, exactly its
+    parameters, finite numbers in range (by building the prior once). Returns the spec."""
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{key} must be a mapping like {{name: truncated_normal, beta: 0.5, "
+                          f"sigma: 1.0}}, got {spec!r}")  # fmt: skip
+    name = spec.get("name")
+    if name not in PRIORS:
+        raise ConfigError(f"unknown {key}.name {name!r}; choose from {sorted(PRIORS)}")
+    want = PRIOR_PARAMETERS[name]
+    given = set(spec) - {"name"}
+    missing, unknown = [p for p in want if p not in given], sorted(given - set(want))
+    if missing or unknown:
+        problems = ([f"missing {missing}"] if missing else []) + (
+            [f"unknown {unknown}"] if unknown else []
+        )
+        raise ConfigError(
+            f"{key} for {name!r} takes exactly {list(want)}: {', '.join(problems)} "
+            f"(e.g. {{name: {name}, " + ", ".join(f"{p}: ..." for p in want) + "})"
+        )
+    for p in want:
+        v = spec[p]
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise ConfigError(f"{key}.{p} must be a finite number, got {v!r}")
+    PRIORS[name](**{p: float(spec[p]) for p in want})  # range checks of the factory
+    return {"name": name, **{p: float(spec[p]) for p in want}}
 
 
 def build_weight_prior(spec: dict) -> TorchDistribution:
-    """``{name: truncated_normal, beta: 0.5, sigma: 1.0}`` → a distribution on ``[0, 1]``."""
-    spec = dict(spec)
-    name = spec.pop("name", "truncated_normal")
-    if name not in PRIORS:
-        raise ConfigError(f"unknown bads.prior.name {name!r}; choose from {sorted(PRIORS)}")
-    try:
-        return PRIORS[name](**spec)
-    except TypeError as err:
-        raise ConfigError(f"bad parameters for prior {name!r}: {err}") from err
+    """``{name: truncated_normal, beta: 0.5, sigma: 1.0}`` → a distribution on ``[0, 1]``
+    (every parameter of the named prior must be given; see :func:`check_prior_spec`)."""
+    spec = check_prior_spec(spec)
+    return PRIORS[spec["name"]](**{p: spec[p] for p in PRIOR_PARAMETERS[spec["name"]]})

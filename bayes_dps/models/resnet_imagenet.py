@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torchvision
 from torch import nn
 
 from bayes_dps.errors import DatasetNotFoundError
@@ -21,6 +20,8 @@ class ResNet18ImageNet(FeatureHeadModel):
 
     def __init__(self, num_classes: int, checkpoint: str | None = None) -> None:
         super().__init__()
+        import torchvision  # imported on use: it takes seconds to import
+
         net = torchvision.models.resnet18(weights=None)
         if checkpoint:
             path = Path(checkpoint).expanduser()

@@ -1,0 +1,359 @@
+"""Every config key of ``bayes-dps online`` and ``bayes-dps bads``: its type, range, default
+and meaning, in one place. The README's config reference is generated from these trees
+(``python -m bayes_dps.config.reference``), and a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bayes_dps.config.checks import (
+    REQUIRED,
+    Bool,
+    Choice,
+    Either,
+    Float,
+    Int,
+    ListOf,
+    Mapping,
+    Nullable,
+    Seeds,
+    Str,
+    Struct,
+)
+from bayes_dps.config.schema import Key, Tree
+from bayes_dps.data.corruptions import OFF_DOMAIN_KINDS, PROFILES
+from bayes_dps.data.registry import LOADERS
+from bayes_dps.errors import ConfigError
+from bayes_dps.inference.bads_sampler import KERNELS
+from bayes_dps.models.priors import check_prior_spec
+from bayes_dps.models.registry import MODELS
+from bayes_dps.selection.registry import RULES
+from bayes_dps.training.bads import BADS_METHODS
+from bayes_dps.training.predictors import ZERO_SHOT_KINDS
+
+#: upper bounds on sizes (a value beyond them is a typo, not an experiment)
+MAX_STEPS = 10**8
+MAX_EPOCHS = 100_000
+MAX_BATCH = 10**6
+
+LR = Float(0, 10, low_open=True)  # learning rates: positive, finite, at most 10
+WEIGHT_DECAY = Float(0, 10)
+SEED = Int(0, 2**31 - 1)
+EPOCHS = Int(1, MAX_EPOCHS)
+BATCH = Int(1, MAX_BATCH)
+MODEL_NAMES = Choice(("auto", *sorted(MODELS)))
+#: the options each network's constructor takes (a test keeps this equal to the signatures)
+MODEL_OPTIONS: dict[str, dict[str, Any]] = {
+    "mlp": {"hidden": ListOf(Int(1, 65_536), 0, 64)},
+    "lenet5": {},
+    "resnet18": {},
+    "resnet32": {"blocks": Int(1, 200)},
+    "resnet18_imagenet": {"checkpoint": Nullable(Str(what="a path"))},
+}
+DEVICE = Str(
+    pattern=r"auto|cpu|mps|cuda(:\d{1,3})?",
+    what="`auto`, `cpu`, `cuda`, `cuda:N` or `mps`",
+    max_len=10,
+)
+
+
+def check_model_options(key: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Options that some network accepts, each of the right type (the exact network is
+    checked once the model is known; see :func:`check_options_for`)."""
+    known = {name: check for spec in MODEL_OPTIONS.values() for name, check in spec.items()}
+    for name, value in options.items():
+        if name not in known:
+            raise ConfigError(
+                f"unknown option {key}.{name}; the networks take "
+                + ", ".join(f"{m}: {sorted(o) or 'none'}" for m, o in MODEL_OPTIONS.items())
+            )
+        options[name] = known[name].check(f"{key}.{name}", value)
+    return options
+
+
+def check_options_for(model: str, key: str, options: dict[str, Any] | None) -> None:
+    """Raise when ``options`` holds a key network ``model`` does not take."""
+    if model == "auto" or not options:
+        return
+    extra = sorted(set(options) - set(MODEL_OPTIONS.get(model, {})))
+    if extra:
+        takes = sorted(MODEL_OPTIONS.get(model, {})) or "no options"
+        raise ConfigError(f"{key} {extra} do not apply to model {model!r} (it takes {takes})")
+
+
+def _prior(key: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return check_prior_spec(spec, key)
+
+
+MODEL_OPTIONS_CHECK = Mapping(
+    "a mapping of network options (`mlp`: `hidden`; `resnet32`: `blocks`; "
+    "`resnet18_imagenet`: `checkpoint`)",
+    check_model_options,
+)
+
+DATASET: Tree = {
+    "name": Key(Choice(tuple(sorted(LOADERS))), "digits", "the data source"),
+    "path": Key(
+        Nullable(Str(what="a path")),
+        None,
+        "data root (`cifar*`, `mnist`; default `~/.cache/bayes_dps/data`), folder "
+        "(`imagefolder`) or file (`npz`)",
+    ),
+    "download": Key(Bool(), False, "let torchvision download CIFAR/MNIST (needs network)"),
+    "noise": Key(
+        Float(0, 1),
+        0.0,
+        "symmetric label-noise rate `r`: exactly `round(r·N)` training labels flipped to "
+        "another class",
+    ),
+    "imbalance": Key(
+        Float(1, 1e6),
+        1.0,
+        "long-tail ratio `ρ = n_max / n_min` (`n_c = n_max·ρ^(−c/(K−1))`, Cao et al. 2019)",
+    ),
+    "imbalance_profile": Key(
+        Choice(PROFILES), "exp", "`exp`, or `step` (first half of the classes rare)"
+    ),
+    "domain": Key(
+        Nullable(
+            Struct(
+                {
+                    "kind": (Choice(OFF_DOMAIN_KINDS), REQUIRED),
+                    "fraction": (Float(0, 10, low_open=True), 1.0),
+                }
+            )
+        ),
+        None,
+        "add off-domain points: `{kind: permute|invert|shuffle, fraction: 1.0}` "
+        "(`fraction` × |train| copies)",
+    ),
+    "meta_per_class": Key(
+        Int(0, 100_000),
+        0,
+        "clean points per class held out from train as the curated meta / holdout set",
+    ),
+    "meta_fraction": Key(
+        Float(0, 0.99),
+        0.0,
+        "or: a stratified share of train held out (RHO-LOSS and the paper train on half: `0.5`)",
+    ),
+    "test_fraction": Key(
+        Float(0, 1, low_open=True, high_open=True), 0.25, "digits only: stratified test share"
+    ),
+    "as_images": Key(Bool(), False, "digits only: `(1, 8, 8)` images instead of 64-vectors"),
+    "num_classes": Key(
+        Nullable(Int(1, 100_000)),
+        None,
+        "`imagefolder`: keep the first K classes (WebVision-100/200); `npz`: declare `k`",
+    ),
+    "image_size": Key(Int(8, 4096), 224, "`imagefolder` crop size"),
+    "seed": Key(
+        SEED,
+        0,
+        "seed of splits and corruptions (the same data for every method and model seed)",
+    ),
+}
+
+OPTIMIZER: Tree = {
+    "name": Key(Choice(("adamw", "adam", "sgd")), "adamw", "optimiser"),
+    "lr": Key(LR, 1e-3, "learning rate"),
+    "weight_decay": Key(WEIGHT_DECAY, 0.01, "weight decay"),
+    "momentum": Key(Float(0, 1, high_open=True), 0.9, "`sgd` momentum"),
+}
+
+COMMON: Tree = {
+    "name": Key(
+        Nullable(Str()),
+        None,
+        "label of the run",
+        shown_default="config file name (prefixed by the data when `--set` changes them)",
+    ),
+    "dataset": DATASET,
+    "model": Key(
+        MODEL_NAMES, "auto", "network; `auto` picks from the input shape (vectors → `mlp`)"
+    ),
+    "model_options": Key(
+        MODEL_OPTIONS_CHECK, {}, "constructor options, e.g. `{hidden: [256, 256]}`"
+    ),
+    "seeds": Key(Seeds(), [0], "model/selection seeds (a list, or a count `n` for `0..n-1`)"),
+    "optimizer": OPTIMIZER,
+    "device": Key(DEVICE, "auto", "`auto` (CUDA when available), `cpu`, `cuda`, `cuda:1`"),
+    "threads": Key(
+        Either((Choice(("auto",)), Int(1, 1024))),
+        "auto",
+        "CPU threads of PyTorch; `auto`: 1 for the small networks (`mlp`, `lenet5`) on CPU — "
+        "a thread pool costs them more than it saves on a shared machine — else all cores",
+    ),
+    "num_workers": Key(Int(0, 64), 0, "DataLoader workers for datasets read from disk"),
+    "eval_batch_size": Key(BATCH, 1024, "test-time batch size"),
+    "progress": Key(Bool(), True, "tqdm progress bars"),
+    "checkpoint": Key(Bool(), True, "checkpoints (needed for `--resume`)"),
+    "step_limit": Key(
+        Nullable(Int(1, MAX_STEPS)),
+        None,
+        "smoke tests only: stop every training loop (runs, predictors) after this many "
+        "optimiser steps; the results record it",
+    ),
+    "logging": {
+        "csv": Key(
+            Bool(), True, "write `runs/<method>/seed<k>.csv` with the per-evaluation metrics"
+        ),
+        "tensorboard": Key(
+            Bool(),
+            False,
+            "also log them to TensorBoard under `tensorboard/` (needs `.[tensorboard]`)",
+        ),
+    },
+}
+
+ONLINE: Tree = {
+    **COMMON,
+    "methods": Key(
+        ListOf(Choice(tuple(sorted(RULES))), 1, 50, unique=True),
+        ["uniform"],
+        "selection rules to compare (table below)",
+    ),
+    "epochs": Key(EPOCHS, 100, "epochs of `⌊n / n_B⌋` selection steps each"),
+    "targets": Key(
+        ListOf(Float(0, 1, low_open=True), 0, 100),
+        [],
+        "test accuracies for `epochs_to_target` / `seconds_to_target`",
+    ),
+    "n_B": Key(BATCH, 320, "big-batch size `n_B`"),
+    "n_b": Key(BATCH, 32, "selected points per step `n_b` (`n_b ≤ n_B`)"),
+    "max_steps_per_epoch": Key(
+        Nullable(Int(1, MAX_STEPS)), None, "cut epochs short (smoke tests only)"
+    ),
+    "bayesian": {
+        "alpha": Key(Float(0, 1), 0.3, "`α ∈ [0, 1]` of Eq. 16 (paper: from {0.1, …, 0.4})"),
+        "n_e": Key(Float(0, 1e12, low_open=True), 500.0, "effective data `n_e` of Eq. 13"),
+        "tau0": Key(Float(0, 1e12, low_open=True), 1.0, "prior precision `τ0` of Eq. 13"),
+        "num_samples": Key(Int(1, 10_000), 100, "Monte-Carlo draws `S` of `f_x`"),
+        "momentum": Key(
+            Float(0, 1, high_open=True), 0.95, "EMA coefficient of the KFAC factors `A`, `G`"
+        ),
+        "adaptive_alpha": Key(
+            Bool(), False, "`α = L_zs / (L_model + L_zs)` per step (authors' code)"
+        ),
+    },
+    "zero_shot": {
+        "name": Key(
+            Choice(ZERO_SHOT_KINDS),
+            "openclip",
+            "`f̃` for `bayesian` and `rho_loss_zs`: `openclip`, `holdout` (the holdout model; "
+            '"Proposed†"), `cached`',
+        ),
+        "arch": Key(Str(), "RN50", "open_clip architecture"),
+        "pretrained": Key(
+            Nullable(Str()), "openai", "open_clip weights tag (downloads; needs network)"
+        ),
+        "checkpoint": Key(
+            Nullable(Str(what="a path")), None, "open_clip weights from a local file instead"
+        ),
+        "temperature": Key(
+            Float(0, 100, low_open=True), 0.01, "`τ` of `softmax(cos/τ)` (paper Fig. 4c)"
+        ),
+        "classnames": Key(
+            Nullable(ListOf(Str(), 1, 100_000)),
+            None,
+            "class names for the prompts (default: the dataset's)",
+        ),
+        "cache": Key(Bool(), True, "precompute the logits once per training index"),
+        "cache_path": Key(
+            Nullable(Str(what="a path")), None, "logit table file (`cached` reads it)"
+        ),
+    },
+    "holdout": {
+        "model": Key(MODEL_NAMES, "auto", "network of the irreducible-loss model"),
+        "model_options": Key(
+            Nullable(MODEL_OPTIONS_CHECK), None, "its options (default: the run's)"
+        ),
+        "epochs": Key(Int(1, 100_000), 50, "its training epochs on the meta split"),
+        "batch_size": Key(BATCH, 32, "its batch size"),
+        "lr": Key(LR, 1e-3, "its AdamW learning rate"),
+        "weight_decay": Key(WEIGHT_DECAY, 0.01, "its weight decay"),
+        "seed": Key(SEED, 0, "its seed"),
+        "cache": Key(Bool(), True, "precompute its logits once per training index"),
+    },
+    "svp": {
+        "model": Key(MODEL_NAMES, "mlp", "SVP's proxy network, trained on `D_t`"),
+        "model_options": Key(Nullable(MODEL_OPTIONS_CHECK), {"hidden": [64]}, "its options"),
+        "epochs": Key(Int(1, 100_000), 5, "its training epochs"),
+        "batch_size": Key(BATCH, 64, "its batch size"),
+        "lr": Key(LR, 1e-3, "its AdamW learning rate"),
+        "weight_decay": Key(WEIGHT_DECAY, 0.01, "its weight decay"),
+        "seed": Key(SEED, 0, "its seed"),
+    },
+    "cache_dir": Key(
+        Nullable(Str(what="a path")),
+        None,
+        "where holdout models and logit tables are kept (reused across runs)",
+        shown_default="`OUT/cache`",
+    ),
+}
+
+BADS: Tree = {
+    **COMMON,
+    "methods": Key(
+        ListOf(Choice(BADS_METHODS), 1, 50, unique=True),
+        ["mixing", "bads"],
+        "methods to compare: " + ", ".join(f"`{m}`" for m in BADS_METHODS),
+    ),
+    "steps": Key(Int(1, MAX_STEPS), 2000, "training steps"),
+    "eval_every": Key(Int(1, MAX_STEPS), 100, "evaluate (and checkpoint) every this many steps"),
+    "batch_size": Key(BATCH, 64, "`|B_t|`"),
+    "meta_batch_size": Key(BATCH, 32, "`|B_m|`"),
+    "metric": Key(Choice(("acc", "balanced_acc")), "acc", "test metric"),
+    "bads": {
+        "kernel": Key(
+            Choice(KERNELS),
+            "sgld",
+            "`sgld`, `psgld` (RMSprop preconditioner), `sghmc`, `gibbs` (exact `w` given `θ`)",
+        ),
+        "prior": Key(
+            Mapping("a prior spec `{name, ...parameters}`", _prior),
+            {"name": "truncated_normal", "beta": 0.5, "sigma": 1.0},
+            "`p(w_i)`: `{name: truncated_normal, beta, sigma}`, `{name: beta, a, b}` or "
+            "`{name: logit_normal, loc, scale}` (every parameter required)",
+        ),
+        "lam": Key(Float(0, 1e6), 1e-4, "prior precision `λ` of `θ` (and `φ`)"),
+        "rho_t": Key(
+            Nullable(Float(0, 1e12, low_open=True)), None, "impact constant of `D_t`", "`N_t`"
+        ),
+        "rho_m": Key(
+            Nullable(Float(0, 1e12, low_open=True)), None, "impact constant of `D_m`", "`N_m`"
+        ),
+        "rho_w": Key(Float(0, 1e6, low_open=True), 1.0, "impact constant of the `w` update"),
+        "rho_phi": Key(
+            Float(0, 1e6, low_open=True), 1.0, "impact constant of the weight network `φ`"
+        ),
+        "eta_theta": Key(Float(0, 10, low_open=True), 1e-4, "step size of `θ`"),
+        "eta_w": Key(Float(0, 100, low_open=True), 0.05, "step size of `w` (logit scale)"),
+        "eta_phi": Key(Float(0, 10, low_open=True), 1e-5, "step size of `φ`"),
+        "temperature": Key(Float(0, 1e6), 1.0, "`T` of the injected noise"),
+        "s_avg": Key(Int(1, MAX_STEPS), 500, "running-average window `S_avg` (last steps)"),
+        "thin": Key(Int(1, MAX_STEPS), 20, "trace thinning"),
+        "trace_max_instances": Key(
+            Int(1, 10**7), 100_000, "traced instances (a fixed random subset above)"
+        ),
+        "select_fraction": Key(
+            Float(0, 1, low_open=True),
+            0.5,
+            "size of the exported subset (and of `random_select`, `contrastive`)",
+        ),
+        "groups": Key(
+            Choice(("auto", "noise", "imbalance", "domain")),
+            "auto",
+            "ground-truth groups of the weight plots",
+        ),
+        "weight_net_hidden": Key(Int(1, 65_536), 64, "weight network `g_φ` width"),
+        "weight_net_warmup": Key(Int(0, MAX_STEPS), 0, "`θ`-only steps before `φ` moves"),
+    },
+    "contrastive": {
+        "base_steps": Key(Int(1, MAX_STEPS), 1000, "CDS base model steps on `D_t`"),
+        "finetune_steps": Key(Int(1, MAX_STEPS), 200, "CDS fine-tuning steps on `D_m`"),
+        "finetune_lr": Key(Nullable(LR), None, "fine-tuning learning rate", "`optimizer.lr`"),
+    },
+    "blo": {"inner_lr": Key(LR, 0.1, "step size of the look-ahead SGD step")},
+}

@@ -1,0 +1,183 @@
+"""Loading a config: defaults ← YAML file ← ``--set key=value`` overrides, then one validation
+of the whole config (types, ranges, sizes, and the rules that tie keys together) before
+anything is allocated. Every problem is one :class:`ConfigError` line naming the key (or file
+and line) and the fix.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bayes_dps.config import keys
+from bayes_dps.config.checks import show
+from bayes_dps.config.schema import Tree, defaults, set_dotted, validate
+from bayes_dps.errors import ConfigError
+
+COMMANDS: dict[str, Tree] = {"online": keys.ONLINE, "bads": keys.BADS}
+ONLINE_DEFAULTS: dict[str, Any] = defaults(keys.ONLINE)
+BADS_DEFAULTS: dict[str, Any] = defaults(keys.BADS)
+
+_KEY = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, but ``1e-3`` is a float (YAML 1.2), not the string "1e-3"."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def yaml_load(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: no arbitrary objects
+
+
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """One line: what is wrong and where (``line L, column C``) in a YAML text."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{problem}"
+
+
+def parse_set(item: str) -> tuple[str, Any]:
+    """``"a.b=value"`` → ``("a.b", <value parsed as YAML>)``; malformed input raises."""
+    if not isinstance(item, str) or "=" not in item:
+        raise ConfigError(f"--set expects key=value, got {item!r} (example: --set epochs=20)")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    if not _KEY.match(key):
+        raise ConfigError(
+            f"--set key {key!r} is not a dotted name (example: --set dataset.noise=0.2)"
+        )
+    try:
+        value = yaml_load(raw) if raw.strip() else None
+    except yaml.YAMLError as err:
+        raise ConfigError(
+            f"--set {key}: cannot parse {show(raw)} as YAML ({yaml_problem(err)}); quote "
+            "strings that hold ':', '{' or '['"
+        ) from err
+    return key, value
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The mapping a YAML config file holds (errors name the file and the line)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = yaml_load(path.read_text()) or {}
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config file {path} is not UTF-8 text ({err.reason})") from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {yaml_problem(err)}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping, got {type(data).__name__}")
+    return data
+
+
+def _schema(command: str | dict[str, Any]) -> tuple[str, Tree]:
+    if isinstance(command, dict):  # the ONLINE_DEFAULTS / BADS_DEFAULTS dicts of older code
+        command = "bads" if "bads" in command else "online"
+    if command not in COMMANDS:
+        raise ConfigError(f"unknown command {command!r}; choose from {sorted(COMMANDS)}")
+    return command, COMMANDS[command]
+
+
+def _data_label(cfg: dict[str, Any]) -> str:
+    """The data a config describes, in a word (before validation: any value may be there)."""
+    ds = cfg.get("dataset") if isinstance(cfg.get("dataset"), dict) else {}
+    path = ds.get("path")
+    return Path(path).stem if isinstance(path, str) and path else str(ds.get("name"))
+
+
+def load_config(
+    path: str | Path | None,
+    overrides: list[str] | tuple[str, ...] = (),
+    command: str | dict[str, Any] = "online",
+) -> dict[str, Any]:
+    """Defaults ← YAML file ← ``--set`` overrides; then :func:`check_config`.
+
+    ``name`` defaults to the file's stem; when ``--set`` changes the data (``dataset.name`` or
+    ``dataset.path``), the data's label is put in front, so a run on your own ``.npz`` with a
+    bundled config is not named after the bundled data."""
+    command, tree = _schema(command)
+    cfg = defaults(tree)
+    if path is not None:
+        data = read_config_file(path)
+        for k, v in data.items():  # a section given as a mapping sets its keys one by one
+            set_dotted(cfg, str(k), v, tree)
+        if cfg.get("name") is None:
+            cfg["name"] = Path(path).stem
+    before = _data_label(cfg)
+    for item in overrides:
+        key, value = parse_set(item)
+        set_dotted(cfg, key, value, tree)
+    if isinstance(cfg.get("name"), str) and _data_label(cfg) != before:
+        cfg["name"] = f"{_data_label(cfg)}-{cfg['name']}"
+    return check_config(cfg, command)
+
+
+def check_config(cfg: dict[str, Any], command: str | dict[str, Any] = "online") -> dict[str, Any]:
+    """Validate a whole config of ``command`` (every key's type and range, then the rules that
+    tie keys together); returns it normalised (``seeds: 3`` → ``[0, 1, 2]``)."""
+    command, tree = _schema(command)
+    cfg = validate(copy.deepcopy(cfg), tree)
+    keys.check_options_for(cfg["model"], "model_options", cfg["model_options"])
+    if command == "online":
+        _check_online(cfg)
+    else:
+        _check_bads(cfg)
+    return cfg
+
+
+def _check_online(cfg: dict[str, Any]) -> None:
+    if cfg["n_b"] > cfg["n_B"]:
+        raise ConfigError(
+            f"n_b={cfg['n_b']} exceeds n_B={cfg['n_B']}: the selected batch is drawn from the "
+            "big batch, so n_b must be <= n_B (the papers use n_b/n_B = 0.1)"
+        )
+    for part in ("holdout", "svp"):
+        model = cfg[part]["model"]
+        model = cfg["model"] if model == "auto" else model
+        options = cfg[part]["model_options"]
+        keys.check_options_for(model, f"{part}.model_options", options)
+    zs = cfg["zero_shot"]
+    uses_zero_shot = any(m in ("bayesian", "rho_loss_zs") for m in cfg["methods"])
+    if uses_zero_shot and zs["name"] == "cached" and not zs["cache_path"]:
+        raise ConfigError("zero_shot.name=cached needs zero_shot.cache_path (a .pt logit table)")
+
+
+def _check_bads(cfg: dict[str, Any]) -> None:
+    if cfg["steps"] % cfg["eval_every"]:
+        raise ConfigError(
+            f"steps={cfg['steps']} must be a multiple of eval_every={cfg['eval_every']}"
+        )
+    b = cfg["bads"]
+    if b["kernel"] == "gibbs":
+        if b["prior"]["name"] != "truncated_normal":
+            raise ConfigError(
+                f"bads.kernel=gibbs draws w from its exact truncated-normal conditional, so it "
+                f"needs bads.prior.name=truncated_normal (got {b['prior']['name']}); use "
+                "sgld, psgld or sghmc for other priors"
+            )
+        if "bads_weightnet" in cfg["methods"]:
+            raise ConfigError(
+                "bads_weightnet samples the weight network's φ by SG-MCMC; bads.kernel=gibbs "
+                "applies to per-instance w only — use sgld, psgld or sghmc with it"
+            )
