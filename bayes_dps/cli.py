@@ -1,93 +1,108 @@
 """The ``bayes-dps`` command.
 
-    bayes-dps online --config FILE [--set key=value ...] [--out DIR] [--resume]
-                     [--sweep key=v1,v2,...]
-    bayes-dps bads --config FILE [--set key=value ...] [--out DIR] [--resume]
-    bayes-dps demo [--out DIR] [--set key=value ...]
+    bayes-dps online --config FILE|NAME [--set key=value ...] [--out DIR] [--resume]
+                     [--sweep key=v1,v2,...] [--threads N] [--quiet]
+    bayes-dps bads   --config FILE|NAME [--set key=value ...] [--out DIR] [--resume] ...
+    bayes-dps demo   [--out DIR] [--set key=value ...] [--bads-set key=value ...]
+    bayes-dps report RUN_DIR
+    bayes-dps configs
+    bayes-dps --version
 
-Bad input (unknown keys, values out of range, missing data) ends with one ``error:`` line
-naming the value and the fix, exit status 2, and no ``results.json``.
+Bad input (unknown keys, values out of range, missing data, an unwritable ``--out``) ends
+with one ``error:`` line naming the value and the fix, exit status 2, and no
+``results.json``. Ctrl-C ends with one line saying how to resume (exit status 130). Set
+``BAYES_DPS_DEBUG=1`` to see the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import errno
+import os
+import shutil
 import sys
 import time
-
-import matplotlib
-
-matplotlib.use("Agg")  # the CLI only writes files; set before pyplot is imported
-from importlib import resources
+import warnings
 from pathlib import Path
 from typing import Any
 
-from bayes_dps.config import (
-    BADS_DEFAULTS,
-    ONLINE_DEFAULTS,
-    load_config,
-    parse_set,
-    set_dotted,
-    validate_common,
-)
-from bayes_dps.diagnostics.arviz_export import save_inference_data, weights_to_inference_data
-from bayes_dps.diagnostics.plots import (
-    plot_bads_curves,
-    plot_group_weights,
-    plot_online_curves,
-    plot_selection_stats,
-    plot_sweep,
-    save_figure,
-)
-from bayes_dps.diagnostics.report import write_report
-from bayes_dps.diagnostics.tables import as_text, bads_rows, online_rows
+from bayes_dps import __version__
+from bayes_dps import configs as bundled_configs
 from bayes_dps.errors import BayesDPSError, ConfigError
-from bayes_dps.io import atomic_write_json
-from bayes_dps.training.bads_experiment import run_bads_experiment
-from bayes_dps.training.experiment import run_online_experiment
+
+# The heavy modules (torch, pyro, arviz, matplotlib) are imported inside the commands, so that
+# `bayes-dps --version`, `configs` and argument errors answer at once.
 
 #: the offline defaults `bayes-dps demo` runs: online selection, then BADS
-DEMO_CONFIG = "digits_noisy.yaml"
-DEMO_BADS_CONFIG = "digits_denoise.yaml"
+DEMO_CONFIG = "digits_noisy"
+DEMO_BADS_CONFIG = "digits_denoise"
+
+
+def _load(args: argparse.Namespace, command: str) -> dict[str, Any]:
+    from bayes_dps.config import load_config
+
+    path = bundled_configs.resolve(args.config)
+    overrides = list(args.set or [])
+    if getattr(args, "threads", None) is not None:
+        overrides.append(f"threads={args.threads}")
+    if args.quiet:
+        overrides.append("progress=false")
+    return load_config(path, overrides, command)
 
 
 def _out_dir(args: argparse.Namespace, cfg: dict[str, Any]) -> Path:
     if args.out:
-        return Path(args.out)
-    if getattr(args, "resume", False):
+        out = Path(args.out)
+    elif getattr(args, "resume", False):
         raise ConfigError("--resume needs --out DIR, the folder of the run to continue")
-    return Path("runs") / f"{cfg['name'] or 'run'}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def _table(results: dict[str, Any]) -> str:
-    return as_text(online_rows(results))
+    else:
+        out = Path("runs") / f"{cfg['name'] or 'run'}-{time.strftime('%Y%m%d-%H%M%S')}"
+    args.resolved_out = out  # for the Ctrl-C message
+    return out
 
 
 def parse_sweep(item: str) -> tuple[str, list[Any]]:
     """``"bayesian.alpha=0.1,0.2"`` → ``("bayesian.alpha", [0.1, 0.2])`` (values parsed as YAML;
     a YAML list ``key=[0.1, 0.2]`` works too)."""
+    from bayes_dps.config import parse_set
+
     key, raw = parse_set(item)
     if not isinstance(raw, list):
         raw = [parse_set(f"{key}={v}")[1] for v in item.split("=", 1)[1].split(",")]
-    if not raw or any(v is None for v in raw):
-        raise ConfigError(f"--sweep expects key=v1,v2,..., got {item!r}")
+    if not raw or any(v is None for v in raw) or len(raw) > 100:
+        raise ConfigError(f"--sweep expects key=v1,v2,... (at most 100 values), got {item!r}")
     return key, raw
 
 
+def _plots() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # the CLI only writes files; set before pyplot is imported
+    from bayes_dps.diagnostics import plots
+
+    return plots
+
+
 def _run_and_plot(cfg: dict[str, Any], out: Path, resume: bool) -> dict[str, Any]:
+    from bayes_dps.diagnostics.tables import as_text, online_rows
+    from bayes_dps.training.experiment import run_online_experiment
+
+    plots = _plots()
     results = run_online_experiment(cfg, out, resume=resume)
-    save_figure(plot_online_curves(results), out / "curves.png")
-    save_figure(plot_selection_stats(results), out / "selection.png")
-    print(_table(results))
+    plots.save_figure(plots.plot_online_curves(results), out / "curves.png")
+    plots.save_figure(plots.plot_selection_stats(results), out / "selection.png")
+    print(as_text(online_rows(results)))
     print(f"wrote {out / 'results.json'}, curves.png and selection.png")
     return results
 
 
-def cmd_online(args: argparse.Namespace, config_path: Path | None = None) -> dict[str, Any]:
-    cfg = load_config(config_path or args.config, args.set or [], ONLINE_DEFAULTS)
-    if args.quiet:
-        cfg["progress"] = False
+def cmd_online(args: argparse.Namespace) -> dict[str, Any]:
+    from bayes_dps.config import check_config, set_dotted
+    from bayes_dps.config.keys import ONLINE
+    from bayes_dps.training.sweep import run_sweep
+
+    cfg = _load(args, "online")
     out = _out_dir(args, cfg)
     resume = getattr(args, "resume", False)
     sweep = getattr(args, "sweep", None)
@@ -99,33 +114,26 @@ def cmd_online(args: argparse.Namespace, config_path: Path | None = None) -> dic
     configs = []
     for value in values:  # validate every value before training any
         c = copy.deepcopy(cfg)
-        set_dotted(c, key, value, ONLINE_DEFAULTS)
-        validate_common(c)
-        configs.append(c)
-    runs = {}
-    for value, c in zip(values, configs, strict=True):
-        print(f"sweep {key}={value} → {out / f'{key}={value}'}")
-        runs[str(value)] = _run_and_plot(c, out / f"{key}={value}", resume)
-    sweep_data = {"key": key, "values": values, "targets": cfg["targets"], "runs": runs}
-    atomic_write_json(
-        out / "sweep.json",
-        {
-            "key": key,
-            "values": values,
-            "summary": {
-                v: {m: r["methods"][m]["summary"] for m in r["methods"]} for v, r in runs.items()
-            },
-        },
-    )
-    save_figure(plot_sweep(sweep_data), out / "sweep.png")
+        set_dotted(c, key, value, ONLINE)
+        configs.append(check_config(c, "online"))
+
+    def run(c: dict[str, Any], folder: Path) -> dict[str, Any]:
+        print(f"sweep {key} → {folder}")
+        return _run_and_plot(c, folder, resume)
+
+    sweep_data = run_sweep(configs, key, values, out, run)
+    plots = _plots()
+    plots.save_figure(plots.plot_sweep(sweep_data), out / "sweep.png")
     print(f"wrote {out / 'sweep.json'} and {out / 'sweep.png'}")
     return sweep_data
 
 
-def cmd_bads(args: argparse.Namespace, config_path: Path | None = None) -> dict[str, Any]:
-    cfg = load_config(config_path or args.config, args.set or [], BADS_DEFAULTS)
-    if args.quiet:
-        cfg["progress"] = False
+def cmd_bads(args: argparse.Namespace) -> dict[str, Any]:
+    from bayes_dps.diagnostics.arviz_export import save_inference_data, weights_to_inference_data
+    from bayes_dps.diagnostics.tables import as_text, bads_rows
+    from bayes_dps.training.bads_experiment import run_bads_experiment
+
+    cfg = _load(args, "bads")
     out = _out_dir(args, cfg)
     print(f"BADS: {cfg['name']} → {out}")
     results, traces, traced = run_bads_experiment(cfg, out, resume=getattr(args, "resume", False))
@@ -138,21 +146,21 @@ def cmd_bads(args: argparse.Namespace, config_path: Path | None = None) -> dict[
             sample_stats=traced["stats"].get(method),
         )
         save_inference_data(idata, out / ("posterior.nc" if i == 0 else f"posterior_{method}.nc"))
-    save_figure(plot_bads_curves(results), out / "curves.png")
-    save_figure(plot_group_weights(results), out / "weights.png")
-    print(_bads_table(results))
+    plots = _plots()
+    plots.save_figure(plots.plot_bads_curves(results), out / "curves.png")
+    plots.save_figure(plots.plot_group_weights(results), out / "weights.png")
+    print(as_text(bads_rows(results)))
     print(f"wrote {out / 'results.json'}, curves.png, weights.png and the posterior traces")
     return results
-
-
-def _bads_table(results: dict[str, Any]) -> str:
-    return as_text(bads_rows(results))
 
 
 def cmd_report(args: argparse.Namespace) -> Path:
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise ConfigError(f"run directory {run_dir} does not exist; pass the --out folder of a run")
+    _plots()
+    from bayes_dps.diagnostics.report import write_report
+
     path, notes = write_report(run_dir)
     print(f"wrote {path}")
     if notes:
@@ -160,61 +168,103 @@ def cmd_report(args: argparse.Namespace) -> Path:
     return path
 
 
+def cmd_configs(args: argparse.Namespace) -> None:
+    rows = [("name", "command", "description")]
+    for name, path in bundled_configs.bundled().items():
+        command, text = bundled_configs.describe(path)
+        rows.append((name, command, text))
+    width = [max(len(r[i]) for r in rows) for i in range(2)]
+    for name, command, text in rows:
+        print(f"{name.ljust(width[0])}  {command.ljust(width[1])}  {text}")
+    print("\nrun one by name: bayes-dps online --config digits_noisy (or bads --config ...)")
+
+
+def _fresh(folder: Path) -> None:
+    """Empty a previous demo's folder (only a bayes-dps run folder is removed)."""
+    if not folder.exists():
+        return
+    if not (folder / "run.json").is_file():
+        if any(folder.iterdir()):
+            raise ConfigError(
+                f"{folder} exists and is not a bayes-dps run folder; choose another --out"
+            )
+        return
+    shutil.rmtree(folder)
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     """Both offline defaults: ``OUT/online`` (noisy digits, every Table-1 rule) and ``OUT/bads``
     (the denoising scenario, BADS and its baselines); ``--set`` overrides the online config,
-    ``--bads-set`` the BADS one."""
+    ``--bads-set`` the BADS one. A previous demo in ``OUT`` is replaced."""
     root = Path(args.out or Path("runs") / "demo")
-    configs = resources.files("bayes_dps.configs")
-    online = argparse.Namespace(**{**vars(args), "out": str(root / "online"), "resume": False})
-    with resources.as_file(configs / DEMO_CONFIG) as path:
-        cmd_online(online, config_path=path)
-    bads = argparse.Namespace(
-        **{**vars(args), "out": str(root / "bads"), "resume": False, "set": args.bads_set}
+    online = argparse.Namespace(
+        **{**vars(args), "config": DEMO_CONFIG, "out": str(root / "online"), "resume": False}
     )
-    with resources.as_file(configs / DEMO_BADS_CONFIG) as path:
-        cmd_bads(bads, config_path=path)
+    bads = argparse.Namespace(
+        **{
+            **vars(args),
+            "config": DEMO_BADS_CONFIG,
+            "out": str(root / "bads"),
+            "resume": False,
+            "set": args.bads_set,
+        }
+    )
+    # both configs are checked before either runs
+    _load(online, "online"), _load(bads, "bads")
+    for folder in (root / "online", root / "bads"):
+        _fresh(folder)
+    cmd_online(online)
+    cmd_bads(bads)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bayes-dps", description="Bayesian data point selection experiments."
     )
+    parser.add_argument("--version", action="version", version=f"bayes-dps {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def common(p: argparse.ArgumentParser) -> None:
+    def common(p: argparse.ArgumentParser, out_help: str) -> None:
         p.add_argument(
             "--set",
             action="append",
             metavar="KEY=VALUE",
             help="override a config key (dotted, YAML value), e.g. --set dataset.noise=0.2",
         )
-        p.add_argument("--out", help="output folder (default runs/<name>-<time>)")
+        p.add_argument("--out", help=out_help)
         p.add_argument("--quiet", action="store_true", help="no progress bars")
+        p.add_argument(
+            "--threads",
+            type=int,
+            metavar="N",
+            help="CPU threads of PyTorch (the config's `threads`; default auto: 1 for small "
+            "networks on CPU — use 1 on a shared machine)",
+        )
 
-    online = sub.add_parser("online", help="online batch selection (Deng et al. 2023)")
-    online.add_argument("--config", required=True, help="YAML config file")
-    online.add_argument("--resume", action="store_true", help="continue a killed run in --out")
-    online.add_argument(
-        "--sweep",
-        metavar="KEY=V1,V2,...",
-        help="run the config once per value of KEY (e.g. bayesian.alpha=0.1,0.2,0.3,0.4)",
-    )
-    common(online)
-    online.set_defaults(func=cmd_online)
-
-    bads = sub.add_parser("bads", help="BADS and its baselines (Xu et al. 2024)")
-    bads.add_argument("--config", required=True, help="YAML config file")
-    bads.add_argument("--resume", action="store_true", help="continue a killed run in --out")
-    common(bads)
-    bads.set_defaults(func=cmd_bads)
+    for name, func, helptext in (
+        ("online", cmd_online, "online batch selection (Deng et al. 2023)"),
+        ("bads", cmd_bads, "BADS and its baselines (Xu et al. 2024)"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument(
+            "--config", required=True, help="YAML config file, or the name of a bundled config"
+        )
+        p.add_argument("--resume", action="store_true", help="continue a killed run in --out")
+        if name == "online":
+            p.add_argument(
+                "--sweep",
+                metavar="KEY=V1,V2,...",
+                help="run the config once per value of KEY (e.g. bayesian.alpha=0.1,0.2,0.3)",
+            )
+        common(p, "output folder (default runs/<name>-<date>-<time>)")
+        p.set_defaults(func=func)
 
     demo = sub.add_parser(
         "demo",
         help="run both offline defaults: online selection on noisy digits (every Table-1 "
         "rule) and BADS on the digits denoising scenario",
     )
-    common(demo)
+    common(demo, "output folder; OUT/online and OUT/bads are replaced (default runs/demo)")
     demo.add_argument(
         "--bads-set",
         action="append",
@@ -226,15 +276,75 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="regenerate a run's figures and write RUN_DIR/report.md")
     report.add_argument("run_dir", help="output folder of `bayes-dps online` or `bayes-dps bads`")
     report.set_defaults(func=cmd_report)
+
+    configs = sub.add_parser("configs", help="list the bundled configs (usable by name)")
+    configs.set_defaults(func=cmd_configs)
     return parser
+
+
+def _resume_hint(args: argparse.Namespace) -> str:
+    out = getattr(args, "resolved_out", None)
+    if out is None or args.command not in ("online", "bads"):
+        return "nothing was written"
+    return (
+        f"finished runs and the last checkpoint are kept in {out}; continue with "
+        f"`bayes-dps {args.command} --config {args.config} --out {out} --resume` "
+        "(with the same --set options)"
+    )
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    text = str(err)
+    return isinstance(err, MemoryError) or (
+        isinstance(err, RuntimeError)
+        and ("out of memory" in text or "can't allocate memory" in text)
+    )
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {' '.join(str(message).split())}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    debug = os.environ.get("BAYES_DPS_DEBUG") == "1"
+    saved = warnings.formatwarning
+    if not debug:
+        warnings.formatwarning = _one_line_warning
+    try:
+        return _run(args, debug)
+    finally:
+        warnings.formatwarning = saved
+
+
+def _run(args: argparse.Namespace, debug: bool) -> int:
     try:
         args.func(args)
     except BayesDPSError as err:
-        print(f"error: {err}", file=sys.stderr)
+        if debug:
+            raise
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"\ninterrupted: {_resume_hint(args)}", file=sys.stderr)
+        return 130
+    except OSError as err:  # a full disk, a folder that went away, permissions
+        if debug:
+            raise
+        what = "no space left on the device" if err.errno == errno.ENOSPC else err.strerror
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"error: {what or err}{where}; {_resume_hint(args)}", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError) as err:
+        if debug or not _out_of_memory(err):
+            raise
+        print(
+            "error: out of memory; lower the batch sizes (n_B, batch_size), "
+            "bayesian.num_samples or the model size",
+            file=sys.stderr,
+        )
         return 2
     return 0
 

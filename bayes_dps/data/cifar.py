@@ -58,7 +58,14 @@ def _download(name: str, root: Path) -> None:
     import torchvision.datasets as tvd
 
     cls = tvd.CIFAR10 if name == "cifar10" else tvd.CIFAR100
-    cls(str(root), train=True, download=True)
+    try:
+        cls(str(root), train=True, download=True)
+    except (OSError, RuntimeError) as err:  # no network, a failed checksum
+        raise DatasetNotFoundError(
+            f"{name}: the download into {root} failed ({type(err).__name__}: "
+            f"{str(err).splitlines()[0][:120]}); without network, fetch "
+            f"{SPECS[name]['archive']} elsewhere and extract it into {root}"
+        ) from err
 
 
 def _read(name: str, root: Path, files: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -32,7 +32,13 @@ def load_mnist(root: str | Path, *, download: bool = False) -> DataSplits:
         )
     splits = {}
     for part, train in (("train", True), ("test", False)):
-        ds = tvd.MNIST(str(root), train=train, download=download)
+        try:
+            ds = tvd.MNIST(str(root), train=train, download=download)
+        except (OSError, RuntimeError) as err:  # no network, unreadable files
+            raise DatasetNotFoundError(
+                f"mnist: reading or downloading into {raw} failed ({type(err).__name__}: "
+                f"{str(err).splitlines()[0][:120]}); place the four IDX files in {raw}/"
+            ) from err
         x = ds.data.numpy()  # (N, 28, 28) uint8
         splits[part] = IndexedDataset(
             x,

@@ -8,6 +8,7 @@ comes from ``spec["seed"]``, so every method and model seed of an experiment see
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,7 @@ from bayes_dps.data.imagefolder import load_imagefolder
 from bayes_dps.data.mnist import load_mnist
 from bayes_dps.data.npz import load_npz
 from bayes_dps.data.splits import DataSplits, stratified_fraction, stratified_take
-from bayes_dps.errors import ConfigError
+from bayes_dps.errors import ConfigError, DataError
 
 DEFAULT_ROOT = "~/.cache/bayes_dps/data"
 
@@ -105,4 +106,27 @@ def load_data(spec: dict[str, Any]) -> DataSplits:
     if rate > 0:
         train = symmetric_label_noise(train, rate, seed=seed + 3)
     splits.train = train
+    check_classes_present(splits)
     return splits
+
+
+def check_classes_present(splits: DataSplits) -> None:
+    """A training set of one class is an error; classes without any training example (a lone
+    label 57 makes 58 classes) are a warning naming them."""
+    counts = splits.train.class_counts()
+    present = np.flatnonzero(counts)
+    if len(present) < 2:
+        raise DataError(
+            f"the training set has {len(present)} class(es) ({present.tolist()}); "
+            "classification needs at least 2 — check y_train"
+        )
+    empty = np.flatnonzero(counts == 0)
+    if len(empty):
+        shown = ", ".join(map(str, empty[:10])) + (" …" if len(empty) > 10 else "")
+        warnings.warn(
+            f"{len(empty)} of {splits.num_classes} classes have no training examples "
+            f"({shown}); the class count comes from the largest label or dataset.num_classes "
+            "— relabel the classes to 0..k-1 if this is unintended",
+            UserWarning,
+            stacklevel=2,
+        )

@@ -39,14 +39,39 @@ def check_finite_logits(logits: torch.Tensor, name: str) -> torch.Tensor:
 
 
 class ModelPredictor(Predictor):
-    """A trained network in eval mode (e.g. the holdout-trained irreducible-loss model)."""
+    """A trained network in eval mode (e.g. the holdout-trained irreducible-loss model).
 
-    def __init__(self, model: nn.Module, name: str = "model") -> None:
+    Any ``nn.Module`` mapping inputs to ``(n, k)`` logits works. Its class count is read from
+    a linear ``head`` when it has one, else from ``num_classes=``, else learnt on the first
+    call; a model whose outputs do not match the dataset's classes is refused then."""
+
+    def __init__(self, model: nn.Module, name: str = "model", num_classes: int | None = None):
         self.model = model.eval()
         self.name = name
-        self.num_classes = int(model.head.out_features if hasattr(model, "head") else -1)
+        head = getattr(model, "head", None)
+        if num_classes is None and isinstance(head, nn.Linear):
+            num_classes = head.out_features
+        self.num_classes = num_classes  # None: known after the first call
+        self._expected: int | None = None
+
+    def check_classes(self, num_classes: int) -> None:
+        if self.num_classes is None:
+            self._expected = num_classes  # checked against the first outputs
+            return
+        super().check_classes(num_classes)
 
     @torch.no_grad()
     def logits(self, x: torch.Tensor, idx: torch.Tensor | None = None) -> torch.Tensor:
         self.model.eval()
-        return check_finite_logits(self.model(x), self.name)
+        out = self.model(x)
+        if out.dim() != 2:
+            raise DataError(f"{self.name} must return (n, k) logits, got shape {tuple(out.shape)}")
+        if self.num_classes is None:
+            self.num_classes = int(out.shape[1])
+            if self._expected is not None:
+                super().check_classes(self._expected)
+        elif out.shape[1] != self.num_classes:
+            raise DataError(
+                f"{self.name} returned {out.shape[1]} logits per point, expected {self.num_classes}"
+            )
+        return check_finite_logits(out, self.name)

@@ -14,7 +14,7 @@ from bayes_dps.data.batches import BatchStream
 from bayes_dps.data.dataset import IndexedDataset
 from bayes_dps.data.fingerprint import dataset_fingerprint
 from bayes_dps.errors import DataError
-from bayes_dps.io import atomic_write
+from bayes_dps.io import atomic_torch_save
 from bayes_dps.selection.predictors.base import Predictor, check_finite_logits
 
 
@@ -43,7 +43,7 @@ class CachedLogits(Predictor):
             "num_classes": self.num_classes,
             "name": self.name,
         }
-        atomic_write(path, lambda fh: torch.save(payload, fh))
+        atomic_torch_save(path, payload)
 
     @classmethod
     def load(cls, path: str | Path, dataset: IndexedDataset) -> CachedLogits:

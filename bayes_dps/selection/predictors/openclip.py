@@ -123,8 +123,17 @@ class OpenCLIPZeroShot(Predictor):
     ) -> OpenCLIPZeroShot:
         """Build from ``open_clip``: weights from a local ``checkpoint`` file, else the
         ``pretrained`` tag (downloads; needs network), else random (``pretrained=None``)."""
-        import open_clip
-
+        try:
+            import open_clip
+        except ImportError as err:
+            raise ConfigError(
+                "the openclip zero-shot predictor needs open_clip: pip install 'bayes-dps[clip]' "
+                "(or set zero_shot.name=holdout)"
+            ) from err
+        if arch not in open_clip.list_models():
+            raise ConfigError(
+                f"zero_shot.arch {arch!r} is not an open_clip architecture (e.g. RN50, ViT-B-32)"
+            )
         source = pretrained
         if checkpoint:
             path = Path(checkpoint).expanduser()
@@ -134,9 +143,21 @@ class OpenCLIPZeroShot(Predictor):
                     "local open_clip weights file, or zero_shot.pretrained to a tag (network)"
                 )
             source = str(path)
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            arch, pretrained=source, device=device
-        )
+        try:
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                arch, pretrained=source, device=device
+            )
+        except (RuntimeError, OSError, ValueError) as err:
+            if checkpoint:
+                raise DatasetNotFoundError(
+                    f"CLIP checkpoint {source} could not be loaded for {arch} "
+                    f"({type(err).__name__}: {str(err).splitlines()[0][:120]})"
+                ) from err
+            raise DatasetNotFoundError(
+                f"could not get CLIP weights {arch}/{pretrained} ({type(err).__name__}: "
+                f"{str(err).splitlines()[0][:120]}); without network, download them elsewhere "
+                "and set zero_shot.checkpoint to the file"
+            ) from err
         normalize = next(t for t in preprocess.transforms if hasattr(t, "mean"))
         size = model.visual.image_size
         size = size[0] if isinstance(size, tuple | list) else size
