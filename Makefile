@@ -29,8 +29,10 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# one PyTorch thread per test worker, one worker per core (measured: a thread pool slowed the
+# suite's small models many times over on a busy 2-core machine)
 test: lint
-	$(BIN)/python -m pytest
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n auto
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache *.egg-info

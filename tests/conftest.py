@@ -1,6 +1,15 @@
-"""Shared fixtures: small data files written in the real on-disk formats."""
+"""Shared fixtures: small data files written in the real on-disk formats.
+
+The suite runs PyTorch on one CPU thread (and tells subprocesses to do the same): its models
+are small, and on a shared 2-core machine a thread pool made them many times slower."""
 
 from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import pickle
 import struct
@@ -8,7 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+
+torch.set_num_threads(1)
 
 
 def write_cifar10(root: Path, n_per_batch: int = 20, n_test: int = 30, seed: int = 0) -> Path:

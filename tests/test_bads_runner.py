@@ -173,10 +173,10 @@ def test_bads_separates_noisy_from_clean(tmp_path):
         (["dataset.meta_per_class=0"], "curated meta set D_m"),
         (["bads.prior.beta=1.5"], r"beta must lie in [0, 1], got 1.5"),
         (["bads.prior.sigma=0"], "sigma must be > 0"),
-        (["bads.eta_theta=0"], "bads.eta_theta must be > 0"),
-        (["bads.eta_w=-1"], "bads.eta_w must be > 0"),
+        (["bads.eta_theta=0"], "bads.eta_theta must be a number in (0, 10], got 0"),
+        (["bads.eta_w=-1"], "bads.eta_w must be a number in (0, 100], got -1"),
         (["bads.kernel=hmc"], "bads.kernel must be one of"),
-        (["methods=[bads, l2rw]"], "unknown bads method"),
+        (["methods=[bads, l2rw]"], "methods[1] must be one of bads, bads_weightnet"),
     ],
 )
 def test_bads_bad_input(tmp_path, capsys, sets, message):
@@ -189,7 +189,7 @@ def test_bads_bad_input(tmp_path, capsys, sets, message):
 
 def test_nan_stops_the_chain_and_keeps_what_was_recorded(tmp_path):
     code, out = run_denoise(
-        tmp_path, "methods=[bads]", "bads.eta_theta=1e6", "eval_every=1", seeds="[0]"
+        tmp_path, "methods=[bads]", "bads.eta_theta=10", "eval_every=1", seeds="[0]"
     )
     assert code == 0
     run = json.loads((out / "results.json").read_text())["methods"]["bads"]["seeds"][0]
@@ -202,8 +202,17 @@ def test_resume_reuses_finished_runs_and_their_traces(tmp_path):
     first = json.loads((out / "results.json").read_text())
     (out / "posterior.nc").unlink()
     args = ["bads", "--config", DENOISE, "--out", str(out), *FAST, "--resume"]
-    for s in ("seeds=[0, 1]", "steps=100", "eval_every=50", "bads.s_avg=100", "bads.thin=5",
-              "methods=[bads]"):  # fmt: skip
+    for s in (
+        "seeds=[0, 1]",
+        "steps=100",
+        "eval_every=50",
+        "bads.s_avg=100",
+        "bads.thin=5",
+        "methods=[bads]",
+        "contrastive.base_steps=100",
+        "contrastive.finetune_steps=20",
+        "bads.weight_net_warmup=50",
+    ):  # fmt: skip  (the settings of run_denoise)
         args += ["--set", s]
     assert main(args) == 0
     again = json.loads((out / "results.json").read_text())

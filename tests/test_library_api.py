@@ -59,8 +59,11 @@ def test_hand_written_loop_equals_the_package_loop():
     assert torch.allclose(a0, a1) and torch.allclose(g0, g1)
 
 
-class _Stream:  # OnlineSelectionEpoch needs only .dataset length and .device for step()
+class _Stream:  # OnlineSelectionEpoch needs only its length, .dataset and .device for step()
     device = torch.device("cpu")
+
+    def __len__(self):
+        return 1
 
     class dataset:
         def __len__(self):

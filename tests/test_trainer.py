@@ -39,8 +39,8 @@ def make_trainer(splits, ckpt, epochs=4, stop_after=None, arch="mlp", shape=None
     step = OnlineSelectionEpoch(model, opt, stream, UniformSelection(seed=0), 16)
     test = BatchStream(splits.test, 256, shuffle=False, drop_last=False)
 
-    def stop(record):
-        if stop_after is not None and record["epoch"] == stop_after:
+    def stop(history):
+        if stop_after is not None and history[-1]["epoch"] == stop_after:
             raise Interrupt
 
     trainer = Trainer(

@@ -28,7 +28,7 @@ from bayes_dps.diagnostics.plots import (
     plot_weight_trace,
     save_figure,
 )
-from bayes_dps.diagnostics.tables import as_markdown, bads_rows, online_rows
+from bayes_dps.diagnostics.tables import as_markdown, bads_rows, online_rows, sweep_rows
 from bayes_dps.io import atomic_write
 
 
@@ -37,15 +37,22 @@ def run_kind(results: dict[str, Any]) -> str:
     return "bads" if "groups" in results else "online"
 
 
-def _read_json(path: Path, notes: list[str]) -> dict[str, Any] | None:
+def _read_json(path: Path, notes: list[str], required: bool = True) -> dict[str, Any] | None:
+    """The JSON object in ``path``; ``None`` (with a note) when missing, unreadable or not an
+    object."""
     if not path.is_file():
-        notes.append(f"`{path.name}` is missing")
+        if required:
+            notes.append(f"`{path.name}` is missing")
         return None
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         notes.append(f"`{path.name}` could not be read ({err})")
         return None
+    if not isinstance(data, dict):
+        notes.append(f"`{path.name}` holds a {type(data).__name__}, not a results object")
+        return None
+    return data
 
 
 def _figure(
@@ -109,7 +116,8 @@ def write_report(run_dir: str | Path) -> tuple[Path, list[str]]:
         raise FileNotFoundError(f"run directory {out} does not exist")
     notes: list[str] = []
     lines = [f"# Report: {out.name}", ""]
-    results = _read_json(out / "results.json", notes)
+    sweep = _read_json(out / "sweep.json", notes, required=False)
+    results = _read_json(out / "results.json", notes, required=sweep is None)
     figures: list[str] = []
     if results is not None:
         kind = run_kind(results)
@@ -136,13 +144,15 @@ def write_report(run_dir: str | Path) -> tuple[Path, list[str]]:
             fig = _figure(out, fname, build, caption, notes)
             if fig:
                 figures += [fig, ""]
-    sweep_path = out / "sweep.json"
-    if sweep_path.is_file():
-        sweep = _read_json(sweep_path, notes)
-        if sweep is not None:
-            fig = _figure(out, "sweep.png", lambda: plot_sweep(sweep), "sweep", notes)
-            if fig:
-                figures += ["## Sweep", "", fig, ""]
+    if sweep is not None:
+        lines[0] = f"# Report: sweep over {sweep.get('key')} ({out.name})"
+        try:
+            lines += [as_markdown(sweep_rows(sweep)), ""]
+        except (KeyError, TypeError, AttributeError) as err:
+            notes.append(f"`sweep.json` lacks a field the table needs ({err})")
+        fig = _figure(out, "sweep.png", lambda: plot_sweep(sweep), "sweep", notes)
+        if fig:
+            figures += ["## Sweep", "", fig, ""]
     lines += ["## Figures", "", *figures] if figures else []
     posteriors = sorted(out.glob("posterior*.nc"))
     if posteriors:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 
-def _fmt(stat: dict, pct: bool = False) -> str:
+def _fmt(stat: dict, pct: bool = False, digits: int = 1) -> str:
     if stat.get("mean") is None:
         return "-"
     scale = 100 if pct else 1
-    return f"{stat['mean'] * scale:.1f}±{stat['std'] * scale:.1f}"
+    return f"{stat['mean'] * scale:.{digits}f}±{stat['std'] * scale:.{digits}f}"
 
 
 def online_rows(results: dict[str, Any]) -> list[list[str]]:
@@ -30,6 +30,25 @@ def online_rows(results: dict[str, Any]) -> list[list[str]]:
             _fmt(s["selected_redundant_fraction"], True),
         ]
         rows.append(row)
+    return rows
+
+
+def sweep_rows(sweep: dict[str, Any]) -> list[list[str]]:
+    """One row per (value, method) of a sweep: final accuracy and epochs / seconds to each
+    target (mean ± std over seeds)."""
+    targets = sweep.get("targets", [])
+    head = [sweep["key"], "method", "final acc %"]
+    head += [f"epochs to {t:.2f}" for t in targets] + [f"s to {t:.2f}" for t in targets]
+    rows = [head]
+    for value, run in sweep["runs"].items():
+        for name, m in run["methods"].items():
+            s = m["summary"]
+            row = [str(value), name, _fmt(s["final_acc"], pct=True)]
+            row += [_fmt(s["epochs_to_target"][f"{t:.2f}"]) for t in targets]
+            row += [
+                _fmt(s.get("seconds_to_target", {}).get(f"{t:.2f}", {}), digits=2) for t in targets
+            ]
+            rows.append(row)
     return rows
 
 

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bayes_dps.errors import ConfigError, NumericalError
+from bayes_dps.errors import ConfigError, DataError, NumericalError
 from bayes_dps.inference.gibbs_weights import weight_conditional
 from bayes_dps.inference.inference_data import weights_to_inference_data
 from bayes_dps.inference.psgld import psgld_update
@@ -95,6 +95,9 @@ class BADSSampler:
             a run of ``S`` steps with the paper's ``S_avg`` uses ``S − S_avg``).
         thin, trace_max_instances, trace_seed: the thinned trace behind
             :meth:`to_inference_data` (see ``inference.weight_trace.WeightRecorder``).
+        check_inputs: check every batch's labels and indices (they are read back to the host,
+            a sync per step; the package's own loop, whose data were checked when loaded,
+            turns it off). Empty batches are refused either way.
 
     In a training loop::
 
@@ -133,6 +136,7 @@ class BADSSampler:
         trace_max_instances: int = 100_000,
         trace_seed: int = 0,
         device: torch.device | str = "cpu",
+        check_inputs: bool = True,
     ) -> None:
         if n_m < 1:
             raise ConfigError("BADS needs a non-empty meta set D_m (dataset.meta_per_class > 0)")
@@ -162,6 +166,7 @@ class BADSSampler:
         self.w = torch.full((n_t,), start, device=device)
         self.num_steps = 0
         self.last_log_joint = float("nan")
+        self.check_inputs = check_inputs
         self.recorder = WeightRecorder(
             n_t, average_from, thin, trace_max_instances, seed=trace_seed
         )
@@ -187,8 +192,33 @@ class BADSSampler:
         return torch.cat([feats.detach(), onehot, -ll.detach().reshape(-1, 1)], dim=1)
 
     # ----------------------------------------------------------------- step
+    def check_batches(self, batch_t, batch_m) -> None:
+        """Both batches non-empty, of matching lengths; labels in ``[0, k)`` and indices in
+        ``[0, N_t)`` (with ``check_inputs``)."""
+        for name, batch in (("training batch B_t", batch_t), ("meta batch B_m", batch_m)):
+            if not isinstance(batch, tuple | list) or len(batch) != 3:
+                raise DataError(f"the {name} must be a tuple (x, y, idx)")
+            x, y, idx = batch
+            if len(y) == 0:
+                raise DataError(f"the {name} is empty; BADS needs points from D_t and D_m")
+            if len(x) != len(y) or len(idx) != len(y):
+                raise DataError(
+                    f"the {name} has {len(x)} inputs, {len(y)} labels, {len(idx)} indices"
+                )
+            if self.check_inputs:
+                k = self.model.num_classes
+                if int(y.min()) < 0 or int(y.max()) >= k:
+                    bad = int(y[(y < 0) | (y >= k)][0])
+                    raise DataError(f"label {bad} in the {name} is outside [0, {k})")
+        if self.check_inputs and (int(batch_t[2].min()) < 0 or int(batch_t[2].max()) >= self.n_t):
+            raise DataError(
+                f"an index of the training batch is outside [0, N_t={self.n_t}): idx are "
+                "positions in D_t, as the package's datasets yield them"
+            )
+
     def step(self, batch_t, batch_m) -> dict[str, float]:
         """One joint step on ``B_t = (x, y, idx)`` and ``B_m = (x, y, idx)``."""
+        self.check_batches(batch_t, batch_m)
         (x_t, y_t, idx_t), (x_m, y_m, _) = batch_t, batch_m
         self.model.train()
         logits, feats = self.model.forward_with_features(torch.cat([x_t, x_m]))

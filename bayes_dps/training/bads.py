@@ -38,11 +38,10 @@ def cycle(stream: BatchStream, start_step: int = 0) -> Iterator:
 
 
 def group_means(w: torch.Tensor, masks: dict[str, np.ndarray]) -> dict[str, float]:
+    """Mean weight of each non-empty group (an empty group, such as ``noisy`` on clean data,
+    is left out: it has no mean)."""
     w = w.detach().cpu()
-    return {
-        g: float(w[torch.as_tensor(m)].mean()) if m.any() else float("nan")
-        for g, m in masks.items()
-    }
+    return {g: float(w[torch.as_tensor(m)].mean()) for g, m in masks.items() if m.any()}
 
 
 class BADSBlock:

@@ -9,6 +9,7 @@ all seeds become the chains of the run's ArviZ posterior.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -18,12 +19,11 @@ import numpy as np
 import torch
 
 from bayes_dps.data.batches import BatchStream
-from bayes_dps.data.registry import load_data
 from bayes_dps.data.splits import DataSplits
 from bayes_dps.errors import ConfigError, DataError, NumericalError
 from bayes_dps.inference.bads_sampler import KERNELS, BADSSampler, default_weight_net
 from bayes_dps.inference.weight_trace import WeightRecorder, top_fraction
-from bayes_dps.io import atomic_write_json
+from bayes_dps.io import atomic_write_bytes, atomic_write_json
 from bayes_dps.models.priors import build_weight_prior
 from bayes_dps.models.registry import build_model
 from bayes_dps.training.bads import (
@@ -36,10 +36,12 @@ from bayes_dps.training.bads import (
 )
 from bayes_dps.training.blo import BLOBlock
 from bayes_dps.training.contrastive import contrastive_scores
+from bayes_dps.training.experiment import metrics_log_for
 from bayes_dps.training.metrics import evaluate, mean_std
 from bayes_dps.training.optim import build_optimizer
 from bayes_dps.training.runtime import resolve_device, seed_everything
-from bayes_dps.training.seeds import run_seeds
+from bayes_dps.training.seeds import record_path, run_seeds
+from bayes_dps.training.session import session
 from bayes_dps.training.trainer import Trainer
 
 
@@ -68,10 +70,19 @@ def check_bads_config(cfg: dict[str, Any], splits: DataSplits) -> None:
     build_weight_prior(cfg["bads"]["prior"])  # bad prior parameters fail before any training
     if cfg["bads"]["kernel"] not in KERNELS:
         raise ConfigError(f"bads.kernel must be one of {KERNELS}, got {cfg['bads']['kernel']!r}")
-    if cfg["steps"] % cfg["eval_every"]:
-        raise ConfigError(
-            f"steps={cfg['steps']} must be a multiple of eval_every={cfg['eval_every']}"
-        )
+    steps, every = step_plan(cfg)
+    if steps % every:
+        raise ConfigError(f"steps={steps} must be a multiple of eval_every={every}")
+
+
+def step_plan(cfg: dict[str, Any]) -> tuple[int, int]:
+    """``(steps, eval_every)`` of a run: the config's, or cut to at most ``step_limit`` steps
+    (smoke tests) with an evaluation at least at the end."""
+    steps, every, limit = cfg["steps"], cfg["eval_every"], cfg.get("step_limit")
+    if limit is None or limit >= steps:
+        return steps, every
+    every = min(every, limit)
+    return (limit // every) * every, every
 
 
 def _trace_settings(cfg: dict[str, Any]) -> dict[str, int]:
@@ -79,7 +90,7 @@ def _trace_settings(cfg: dict[str, Any]) -> dict[str, int]:
     data seed only, so the chains of all seeds line up."""
     b = cfg["bads"]
     return {
-        "average_from": max(cfg["steps"] - b["s_avg"], 0),
+        "average_from": max(step_plan(cfg)[0] - b["s_avg"], 0),
         "thin": b["thin"],
         "trace_max_instances": b["trace_max_instances"],
         "trace_seed": cfg["dataset"]["seed"],
@@ -119,6 +130,7 @@ def _sampler(cfg, splits, model, method, device) -> BADSSampler:
         weight_warmup=b["weight_net_warmup"] if weight_net is not None else 0,
         **_trace_settings(cfg),
         device=device,
+        check_inputs=False,  # the data were checked when loaded
     )
 
 
@@ -130,11 +142,14 @@ def train_bads_run(
     *,
     checkpoint_path: Path | None = None,
     resume: bool = False,
+    fingerprint: str | None = None,
+    metrics_log=None,
 ) -> tuple[dict[str, Any], WeightRecorder | None]:
     """One (method, seed); returns its RUN record and (weight methods) its recorder."""
     device = resolve_device(cfg["device"])
     seed_everything(seed)
     b = cfg["bads"]
+    steps, every = step_plan(cfg)
     model = build_model(cfg["model"], splits.input_shape, splits.num_classes, cfg["model_options"])
     model = model.to(device)
     workers = cfg["num_workers"]
@@ -157,9 +172,7 @@ def train_bads_run(
             num_workers=workers,
         )
     if method in WEIGHT_METHODS:
-        step = BADSBlock(
-            _sampler(cfg, splits, model, method, device), train, meta, cfg["eval_every"], masks
-        )
+        step = BADSBlock(_sampler(cfg, splits, model, method, device), train, meta, every, masks)
         recorder = step.recorder
         optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # checkpointed, never stepped
     elif method == "blo":
@@ -170,7 +183,7 @@ def train_bads_run(
             optimizer,
             train,
             meta,
-            cfg["eval_every"],
+            every,
             cfg["blo"]["inner_lr"],
             recorder,
             masks,
@@ -198,7 +211,7 @@ def train_bads_run(
         stream = BatchStream(
             data, min(cfg["batch_size"], len(data)), seed=seed, device=device, num_workers=workers
         )
-        step = SGDBlock(model, optimizer, stream, cfg["eval_every"])
+        step = SGDBlock(model, optimizer, stream, every)
     test = BatchStream.sequential(
         splits.test,
         cfg["eval_batch_size"],
@@ -210,11 +223,13 @@ def train_bads_run(
         optimizer,
         step,
         evaluate=lambda: evaluate(model, test, splits.num_classes),
-        epochs=cfg["steps"] // cfg["eval_every"],
+        epochs=steps // every,
         device=device,
         checkpoint_path=checkpoint_path,
         progress=cfg["progress"],
         desc=f"{method} seed {seed}",
+        fingerprint=fingerprint,
+        on_epoch_end=metrics_log,
     )
     stopped = None
     try:
@@ -226,18 +241,16 @@ def train_bads_run(
     metric = [h["test"][cfg["metric"]] for h in history]
     record: dict[str, Any] = {
         "seed": seed,
-        "eval_steps": [h["epoch"] * cfg["eval_every"] for h in history],
+        "eval_steps": [h["epoch"] * every for h in history],
         "test_metric": metric,
         "final_metric": metric[-1],
         "group_weights": {},
-        "seconds_per_step": float(
-            sum(h["seconds"] for h in history) / (len(history) * cfg["eval_every"])
-        ),
+        "seconds_per_step": float(sum(h["seconds"] for h in history) / (len(history) * every)),
     }
     if stopped:
         record["stopped"] = stopped
     if recorder is not None:
-        names = list(history[0]["group_weights"])
+        names = list(history[0]["group_weights"])  # the same non-empty groups at every eval
         record["group_weights"] = {g: [h["group_weights"][g] for h in history] for g in names}
         avg = recorder.average
         record["final_group_weights"] = group_means(avg, masks)
@@ -274,7 +287,18 @@ def run_bads_experiment(
     (``{method: [array (draw, instance) per seed]}``) and the traced ``instances`` with their
     ground-truth ``group`` names and per-chain sample ``stats`` (``{method: [{name: [...]}]}``)."""
     out = Path(out_dir)
-    splits = load_data(cfg["dataset"])
+    with session(cfg, out, "bads", resume=resume, log=log) as s:
+        return _run_methods(cfg, s.splits, s, resume, log)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _run_methods(cfg, splits, s, resume, log):
+    out = s.out
     check_bads_config(cfg, splits)
     groups = scenario_groups(cfg)
     masks = splits.train.group_masks(groups)
@@ -287,18 +311,29 @@ def run_bads_experiment(
     stats: dict[str, list[dict[str, list[float]]]] = {}
 
     def artefacts(method: str, seed: int) -> tuple[Path, Path]:
-        folder = out / "runs" / method
-        return folder / f"seed{seed}.trace.npy", folder / f"seed{seed}.stats.json"
+        return record_path(out, method, seed, ".trace.npy"), record_path(
+            out, method, seed, ".stats.json"
+        )
 
     def train(method: str, seed: int, ckpt: Path | None) -> dict[str, Any]:
-        record, recorder = train_bads_run(
-            cfg, splits, method, seed, checkpoint_path=ckpt, resume=resume
-        )
+        logger = metrics_log_for(cfg, out, method, seed, step_of=lambda r: r["epoch"] * every)
+        try:
+            record, recorder = train_bads_run(
+                cfg,
+                splits,
+                method,
+                seed,
+                checkpoint_path=ckpt,
+                resume=resume,
+                fingerprint=s.fingerprint,
+                metrics_log=logger,
+            )
+        finally:
+            logger.close()
         if recorder is not None and method in WEIGHT_METHODS:
             trace_path, stats_path = artefacts(method, seed)
             trace = np.stack(recorder.trace)
-            trace_path.parent.mkdir(parents=True, exist_ok=True)
-            np.save(trace_path, trace)
+            _save_npy(trace_path, trace)
             atomic_write_json(stats_path, recorder.stats)
             traces.setdefault(method, []).append(trace)
             stats.setdefault(method, []).append(recorder.stats)
@@ -320,12 +355,14 @@ def run_bads_experiment(
             + f", {record['seconds_per_step'] * 1e3:.1f} ms/step"
         )
 
+    every = step_plan(cfg)[1]
     for method in cfg["methods"]:
         runs = run_seeds(
             out,
             method,
             cfg["seeds"],
             lambda seed, ckpt, method=method: train(method, seed, ckpt),
+            fingerprint=s.fingerprint,
             checkpoint=cfg["checkpoint"],
             resume=resume,
             log=log,
@@ -333,8 +370,7 @@ def run_bads_experiment(
             reuse=lambda seed, method=method: reuse(method, seed),
         )
         methods[method] = {"seeds": runs, "summary": bads_summary(runs)}
-    results = {"config": cfg, "methods": methods, "groups": groups}
-    atomic_write_json(out / "results.json", results)
+    results = s.write_results({"config": cfg, "methods": methods, "groups": groups})
     instances = _recorder(cfg, len(splits.train)).instances
     labels = np.empty(len(splits.train), dtype=object)
     for g, m in masks.items():

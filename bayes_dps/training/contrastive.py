@@ -64,14 +64,17 @@ def contrastive_scores(
     """``s_i`` for every point of ``train`` (step 1–3 above). ``cfg`` is the run config; its
     ``contrastive`` block sets ``base_steps``, ``finetune_steps`` and ``finetune_lr``."""
     c = cfg["contrastive"]
-    base = _fit(
-        make_model(), train, c["base_steps"], cfg["optimizer"], cfg["batch_size"], seed, device
+    limit = cfg.get("step_limit") or float("inf")  # smoke tests cap every training loop
+    base_steps, finetune_steps = (
+        int(min(c["base_steps"], limit)),
+        int(min(c["finetune_steps"], limit)),
     )
+    base = _fit(make_model(), train, base_steps, cfg["optimizer"], cfg["batch_size"], seed, device)
     finetune_opt = {**cfg["optimizer"], "lr": c["finetune_lr"] or cfg["optimizer"]["lr"]}
     tuned = _fit(
         copy.deepcopy(base),
         meta,
-        c["finetune_steps"],
+        finetune_steps,
         finetune_opt,
         cfg["meta_batch_size"],
         seed + 1,

@@ -1,10 +1,11 @@
-"""Experiments: every method × seed of a config, results written per DESIGN section 4.
+"""Online-selection experiments: every method × seed of a config, results per the contract in
+``docs/contracts.md``.
 
-Each finished (method, seed) run is saved as ``runs/<method>/seed<seed>.json``; a run in
-progress checkpoints to ``checkpoints/<method>_seed<seed>.pt`` after every epoch. With
-``resume=True`` finished runs are read back and the interrupted one continues from its
-checkpoint, so a killed experiment completes to the same ``results.json``. ``results.json``
-itself is written once, atomically, after the last run.
+Each finished (method, seed) run is saved as ``runs/<method>/seed<seed>.json`` (with a CSV of
+its per-epoch metrics); a run in progress checkpoints to ``checkpoints/<method>_seed<seed>.pt``
+after every epoch. With ``resume=True`` finished runs are read back and the interrupted one
+continues from its checkpoint, so a killed experiment completes to the same ``results.json``.
+``results.json`` itself is written once, atomically, after the last run.
 """
 
 from __future__ import annotations
@@ -16,20 +17,20 @@ from typing import Any
 import numpy as np
 
 from bayes_dps.data.batches import BatchStream
-from bayes_dps.data.registry import load_data
 from bayes_dps.data.splits import DataSplits
 from bayes_dps.errors import ConfigError
-from bayes_dps.io import atomic_write_json
 from bayes_dps.models.registry import build_model
 from bayes_dps.selection.predictors import Predictor
 from bayes_dps.selection.registry import RULES, build_rule, predictor_for
-from bayes_dps.training.metrics import epochs_to_target, evaluate, mean_std
+from bayes_dps.training.metrics import epochs_to_target, evaluate, mean_std, seconds_to_target
+from bayes_dps.training.metrics_log import MetricsLog
 from bayes_dps.training.online import OnlineSelectionEpoch
 from bayes_dps.training.optim import build_optimizer
 from bayes_dps.training.predictors import PredictorFactory
 from bayes_dps.training.runtime import resolve_device, seed_everything
-from bayes_dps.training.seeds import run_seeds
-from bayes_dps.training.trainer import Trainer
+from bayes_dps.training.seeds import record_path, run_seeds
+from bayes_dps.training.session import session
+from bayes_dps.training.trainer import Trainer, epochs_within
 
 ONLINE_SCALARS = (
     "final_acc",
@@ -43,27 +44,29 @@ ONLINE_SCALARS = (
 def online_run_record(seed: int, history: list[dict[str, Any]], targets: list[float]) -> dict:
     """The per-seed RUN of ``results.json`` from a trainer's per-epoch history."""
     acc = [h["test"]["acc"] for h in history]
+    seconds = [h["seconds"] for h in history]
     selected = sum(h["selected"] for h in history)
     return {
         "seed": seed,
         "test_acc": acc,
         "test_balanced_acc": [h["test"]["balanced_acc"] for h in history],
         "epochs_to_target": epochs_to_target(acc, targets),
+        "seconds_to_target": seconds_to_target(acc, seconds, targets),
         "final_acc": acc[-1],
         "final_balanced_acc": history[-1]["test"]["balanced_acc"],
         "selected_noisy_fraction": sum(h["selected_noisy"] for h in history) / max(selected, 1),
         "selected_redundant_fraction": sum(h["selected_redundant"] for h in history)
         / max(selected, 1),
-        "seconds_per_epoch": float(np.mean([h["seconds"] for h in history])),
+        "seconds_per_epoch": float(np.mean(seconds)),
+        "epoch_seconds": seconds,
     }
 
 
 def online_summary(runs: list[dict], targets: list[float]) -> dict[str, Any]:
-    """Means and standard deviations over seeds (``epochs_to_target`` over seeds reaching it)."""
+    """Means and standard deviations over seeds (``*_to_target`` over seeds reaching it)."""
     out: dict[str, Any] = {k: mean_std([r[k] for r in runs]) for k in ONLINE_SCALARS}
-    out["epochs_to_target"] = {
-        f"{t:.2f}": mean_std([r["epochs_to_target"][f"{t:.2f}"] for r in runs]) for t in targets
-    }
+    for key in ("epochs_to_target", "seconds_to_target"):
+        out[key] = {f"{t:.2f}": mean_std([r[key][f"{t:.2f}"] for r in runs]) for t in targets}
     return out
 
 
@@ -73,8 +76,6 @@ def check_online_config(cfg: dict[str, Any]) -> None:
         raise ConfigError(
             f"unknown online method(s) {unknown}; available: {', '.join(sorted(RULES))}"
         )
-    if len(set(cfg["methods"])) != len(cfg["methods"]):
-        raise ConfigError(f"methods lists a method twice: {cfg['methods']}")
 
 
 def train_online_run(
@@ -86,6 +87,8 @@ def train_online_run(
     predictors: dict[str, Predictor] | None = None,
     checkpoint_path: Path | None = None,
     resume: bool = False,
+    fingerprint: str | None = None,
+    metrics_log: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> dict[str, Any]:
     """Train one (method, seed) of an online config; returns its RUN record."""
     device = resolve_device(cfg["device"])
@@ -112,6 +115,7 @@ def train_online_run(
         device=device,
         num_workers=cfg["num_workers"],
     )
+    per_epoch = min(len(stream), cfg.get("max_steps_per_epoch") or len(stream))
     step = OnlineSelectionEpoch(
         model,
         optimizer,
@@ -119,21 +123,33 @@ def train_online_run(
         rule,
         cfg["n_b"],
         splits.train.is_noisy,
-        max_steps=cfg.get("max_steps_per_epoch"),
+        max_steps=per_epoch,
+        step_limit=cfg.get("step_limit"),
     )
     trainer = Trainer(
         model,
         optimizer,
         step,
         evaluate=lambda: evaluate(model, test, splits.num_classes),
-        epochs=cfg["epochs"],
+        epochs=epochs_within(cfg["epochs"], per_epoch, cfg.get("step_limit")),
         device=device,
         checkpoint_path=checkpoint_path,
         progress=cfg["progress"],
         desc=f"{method} seed {seed}",
+        fingerprint=fingerprint,
+        on_epoch_end=metrics_log,
     )
     history = trainer.fit(resume=resume)
     return online_run_record(seed, history, cfg["targets"])
+
+
+def metrics_log_for(
+    cfg: dict[str, Any], out: Path, method: str, seed: int, step_of=lambda r: r["epoch"]
+) -> MetricsLog:
+    """CSV (and TensorBoard) logging of one run, as the config's ``logging`` block says."""
+    tb = out / "tensorboard" / f"{method}_seed{seed}" if cfg["logging"]["tensorboard"] else None
+    csv = record_path(out, method, seed, ".csv") if cfg["logging"]["csv"] else None
+    return MetricsLog(csv, tb, step_of=step_of)
 
 
 def run_online_experiment(
@@ -146,44 +162,58 @@ def run_online_experiment(
     """Every method × seed of ``cfg``; writes ``results.json`` in ``out_dir`` and returns it."""
     check_online_config(cfg)
     out = Path(out_dir)
-    splits = load_data(cfg["dataset"])
-    log(
-        f"data: {splits.name} {splits.sizes()}, {splits.num_classes} classes, "
-        f"{int(splits.train.is_noisy.sum())} noisy training labels"
-    )
-    device = resolve_device(cfg["device"])
-    factory = PredictorFactory(cfg, splits, device, cfg["cache_dir"] or out / "cache", log=log)
-    # every predictor is built before any training, so a missing meta set or CLIP file fails fast
-    needs = {m: predictor_for(m) for m in cfg["methods"]}
-    predictors = {kind: factory.get(kind) for kind in set(needs.values()) if kind is not None}
-    methods: dict[str, Any] = {}
-    for method in cfg["methods"]:
-        runs = run_seeds(
-            out,
-            method,
-            cfg["seeds"],
-            lambda seed, ckpt, method=method: train_online_run(
-                cfg,
-                splits,
-                method,
-                seed,
-                predictors=predictors,
-                checkpoint_path=ckpt,
-                resume=resume,
-            ),
-            checkpoint=cfg["checkpoint"],
-            resume=resume,
-            log=log,
-            describe=lambda r: (
-                f"final acc {r['final_acc']:.4f}, epochs to target {r['epochs_to_target']}, "
-                f"{r['seconds_per_epoch']:.3f} s/epoch"
-            ),
+    with session(cfg, out, "online", resume=resume, log=log) as s:
+        splits = s.splits
+        log(
+            f"data: {splits.name} {splits.sizes()}, {splits.num_classes} classes, "
+            f"{int(splits.train.is_noisy.sum())} noisy training labels"
         )
-        methods[method] = {"seeds": runs, "summary": online_summary(runs, cfg["targets"])}
-    results = {
-        "config": cfg,
-        "methods": methods,
-        "predictors": {k: {"test_acc": v} for k, v in factory.test_accuracy.items()},
-    }
-    atomic_write_json(out / "results.json", results)
-    return results
+        factory = PredictorFactory(
+            cfg, splits, s.device, cfg["cache_dir"] or out / "cache", log=log
+        )
+        # every predictor is built before any training, so a missing meta set or CLIP file
+        # fails fast
+        needs = {m: predictor_for(m) for m in cfg["methods"]}
+        predictors = {kind: factory.get(kind) for kind in set(needs.values()) if kind is not None}
+        methods: dict[str, Any] = {}
+        for method in cfg["methods"]:
+
+            def train(seed: int, ckpt: Path | None, method: str = method) -> dict[str, Any]:
+                logger = metrics_log_for(cfg, out, method, seed)
+                try:
+                    return train_online_run(
+                        cfg,
+                        splits,
+                        method,
+                        seed,
+                        predictors=predictors,
+                        checkpoint_path=ckpt,
+                        resume=resume,
+                        fingerprint=s.fingerprint,
+                        metrics_log=logger,
+                    )
+                finally:
+                    logger.close()
+
+            runs = run_seeds(
+                out,
+                method,
+                cfg["seeds"],
+                train,
+                fingerprint=s.fingerprint,
+                checkpoint=cfg["checkpoint"],
+                resume=resume,
+                log=log,
+                describe=lambda r: (
+                    f"final acc {r['final_acc']:.4f}, epochs to target "
+                    f"{r['epochs_to_target']}, {r['seconds_per_epoch']:.3f} s/epoch"
+                ),
+            )
+            methods[method] = {"seeds": runs, "summary": online_summary(runs, cfg["targets"])}
+        return s.write_results(
+            {
+                "config": cfg,
+                "methods": methods,
+                "predictors": {k: {"test_acc": v} for k, v in factory.test_accuracy.items()},
+            }
+        )

@@ -46,6 +46,16 @@ def epochs_to_target(curve: Sequence[float], targets: Sequence[float]) -> dict[s
     return out
 
 
+def seconds_to_target(
+    curve: Sequence[float], seconds: Sequence[float], targets: Sequence[float]
+) -> dict[str, float | None]:
+    """Training wall-clock (summed over epochs, evaluation excluded) until the test accuracy
+    first reaches each target; ``None`` if never."""
+    epochs = epochs_to_target(curve, targets)
+    elapsed = np.cumsum(np.asarray(seconds, dtype=float))
+    return {t: (None if e is None else float(elapsed[e - 1])) for t, e in epochs.items()}
+
+
 def mean_std(values: Sequence[float | None]) -> dict[str, float | int | None]:
     """Mean and (population) standard deviation of the non-missing values, with their count."""
     vals = [float(v) for v in values if v is not None and not math.isnan(v)]

@@ -32,6 +32,7 @@ class OnlineSelectionEpoch:
         n_b: points selected per step.
         noisy: per training index, whether its label is corrupted (for the statistics).
         max_steps: stop an epoch after this many steps (smoke tests; ``None``: full epochs).
+        step_limit: stop after this many steps in all, counted across epochs (smoke tests).
     """
 
     def __init__(
@@ -43,6 +44,7 @@ class OnlineSelectionEpoch:
         n_b: int,
         noisy: np.ndarray | None = None,
         max_steps: int | None = None,
+        step_limit: int | None = None,
     ) -> None:
         self.model, self.optimizer, self.stream, self.rule, self.n_b = (
             model,
@@ -54,8 +56,9 @@ class OnlineSelectionEpoch:
         n = len(stream.dataset)
         mask = np.zeros(n, dtype=bool) if noisy is None else np.asarray(noisy, dtype=bool)
         self.noisy = torch.as_tensor(mask, device=stream.device)
-        self.max_steps = max_steps
-        self.selector = OnlineSelector(model, rule)
+        self.max_steps = len(stream) if max_steps is None else min(max_steps, len(stream))
+        self.step_limit = step_limit
+        self.selector = OnlineSelector(model, rule, check_inputs=False)
 
     def step(
         self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, where: str = ""
@@ -75,7 +78,9 @@ class OnlineSelectionEpoch:
         selected = noisy = redundant = steps = 0
         loss_sum = 0.0
         for step, (x, y, idx) in enumerate(self.stream.epoch(epoch)):
-            if self.max_steps is not None and step >= self.max_steps:
+            if step >= self.max_steps or (
+                self.step_limit is not None and epoch * self.max_steps + step >= self.step_limit
+            ):
                 break
             chosen, losses = self.step(x, y, idx, where=f"at epoch {epoch + 1}, step {step + 1}")
             steps += 1

@@ -27,7 +27,7 @@ from bayes_dps.data.dataset import IndexedDataset
 from bayes_dps.data.fingerprint import dataset_fingerprint
 from bayes_dps.data.splits import DataSplits
 from bayes_dps.errors import ConfigError, DataError
-from bayes_dps.io import atomic_write
+from bayes_dps.io import atomic_torch_save
 from bayes_dps.models.base import FeatureHeadModel
 from bayes_dps.models.registry import build_model
 from bayes_dps.selection.predictors import (
@@ -40,7 +40,7 @@ from bayes_dps.selection.predictors import (
 from bayes_dps.training.metrics import evaluate
 from bayes_dps.training.optim import build_optimizer
 from bayes_dps.training.runtime import seed_everything
-from bayes_dps.training.trainer import MinibatchEpoch, Trainer
+from bayes_dps.training.trainer import MinibatchEpoch, Trainer, epochs_within
 
 ZERO_SHOT_KINDS = ("openclip", "holdout", "cached")
 
@@ -62,8 +62,10 @@ def fit_classifier(
     model_options: dict[str, Any],
     device: torch.device,
     num_workers: int = 0,
+    step_limit: int | None = None,
 ) -> FeatureHeadModel:
-    """Train a classifier on ``data`` with plain minibatch AdamW (holdout model, SVP proxy)."""
+    """Train a classifier on ``data`` with plain minibatch AdamW (holdout model, SVP proxy);
+    ``step_limit`` caps its optimiser steps (smoke tests)."""
     seed_everything(int(spec.get("seed", 0)))
     model = build_model(model_name, tuple(data[0][0].shape), data.num_classes, model_options)
     model = model.to(device)
@@ -84,7 +86,11 @@ def fit_classifier(
         num_workers=num_workers,
     )
     Trainer(
-        model, opt, MinibatchEpoch(model, opt, stream), evaluate=dict, epochs=int(spec["epochs"])
+        model,
+        opt,
+        MinibatchEpoch(model, opt, stream, step_limit),
+        evaluate=dict,
+        epochs=epochs_within(int(spec["epochs"]), len(stream), step_limit),
     ).fit()
     return model.eval()
 
@@ -114,6 +120,7 @@ class PredictorFactory:
         self.cache_dir = Path(cache_dir)
         self.log = log
         self.workers = int(cfg.get("num_workers", 0))
+        self.step_limit = cfg.get("step_limit")
         self._built: dict[str, Predictor] = {}
         self._holdout_model: FeatureHeadModel | None = None
         self.test_accuracy: dict[str, float] = {}
@@ -142,7 +149,7 @@ class PredictorFactory:
         options = spec.get("model_options") or (
             self.cfg["model_options"] if name == self.cfg["model"] else {}
         )
-        key = _key("holdout", name, options, spec, dataset_fingerprint(meta))
+        key = _key("holdout", name, options, spec, self.step_limit, dataset_fingerprint(meta))
         path = self.cache_dir / f"holdout-model-{key}.pt"
         model = build_model(name, tuple(meta[0][0].shape), meta.num_classes, options).to(
             self.device
@@ -158,9 +165,10 @@ class PredictorFactory:
                 model_options=options,
                 device=self.device,
                 num_workers=self.workers,
+                step_limit=self.step_limit,
             )
             state = {k: v.cpu() for k, v in model.state_dict().items()}
-            atomic_write(path, lambda fh: torch.save(state, fh))
+            atomic_torch_save(path, state)
         self._holdout_model = model.eval()
         acc = self._test_accuracy(ModelPredictor(model, "holdout"))
         self.test_accuracy["holdout"] = acc
@@ -172,7 +180,12 @@ class PredictorFactory:
         predictor = ModelPredictor(model, "holdout")
         if not self.cfg["holdout"].get("cache", True):
             return predictor
-        key = _key("holdout-logits", self.cfg["holdout"], dataset_fingerprint(self.splits.meta))
+        key = _key(
+            "holdout-logits",
+            self.cfg["holdout"],
+            self.step_limit,
+            dataset_fingerprint(self.splits.meta),
+        )
         return _cached_table(
             predictor,
             self.splits.train,
@@ -226,6 +239,7 @@ class PredictorFactory:
             model_options=spec.get("model_options") or {},
             device=self.device,
             num_workers=self.workers,
+            step_limit=self.step_limit,
         )
         table = compute_logit_table(ModelPredictor(model, "svp proxy"), train, device=self.device)
         return table.to(self.device)

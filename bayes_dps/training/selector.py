@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from bayes_dps.errors import ConfigError
+from bayes_dps.errors import ConfigError, DataError
 from bayes_dps.selection.base import BigBatch, Selection, SelectionRule
 from bayes_dps.selection.predictors.base import Predictor
 from bayes_dps.selection.registry import RULES, build_rule, predictor_for
@@ -40,6 +40,9 @@ class OnlineSelector:
             ``irreducible_loss``, ``rho_loss``, ``rho_loss_zs``) or a ``SelectionRule``.
         predictor: ``f̃`` (zero-shot or validation model) for rules that need one.
         seed: the rule's random generator (uniform, importance sampling, posterior draws).
+        check_inputs: validate every batch given to :meth:`select` (labels in range, lengths,
+            ``n_b``); the package's own loop turns the label check off — its data were checked
+            when loaded, and the check reads the labels back to the host every step.
         **hyper: the Bayesian rule's ``alpha`` (Eq. 16's α), ``n_e``, ``tau0``, ``momentum``
             (KFAC EMA), ``num_samples`` (S), ``adaptive_alpha``.
     """
@@ -51,6 +54,7 @@ class OnlineSelector:
         predictor: Predictor | None = None,
         *,
         seed: int = 0,
+        check_inputs: bool = True,
         **hyper: Any,
     ) -> None:
         if not hasattr(model, "forward_with_features"):
@@ -78,6 +82,8 @@ class OnlineSelector:
                 device=device,
             )
         self.rule = rule
+        self.num_classes = int(model.head.out_features)
+        self.check_inputs = check_inputs
 
     @torch.no_grad()
     def scoring_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,9 +95,32 @@ class OnlineSelector:
         self.model.train(was_training)
         return out
 
+    def check_batch(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, n_b: int) -> None:
+        """The one validation of ``select``'s input, for every rule: ``1 <= n_b <= |B_t|``,
+        matching lengths, integer labels in ``[0, k)``."""
+        n = len(y)
+        if isinstance(n_b, bool) or not isinstance(n_b, int) or not 1 <= n_b <= n:
+            raise ConfigError(
+                f"n_b={n_b!r} must be an integer between 1 and the big batch's size {n} "
+                "(for a last, smaller batch pass min(n_b, len(y)))"
+            )
+        if len(x) != n or len(idx) != n:
+            raise DataError(
+                f"x, y and idx must have the same length, got {len(x)}, {n} and {len(idx)}"
+            )
+        if y.dtype in (torch.bool,) or y.is_floating_point() or y.is_complex():
+            raise DataError(f"labels y must be integer class ids, got dtype {y.dtype}")
+        k = self.num_classes
+        if self.check_inputs and n and (int(y.min()) < 0 or int(y.max()) >= k):
+            bad = y[(y < 0) | (y >= k)][0]
+            raise DataError(
+                f"label {int(bad)} is outside [0, {k}): the model's head has {k} outputs"
+            )
+
     def select(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, n_b: int) -> Selection:
         """``n_b`` positions of ``B_t = (x, y, idx)`` (and importance weights where the rule
         has them) — one scoring forward pass, no gradient, no parameter change."""
+        self.check_batch(x, y, idx, n_b)
         batch = BigBatch(x, y, idx)
         if self.rule.needs_forward:
             batch.logits, batch.features = self.scoring_forward(x)

@@ -21,7 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from bayes_dps.data.batches import BatchStream
-from bayes_dps.errors import NumericalError
+from bayes_dps.errors import ConfigError, NumericalError
 from bayes_dps.training.checkpoint import load_checkpoint, save_checkpoint
 from bayes_dps.training.runtime import rng_state, set_rng_state, synchronize
 
@@ -69,15 +69,32 @@ def sgd_step(
     return losses.detach(), logits.detach(), feats.detach()
 
 
-class MinibatchEpoch:
-    """Plain minibatch training: every batch of ``stream`` is one optimiser step."""
+def epochs_within(epochs: int, steps_per_epoch: int, step_limit: int | None) -> int:
+    """Epochs to run so that at most ``step_limit`` steps are taken (all, without a limit)."""
+    if step_limit is None:
+        return epochs
+    return max(1, min(epochs, -(-step_limit // max(steps_per_epoch, 1))))
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, stream: BatchStream):
+
+class MinibatchEpoch:
+    """Plain minibatch training: every batch of ``stream`` is one optimiser step
+    (``step_limit``: stop after that many steps in all, counted across epochs)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        stream: BatchStream,
+        step_limit: int | None = None,
+    ):
         self.model, self.optimizer, self.stream = model, optimizer, stream
+        self.step_limit = step_limit
 
     def run_epoch(self, epoch: int) -> dict[str, float]:
         total, n = 0.0, 0
         for step, (x, y, _) in enumerate(self.stream.epoch(epoch)):
+            if self.step_limit is not None and epoch * len(self.stream) + step >= self.step_limit:
+                break
             losses, _, _ = sgd_step(
                 self.model, self.optimizer, x, y, where=f"at epoch {epoch + 1}, step {step + 1}"
             )
@@ -104,7 +121,10 @@ class Trainer:
         checkpoint_path: where the per-epoch checkpoint goes (``None``: no checkpoints).
         progress: show a tqdm bar over epochs.
         desc: the bar's label.
-        on_epoch_end: ``f(record)`` after each epoch's checkpoint (logging, early stops).
+        on_epoch_end: ``f(history)`` after each epoch's checkpoint, with every record so far
+            (logging).
+        fingerprint: the config's fingerprint, stored in checkpoints; resuming from a
+            checkpoint with another fingerprint is refused.
     """
 
     def __init__(
@@ -119,7 +139,8 @@ class Trainer:
         checkpoint_path: str | Path | None = None,
         progress: bool = False,
         desc: str = "",
-        on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
+        on_epoch_end: Callable[[list[dict[str, Any]]], None] | None = None,
+        fingerprint: str | None = None,
     ) -> None:
         self.model = model
         self.optimizer = optimizer
@@ -131,6 +152,7 @@ class Trainer:
         self.progress = progress
         self.desc = desc
         self.on_epoch_end = on_epoch_end
+        self.fingerprint = fingerprint
         self.history: list[dict[str, Any]] = []
 
     def _state(self, epoch: int) -> dict[str, Any]:
@@ -141,12 +163,19 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "epoch_step": self.epoch_step.state_dict(),
             "rng": rng_state(),
+            "fingerprint": self.fingerprint,
         }
 
     def _restore(self) -> int:
         state = load_checkpoint(self.checkpoint_path) if self.checkpoint_path else None
         if state is None:
             return 0
+        if state.get("fingerprint") != self.fingerprint:
+            raise ConfigError(
+                f"checkpoint {self.checkpoint_path} was written by a run with another config "
+                f"(fingerprint {state.get('fingerprint')}, this run {self.fingerprint}); "
+                "resume with the same settings or delete it"
+            )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch_step.load_state_dict(state["epoch_step"])
@@ -179,6 +208,6 @@ class Trainer:
                 save_checkpoint(self.checkpoint_path, self._state(epoch + 1))
             bar.set_postfix({k: f"{v:.3f}" for k, v in record["test"].items()}, refresh=False)
             if self.on_epoch_end is not None:
-                self.on_epoch_end(record)
+                self.on_epoch_end(self.history)
         bar.close()
         return self.history
