@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from pyro import poutine
@@ -34,8 +36,8 @@ def fitted(d=3, k=4, steps=3, seed=0, **kw):
 
 
 def test_ema_factors_equal_hand_computation():
-    m = 0.9
-    lap, batches = fitted(momentum=m)
+    m, n_e, tau0 = 0.9, 300.0, 2.5  # τ0 ≠ 1, so √τ0 ≠ τ0
+    lap, batches = fitted(momentum=m, n_e=n_e, tau0=tau0)
     A = G = None
     for h, f, y in batches:
         a_sum = torch.zeros(4, 4)
@@ -52,8 +54,8 @@ def test_ema_factors_equal_hand_computation():
         G = g_new if G is None else m * G + (1 - m) * g_new
     assert torch.allclose(lap.A, A) and torch.allclose(lap.G, G)
     V, U = lap.factors()
-    assert torch.allclose(V, lap.n_e**0.5 * A + lap.tau0**0.5 * torch.eye(4))
-    assert torch.allclose(U, lap.n_e**0.5 * G + lap.tau0**0.5 * torch.eye(4))
+    assert torch.allclose(V, math.sqrt(n_e) * A + math.sqrt(tau0) * torch.eye(4))
+    assert torch.allclose(U, math.sqrt(n_e) * G + math.sqrt(tau0) * torch.eye(4))
 
 
 def test_predictive_covariance_matches_brute_force_kronecker():

@@ -178,9 +178,16 @@ def test_bayesian_update_and_adaptive_alpha(batch):
 
 
 def test_rules_pick_the_top_scores(batch):
+    """n_b < N on scores whose top 3 differ from their bottom 3: the highest are kept."""
     b, _ = batch
-    sel = TrainLossSelection().select(b, N)
-    assert sorted(sel.positions.tolist()) == list(range(N))
+    losses = loss_loop(b.logits, b.y)
+    top3 = set(torch.argsort(losses, descending=True)[:3].tolist())
+    assert top3 != set(torch.argsort(losses)[:3].tolist())
+    for rule in (TrainLossSelection(), GradNormSelection()):
+        sel = rule.select(b, 3)
+        expected = set(torch.argsort(sel.scores, descending=True)[:3].tolist())
+        assert set(sel.positions.tolist()) == expected
+    assert set(TrainLossSelection().select(b, 3).positions.tolist()) == top3
     uni = UniformSelection(seed=0).select(b, 4).positions
     assert len(set(uni.tolist())) == 4
 

@@ -299,7 +299,8 @@ class BADSSampler:
         with torch.no_grad():
             for i, (p, g) in enumerate(zip(params, grads, strict=True)):
                 p.copy_(self.updates(f"phi{i}", p, g, self.eta_phi))
-            self.w[idx] = w.detach()
+            # the batch's weights as the moved network gives them (as for per-instance w)
+            self.w[idx] = self.weights_of(idx, feats, y, ll).clamp(1e-6, 1 - 1e-6)
 
     # ------------------------------------------------------------- results
     @property

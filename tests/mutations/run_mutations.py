@@ -1,0 +1,181 @@
+"""Plant known bugs one at a time in a temporary copy of the package and report which tests
+catch them — the check that the suite guards what matters (run by hand, not in CI).
+
+    python tests/mutations/run_mutations.py            # every mutation (a few minutes)
+    python tests/mutations/run_mutations.py resume-rng psgld-state   # some of them
+    python tests/mutations/run_mutations.py --list
+
+Each mutation replaces one exact snippet of one file (the run stops if the snippet is gone:
+update the mutation with the code) and runs the tests named for it. A mutation *survives*
+when all of them pass; the script exits 1 if any survives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    file: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+    what: str
+
+
+MUTATIONS = [
+    Mutation(
+        "resume-rng",
+        "bayes_dps/training/trainer.py",
+        '        set_rng_state(state["rng"])',
+        "        pass",
+        ("tests/test_resume_exact.py",),
+        "trainer resume does not restore the global RNG",
+    ),
+    Mutation(
+        "bayesian-generator",
+        "bayes_dps/selection/bayesian.py",
+        '        self.rng.load_state_dict(state["rng"])',
+        "        pass",
+        ("tests/test_resume_exact.py",),
+        "the Bayesian rule's generator not restored on resume",
+    ),
+    Mutation(
+        "bads-w",
+        "bayes_dps/inference/bads_sampler.py",
+        '        self.w.copy_(state["w"])',
+        "        pass",
+        ("tests/test_resume_exact.py",),
+        "BADS w not restored on resume",
+    ),
+    Mutation(
+        "kernel-state",
+        "bayes_dps/inference/bads_sampler.py",
+        '        self.updates.state = dict(state["kernel"])',
+        "        pass",
+        ("tests/test_resume_exact.py",),
+        "pSGLD preconditioner / SGHMC momentum not restored on resume",
+    ),
+    Mutation(
+        "log-jacobian",
+        "bayes_dps/inference/sgmcmc_kernel.py",
+        "log_joint = log_joint + self.transforms[k].inv.log_abs_det_jacobian(v, values[k]).sum()",
+        "log_joint = log_joint",
+        ("tests/test_pyro_kernels.py",),
+        "the Pyro SGMCMCKernel drops the log-Jacobian of the w transform",
+    ),
+    Mutation(
+        "weightnet-sign",
+        "bayes_dps/inference/bads_sampler.py",
+        "self.rho_phi * w * ll",
+        "self.rho_phi * w * (-ll)",
+        ("tests/test_weight_network.py",),
+        "the weight network's gradient term ρ_φ·w·ℓ with its sign flipped",
+    ),
+    Mutation(
+        "scoring-batchnorm",
+        "bayes_dps/training/selector.py",
+        "with frozen_running_stats(self.model):",
+        "if True:",
+        ("tests/test_batchnorm_scoring.py",),
+        "OnlineSelector's scoring forward without frozen_running_stats",
+    ),
+    Mutation(
+        "bottom-k",
+        "bayes_dps/selection/scored.py",
+        "torch.topk(s, n_b).indices",
+        "torch.topk(s, n_b, largest=False).indices",
+        ("tests/test_selection_rules.py",),
+        "rules pick the lowest scores",
+    ),
+    Mutation(
+        "tau0-sqrt",
+        "bayes_dps/inference/kfac_laplace.py",
+        "s_n, s_t = math.sqrt(self.n_e), math.sqrt(self.tau0)",
+        "s_n, s_t = math.sqrt(self.n_e), self.tau0",
+        ("tests/test_kfac_laplace.py",),
+        "√τ0 replaced by τ0 in V and U",
+    ),
+    Mutation(
+        "sgld-noise",
+        "bayes_dps/inference/sgld.py",
+        "math.sqrt(eta * temperature)",
+        "math.sqrt(1.3 * eta * temperature)",
+        ("tests/test_sgmcmc_exactness.py",),
+        "SGLD noise variance 1.3x too large",
+    ),
+    Mutation(
+        "rho-t-default",
+        "bayes_dps/inference/bads_sampler.py",
+        "self.rho_t = float(n_t if rho_t is None else rho_t)",
+        "self.rho_t = float(1 if rho_t is None else rho_t)",
+        ("tests/test_sgmcmc_exactness.py",),
+        "ρ_t defaults to 1 instead of N_t",
+    ),
+]
+
+
+def run_one(m: Mutation, workdir: Path) -> tuple[bool, float, str]:
+    """Plant ``m`` in a fresh copy, run its tests; ``(caught, seconds, last lines)``."""
+    copy = workdir / m.name
+    shutil.copytree(ROOT / "bayes_dps", copy / "bayes_dps")
+    shutil.copytree(ROOT / "tests", copy / "tests", ignore=shutil.ignore_patterns("mutations"))
+    for name in ("setup.cfg", "pyproject.toml"):
+        shutil.copy(ROOT / name, copy / name)
+    target = copy / m.file
+    text = target.read_text()
+    if text.count(m.old) != 1:
+        raise SystemExit(
+            f"{m.name}: the snippet to mutate occurs {text.count(m.old)} times in {m.file}"
+        )
+    target.write_text(text.replace(m.old, m.new))
+    env = {**os.environ, "PYTHONPATH": str(copy), "OMP_NUM_THREADS": "1"}
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *m.tests],
+        cwd=copy,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    tail = "\n".join(done.stdout.strip().splitlines()[-3:])
+    return done.returncode != 0, time.perf_counter() - t0, tail
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("names", nargs="*", help="mutations to run (default: all)")
+    p.add_argument("--list", action="store_true", help="list the mutations and exit")
+    args = p.parse_args(argv)
+    chosen = [m for m in MUTATIONS if not args.names or m.name in args.names]
+    if args.list or not chosen:
+        for m in MUTATIONS:
+            print(f"{m.name:20s} {m.file}: {m.what}")
+        return 0
+    survived = []
+    with tempfile.TemporaryDirectory(prefix="bayes-dps-mutations-") as tmp:
+        for m in chosen:
+            caught, seconds, tail = run_one(m, Path(tmp))
+            status = "caught" if caught else "SURVIVED"
+            print(f"{status:9s} {m.name:20s} {seconds:6.1f} s  {m.what}", flush=True)
+            if not caught:
+                survived.append(m.name)
+                print("  " + tail.replace("\n", "\n  "))
+    print(f"\n{len(chosen) - len(survived)} of {len(chosen)} mutations caught")
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
