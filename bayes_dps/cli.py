@@ -144,6 +144,7 @@ def cmd_bads(args: argparse.Namespace) -> dict[str, Any]:
             traced["group"],
             thin=cfg["bads"]["thin"],
             sample_stats=traced["stats"].get(method),
+            attrs=traced["attrs"],
         )
         save_inference_data(idata, out / ("posterior.nc" if i == 0 else f"posterior_{method}.nc"))
     plots = _plots()

@@ -16,6 +16,7 @@ from bayes_dps.diagnostics.plots import (
     plot_bads_curves,
     plot_group_weights,
     plot_online_curves,
+    plot_sweep,
     plot_weight_histograms,
     plot_weight_trace,
 )
@@ -49,12 +50,106 @@ def test_trace_and_rank_plots_show_the_chosen_instances(kind):
     fig = plot_weight_trace(idata, [0, 1], kind=kind)
     axes = [a for a in fig.axes if a.get_visible()]
     assert len(axes) == (4 if kind == "trace" else 2)
-    for ax in axes:
-        assert ax.get_xlabel() and ax.get_legend() is not None
     if kind == "trace":
         assert len(axes[1].get_lines()) == 3  # one per chain
+        assert axes[-1].get_xlabel() == "training step"  # the draw coordinate is the step
+        assert "after warm-up" in axes[-2].get_xlabel()
     with pytest.raises(ValueError, match="trace"):
         plot_weight_trace(idata, [0], kind="pair")
+
+
+def test_trace_densities_leave_the_warm_up_out():
+    idata = fake_idata(chains=2, draws=16)  # thin 2: draws at steps 0, 2, ..., 30
+    idata.posterior.attrs["warmup_steps"] = 20  # draws at steps >= 20: 6 per chain
+    fig = plot_weight_trace(idata, [0])
+    density_ax, trace_ax = fig.axes[:2]
+    counts = [p for p in density_ax.patches]  # one step outline per chain
+    assert len(counts) == 2
+    assert len(trace_ax.get_lines()[0].get_xdata()) == 16  # the trace shows every draw
+    shade = [p for p in trace_ax.patches if p.get_alpha() == 0.15]
+    assert len(shade) == 1  # the warm-up span is marked
+    kept = idata.posterior["w"].isel(draw=slice(10, None))
+    assert kept.sizes["draw"] == 6
+
+
+def test_histogram_draws_the_prior_with_its_mode():
+    idata = fake_idata()
+    idata.posterior.attrs["prior"] = '{"name": "truncated_normal", "beta": 0.3, "sigma": 0.5}'
+    ax = plot_weight_histograms(idata).axes[0]
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert "prior p(w_i), on the count scale" in labels
+    assert any("β = 0.3: prior mode" in t.get_text() for t in ax.texts)
+    assert any(line.get_xdata()[0] == 0.3 for line in ax.get_lines() if len(line.get_xdata()) == 2)
+
+
+def test_online_curves_keep_coinciding_methods_visible_and_label_targets_in_the_margin():
+    curve = [0.2, 0.5, 0.8, 0.9]
+    run = {"seed": 0, "test_acc": curve}
+    results = {
+        "config": {"name": "t", "targets": [0.8, 0.9], "dataset": {"name": "digits", "noise": 0.2}},
+        "methods": {
+            "rho_loss": {"seeds": [run]},
+            "rho_loss_zs": {"seeds": [dict(run)]},
+            "uniform": {"seeds": [{"seed": 0, "test_acc": [0.1, 0.2, 0.3, 0.4]}]},
+        },
+    }
+    fig = plot_online_curves(results)
+    ax = fig.axes[0]
+    lines = {
+        line.get_label(): line for line in ax.get_lines() if not line.get_label().startswith("_")
+    }
+    a, b = lines["rho_loss (n=1)"], lines["rho_loss_zs (n=1) = rho_loss"]
+    assert (a.get_linestyle(), a.get_marker()) != (b.get_linestyle(), b.get_marker())
+    assert b.get_zorder() > a.get_zorder() and b.get_linewidth() > a.get_linewidth()
+    targets = [t for t in ax.texts if t.get_text().startswith("target")]
+    assert len(targets) == 2 and all(t.xy[0] == 1.0 for t in targets)  # outside the curves
+    assert "20% symmetric label noise" in ax.get_title()
+    assert ax.get_xlabel() == "training epochs (passes over the training set)"
+
+
+def group_results(methods):
+    seeds = lambda g: [  # noqa: E731
+        {"eval_steps": [10, 20], "group_weights": {"clean": g, "noisy": g},
+         "final_group_weights": {"clean": 0.9, "noisy": 0.1}}
+    ]  # fmt: skip
+    return {
+        "config": {"name": "t", "dataset": {"name": "digits", "noise": 0.5}},
+        "groups": "noise",
+        "methods": {m: {"seeds": seeds([0.5, 0.6])} for m in methods},
+    }
+
+
+def test_group_weights_grid_reads_at_full_size_with_units_and_a_mask_for_cds():
+    fig = plot_group_weights(group_results(["contrastive", "blo", "bads", "bads_weightnet"]))
+    width, height = fig.get_size_inches()
+    assert width <= 13 and height <= 9  # a 2x2 grid, not a 22-inch strip
+    panels = {ax.get_title(): ax for ax in fig.axes if ax.get_visible() and ax.get_title()}
+    assert set(panels) == {"contrastive", "blo", "bads", "bads_weightnet"}
+    assert "1 = uniform" in panels["blo"].get_ylabel()
+    assert any(line.get_ydata()[0] == 1.0 for line in panels["blo"].get_lines())
+    cds = panels["contrastive"]
+    assert len(cds.patches) == 2  # bars of the kept shares (with error bars), no trajectory
+    assert not any(len(line.get_xdata()) > 2 for line in cds.get_lines())
+    assert "kept" in cds.get_ylabel()
+    for ax in panels.values():
+        assert ax.title.get_fontsize() >= 10
+
+
+def test_sweep_plot_shows_spread_and_labelled_targets():
+    run = lambda acc: {"seed": 0, "test_acc": acc}  # noqa: E731
+    sweep = {
+        "key": "bayesian.alpha",
+        "values": [0.1, 0.4],
+        "targets": [0.8],
+        "runs": {
+            v: {"methods": {"bayesian": {"seeds": [run([0.5, 0.85]), run([0.6, 0.8])]}}}
+            for v in ("0.1", "0.4")
+        },
+    }
+    ax = plot_sweep(sweep).axes[0]
+    assert len(ax.collections) == 2  # one ± std band per value
+    assert [t.get_text() for t in ax.texts] == ["target 0.80"]
+    assert all("(n=2)" in line.get_label() for line in ax.get_lines()[:2])
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +193,9 @@ def test_report_on_a_bads_run(bads_run, tmp_path):
     assert main(["report", str(run)]) == 0
     text = (run / "report.md").read_text()
     assert "| bads |" in text and "| mixing |" in text and "clean" in text
-    assert "R-hat over instances" in text and "Missing" not in text
+    assert "| group | mean weight | sd over draws | R-hat | bulk ESS |" in text
+    assert "**Flag:**" in text and "chains (seeds) disagree" in text  # 40 steps: not converged
+    assert "Missing" not in text
     for name in ("curves.png", "weights.png", "posterior_hist.png", "posterior_trace.png",
                  "posterior_rank.png"):  # fmt: skip
         assert (run / name).is_file() and f"]({name})" in text
@@ -132,3 +229,32 @@ def test_report_names_what_is_missing(bads_run, tmp_path, capsys):
     assert "no `posterior*.nc`" in (no_post / "report.md").read_text()
 
     assert main(["report", str(tmp_path / "nope")]) == 2
+
+
+def test_report_on_a_sweep_folder(tmp_path):
+    out = tmp_path / "sweep"
+    args = ["online", "--config", str(CONFIGS / "digits_noisy.yaml"), "--out", str(out), *FAST]
+    args += ["--set", "epochs=2", "--set", "methods=[uniform]", "--set", "seeds=[0]"]
+    args += ["--sweep", "n_b=8,16"]
+    assert main(args) == 0
+    (out / "sweep.png").unlink()
+    assert main(["report", str(out)]) == 0
+    text = (out / "report.md").read_text()
+    assert text.startswith("# Report: sweep over n_b")
+    assert "| n_b | method | final acc % |" in text and "| 16 | uniform |" in text
+    assert "](sweep.png)" in text and (out / "sweep.png").is_file()
+    assert "could not be drawn" not in text and "is missing" not in text
+
+
+def test_convergence_flags_chains_that_disagree_and_not_those_that_agree():
+    from bayes_dps.diagnostics.convergence import convergence
+
+    rng = np.random.default_rng(1)
+    groups = np.array(["clean", "noisy"] * 10)
+    mixed = [rng.uniform(0.4, 0.6, size=(400, 20)) for _ in range(3)]
+    stuck = [rng.uniform(0.4, 0.6, size=(400, 20)) + 0.3 * c for c in range(3)]
+    good = convergence(weights_to_inference_data(mixed, np.arange(20), groups))
+    bad = convergence(weights_to_inference_data(stuck, np.arange(20), groups))
+    assert good.flags() == [] and max(g["rhat"] for g in good.groups.values()) < 1.01
+    assert any("disagree" in f for f in bad.flags())
+    assert bad.groups["clean"]["rhat"] > 1.1

@@ -168,7 +168,7 @@ class Nullable(Check):
             text = str(err)
             head = f"{key} must be "
             if text.startswith(head):  # say that null is accepted too
-                raise ConfigError(f"{head}`null` or {text[len(head):]}") from None
+                raise ConfigError(f"{head}`null` or {text[len(head) :]}") from None
             raise
 
 

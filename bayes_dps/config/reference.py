@@ -53,9 +53,7 @@ def tables() -> dict[str, str]:
 def replace_in(text: str) -> str:
     """``text`` with each marked table replaced by the generated one."""
     for name, body in tables().items():
-        pattern = re.compile(
-            rf"(<!-- config-reference:{name} -->\n).*?(<!-- end -->)", flags=re.S
-        )
+        pattern = re.compile(rf"(<!-- config-reference:{name} -->\n).*?(<!-- end -->)", flags=re.S)
         if not pattern.search(text):
             raise ValueError(f"no <!-- config-reference:{name} --> … <!-- end --> block")
         text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)

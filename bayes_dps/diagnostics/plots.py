@@ -24,33 +24,93 @@ def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 120) -> Path:
     return atomic_write(path, lambda fh: fh.write(buf.getvalue()))
 
 
+#: line styles and markers cycled per method, so that curves that coincide stay visible
+STYLES = ("-", "--", "-.", ":")
+MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*", "h")
+
+
+def describe_scenario(cfg: dict[str, Any]) -> str:
+    """The data a run used, in words: ``digits, 20% label noise`` (for figure titles)."""
+    ds = cfg.get("dataset", {})
+    parts = [str(ds.get("name", "data"))]
+    if ds.get("noise"):
+        parts.append(f"{100 * ds['noise']:.0f}% symmetric label noise")
+    if (ds.get("imbalance") or 1) > 1:
+        parts.append(f"imbalance ratio {ds['imbalance']:g} ({ds.get('imbalance_profile', 'exp')})")
+    if ds.get("domain"):
+        dom = ds["domain"]
+        parts.append(f"+{dom.get('fraction', 1.0):g}× off-domain ({dom.get('kind')})")
+    return ", ".join(parts)
+
+
+def _coincident(curves: dict[str, np.ndarray]) -> dict[str, str]:
+    """``{name: earlier name}`` for every curve equal to an earlier one (drawn on top)."""
+    out: dict[str, str] = {}
+    names = list(curves)
+    for i, a in enumerate(names):
+        for b in names[:i]:
+            if len(curves[a]) == len(curves[b]) and np.allclose(curves[a], curves[b]):
+                out[a] = b
+                break
+    return out
+
+
+def _target_lines(ax: plt.Axes, targets: list[float]) -> None:
+    """Dashed lines with labels outside the plotting area, where no curve can cover them."""
+    for t in targets:
+        ax.axhline(t, color="grey", linestyle="--", linewidth=0.8, zorder=0)
+        ax.annotate(
+            f"target {t:.2f}",
+            (1.0, t),
+            xycoords=("axes fraction", "data"),
+            xytext=(4, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+            color="dimgrey",
+            annotation_clip=False,
+        )
+
+
 def plot_online_curves(results: dict[str, Any], title: str | None = None) -> plt.Figure:
     """Test accuracy per epoch, one line per method (mean over seeds, band ± 1 std), with the
-    config's target accuracies as dashed horizontal lines (Table 1 protocol)."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    config's target accuracies as dashed lines labelled in the margin (Table 1 protocol).
+    Methods whose curves coincide (``rho_loss_zs`` is ``rho_loss`` when the zero-shot
+    predictor is the holdout model) get distinct dashes and markers and a legend note."""
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    means: dict[str, np.ndarray] = {}
+    spreads: dict[str, np.ndarray] = {}
     for name, method in results["methods"].items():
         curves = [run["test_acc"] for run in method["seeds"]]
         length = min(len(c) for c in curves)
         arr = np.array([c[:length] for c in curves])
-        mean, std = arr.mean(0), arr.std(0)
-        epochs = np.arange(1, length + 1)
-        (line,) = ax.plot(epochs, mean, label=f"{name} (n={len(curves)})")
-        ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2)
-    for t in results["config"].get("targets", []):
-        ax.axhline(t, color="grey", linestyle="--", linewidth=0.8)
-        ax.annotate(
-            f"target {t:.2f}",
-            (0, t),
-            xycoords=("axes fraction", "data"),
-            xytext=(2, 2),
-            textcoords="offset points",
-            fontsize=8,
-            color="grey",
+        means[name], spreads[name] = arr.mean(0), arr.std(0)
+    same = _coincident(means)
+    for i, (name, mean) in enumerate(means.items()):
+        epochs = np.arange(1, len(mean) + 1)
+        n = len(results["methods"][name]["seeds"])
+        label = f"{name} (n={n})" + (f" = {same[name]}" if name in same else "")
+        (line,) = ax.plot(
+            epochs,
+            mean,
+            STYLES[i % len(STYLES)],
+            marker=MARKERS[i % len(MARKERS)],
+            markevery=max(1, len(mean) // 8),
+            markersize=4,
+            linewidth=1.6 if name not in same else 2.4,
+            label=label,
+            zorder=3 if name in same else 2,
         )
-    ax.set_xlabel("epoch (n / n_B selection steps)")
+        ax.fill_between(
+            epochs, mean - spreads[name], mean + spreads[name], color=line.get_color(), alpha=0.15
+        )
+    _target_lines(ax, results["config"].get("targets", []))
+    ax.set_xlabel("training epochs (passes over the training set)")
     ax.set_ylabel("test accuracy")
-    ax.set_title(title or f"{results['config'].get('name') or 'online'}: test accuracy")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="method (seeds)", fontsize=9)
+    cfg = results["config"]
+    ax.set_title(title or f"{cfg.get('name') or 'online'}: test accuracy\n{describe_scenario(cfg)}")
+    legend_title = "method (seeds)" + ("; '= X': same curve as X" if same else "")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.12, 1.0), title=legend_title, fontsize=9)
     ax.grid(alpha=0.3)
     return fig
 
@@ -89,35 +149,37 @@ def plot_selection_stats(results: dict[str, Any], title: str | None = None) -> p
         ax.set_yticks(np.linspace(0, 1, 6))
         ax.set_title(panel)
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle(title or f"{results['config'].get('name') or 'online'}: selected points")
+    cfg = results["config"]
+    fig.suptitle(
+        title or f"{cfg.get('name') or 'online'}: selected points ({describe_scenario(cfg)})"
+    )
     fig.tight_layout()
     return fig
 
 
 def plot_sweep(sweep: dict[str, Any], title: str | None = None) -> plt.Figure:
-    """Hyper-parameter sweep (paper Fig. 4): one test-accuracy curve (mean over seeds) per
-    value of the swept key, for each method of the sweep."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    """Hyper-parameter sweep (paper Fig. 4): one test-accuracy curve per value of the swept
+    key (mean over seeds, band ± 1 std), for each method, with labelled target lines."""
+    fig, ax = plt.subplots(figsize=(8, 4.8))
     key = sweep["key"]
+    short = key.split(".")[-1]
     for i, (value, results) in enumerate(sweep["runs"].items()):
         for j, (name, method) in enumerate(results["methods"].items()):
             curves = [run["test_acc"] for run in method["seeds"]]
             length = min(len(c) for c in curves)
-            mean = np.array([c[:length] for c in curves]).mean(0)
-            style = ["-", "--", ":", "-."][j % 4]
+            arr = np.array([c[:length] for c in curves])
+            mean, std = arr.mean(0), arr.std(0)
+            x = np.arange(1, length + 1)
             ax.plot(
-                np.arange(1, length + 1),
-                mean,
-                style,
-                color=f"C{i}",
-                label=f"{name}, {key.split('.')[-1]}={value}",
-            )
-    for t in sweep.get("targets", []):
-        ax.axhline(t, color="grey", linestyle="--", linewidth=0.8)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test accuracy (mean over seeds)")
+                x, mean, STYLES[j % len(STYLES)], color=f"C{i}",
+                label=f"{name}, {short}={value} (n={len(curves)})",
+            )  # fmt: skip
+            ax.fill_between(x, mean - std, mean + std, color=f"C{i}", alpha=0.12)
+    _target_lines(ax, sweep.get("targets", []))
+    ax.set_xlabel("training epochs (passes over the training set)")
+    ax.set_ylabel("test accuracy (mean ± std over seeds)")
     ax.set_title(title or f"sweep over {key}")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.12, 1.0), fontsize=8)
     ax.grid(alpha=0.3)
     return fig
 
@@ -140,65 +202,141 @@ def plot_bads_curves(results: dict[str, Any], title: str | None = None) -> plt.F
         )
     ax.set_xlabel("training step")
     ax.set_ylabel("balanced test accuracy" if metric == "balanced_acc" else "test accuracy")
-    ax.set_title(title or f"{results['config'].get('name') or 'bads'}: test {metric}")
+    cfg = results["config"]
+    ax.set_title(title or f"{cfg.get('name') or 'bads'}: test {metric}\n{describe_scenario(cfg)}")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="method (seeds)", fontsize=9)
     ax.grid(alpha=0.3)
     return fig
 
 
+#: what the weight of each method means (the y label of its panel)
+WEIGHT_UNITS = {
+    "blo": "|B_t|·w_i at the latest visit (1 = uniform)",
+    "contrastive": "share of the group kept (fixed before training)",
+}
+
+
 def plot_group_weights(results: dict[str, Any], title: str | None = None) -> plt.Figure:
-    """Mean instance weight per ground-truth group over steps (paper Fig. 2, bottom row):
-    one panel per method that has weights, mean ± std over seeds."""
+    """Mean instance weight per ground-truth group over steps (paper Fig. 2, bottom row): one
+    panel per method with weights (mean ± std over seeds), on a grid of at most two columns
+    that reads at 100% zoom. ``blo``'s weights are ``|B_t|·w_i`` (1 = uniform, marked);
+    ``contrastive`` keeps a fixed subset, drawn as the share of each group it keeps."""
     names = [n for n, m in results["methods"].items() if m["seeds"][0].get("group_weights")]
-    fig, axes = plt.subplots(
-        1, max(len(names), 1), figsize=(5.5 * max(len(names), 1), 4), squeeze=False
-    )
-    for ax, name in zip(axes[0], names, strict=False):
+    cols = 1 if len(names) <= 1 else 2
+    rows = max(1, -(-len(names) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(6.2 * cols, 3.9 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names, strict=False):
         seeds = results["methods"][name]["seeds"]
-        x = seeds[0]["eval_steps"]
-        top = 1.0
-        for g in seeds[0]["group_weights"]:
-            curves = [r["group_weights"][g] for r in seeds]
-            _mean_band(ax, x, curves, g)
-            top = max(top, 1.05 * float(np.nanmax(np.asarray(curves, dtype=float))))
-        ax.set_xlabel("training step")
-        ax.set_ylabel("mean weight w in group")
-        ax.set_ylim(0, top)  # BLO's weights are |B_t|·w_i (1 = uniform), may exceed 1
-        ax.set_title(name)
-        ax.legend(title=f"group ({results.get('groups', '')})", fontsize=9)
+        groups = list(seeds[0]["group_weights"])
+        if name == "contrastive":
+            kept = [[r["final_group_weights"][g] for r in seeds] for g in groups]
+            ax.bar(
+                groups, [np.mean(k) for k in kept], yerr=[np.std(k) for k in kept], capsize=4,
+                color=[f"C{i}" for i in range(len(groups))],
+            )  # fmt: skip
+            ax.set_ylim(0, 1.05)
+            ax.set_xlabel("ground-truth group")
+        else:
+            x = seeds[0]["eval_steps"]
+            top = 1.0
+            for g in groups:
+                curves = [r["group_weights"][g] for r in seeds]
+                _mean_band(ax, x, curves, g)
+                top = max(top, 1.05 * float(np.nanmax(np.asarray(curves, dtype=float))))
+            if name == "blo":
+                ax.axhline(1.0, color="grey", linestyle=":", linewidth=1)
+            ax.set_ylim(0, top)
+            ax.set_xlabel("training step")
+            ax.legend(title=f"group ({results.get('groups', '')})", fontsize=9)
+        ax.set_ylabel(WEIGHT_UNITS.get(name, "mean weight w_i in group"), fontsize=9)
+        ax.set_title(name, fontsize=11)
         ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.set_axis_off()
     if not names:
+        axes[0][0].set_axis_on()
         axes[0][0].set_title("no method with instance weights")
         axes[0][0].set_xlabel("training step")
-        axes[0][0].set_ylabel("mean weight w in group")
-    fig.suptitle(title or f"{results['config'].get('name') or 'bads'}: instance weights by group")
+        axes[0][0].set_ylabel("mean weight w_i in group")
+    cfg = results["config"]
+    fig.suptitle(
+        title
+        or f"{cfg.get('name') or 'bads'}: instance weights by group ({describe_scenario(cfg)})"
+    )
     fig.tight_layout()
     return fig
 
 
+def _prior_of(idata: Any):
+    """The weight prior recorded with a chain set (``posterior.attrs["prior"]``), or None."""
+    import json
+
+    from bayes_dps.models.priors import build_weight_prior
+
+    spec = idata.posterior.attrs.get("prior")
+    try:
+        return build_weight_prior(json.loads(spec)) if spec else None
+    except Exception:  # an older or foreign file: draw without the prior
+        return None
+
+
 def plot_weight_histograms(idata: Any, title: str | None = None, bins: int = 30) -> plt.Figure:
-    """Histogram of each instance's posterior-mean weight (over chains and draws of the second
-    half of the trace), one colour per ground-truth group."""
+    """Histogram of each instance's posterior-mean weight (draws after warm-up, all chains),
+    one colour per ground-truth group, with the prior ``p(w_i)`` for reference: points whose
+    likelihood barely moves their weight stay near the prior's bulk (for the truncated normal,
+    around its mode β), which is where the spike of unmoved weights sits."""
+    import torch
+
+    from bayes_dps.diagnostics.convergence import warmup_draws
+
     w = idata.posterior["w"]
-    half = w.sizes["draw"] // 2
-    means = w.isel(draw=slice(half, None)).mean(("chain", "draw")).values
+    means = w.isel(draw=slice(warmup_draws(idata), None)).mean(("chain", "draw")).values
     groups = (
         idata.constant_data["group"].values
         if "constant_data" in idata.groups()
         else np.array(["all"] * len(means))
     )
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(7, 4.2))
     edges = np.linspace(0, max(1.0, float(np.nanmax(means))), bins + 1)
     for g in sorted(set(groups.tolist())):
         ax.hist(
             means[groups == g], bins=edges, alpha=0.6, label=f"{g} ({int((groups == g).sum())})"
         )
-    ax.set_xlabel("posterior mean weight w_i (second half of the chain)")
+    prior = _prior_of(idata)
+    if prior is not None:
+        grid = torch.linspace(1e-3, 1 - 1e-3, 200)
+        density = prior.log_prob(grid).exp().numpy()
+        scale = len(means) * (edges[1] - edges[0])  # a density on the histogram's count scale
+        spec = idata.posterior.attrs.get("prior", "")
+        ax.plot(grid.numpy(), density * scale, color="black", linewidth=1.2,
+                label="prior p(w_i), on the count scale")  # fmt: skip
+        beta = _prior_beta(spec)
+        if beta is not None:
+            ax.axvline(beta, color="black", linestyle=":", linewidth=1)
+            ax.annotate(
+                f"β = {beta:g}: prior mode; unmoved weights stay near it",
+                (beta, 1.0), xycoords=("data", "axes fraction"), xytext=(4, -12),
+                textcoords="offset points", fontsize=8,
+            )  # fmt: skip
+    ax.set_xlabel("posterior mean weight w_i (draws after warm-up, all chains)")
     ax.set_ylabel("number of instances")
-    ax.legend(title="group")
-    ax.set_title(title or "final weights by group")
+    ax.legend(title="group", fontsize=8, loc="upper right", bbox_to_anchor=(1.0, 0.9))
+    prior_text = idata.posterior.attrs.get("prior", "")
+    ax.set_title(
+        title or "final weights by group" + (f"\nprior {prior_text}" if prior_text else "")
+    )
     fig.tight_layout()
     return fig
+
+
+def _prior_beta(spec: str) -> float | None:
+    import json
+
+    try:
+        d = json.loads(spec)
+    except (TypeError, ValueError):
+        return None
+    return float(d["beta"]) if d.get("name") == "truncated_normal" else None
 
 
 def chosen_instances(idata: Any, per_group: int = 2) -> list[int]:
@@ -213,50 +351,60 @@ def chosen_instances(idata: Any, per_group: int = 2) -> list[int]:
 def plot_weight_trace(
     idata: Any, instances: list[int] | None = None, kind: str = "trace"
 ) -> plt.Figure:
-    """ArviZ trace plot (``kind="trace"``) or rank plot (``"rank"``) of chosen weights."""
+    """Trace plot (``kind="trace"``): per chosen instance, the density of its weight over the
+    draws after warm-up (one line per chain, left) and its value at every traced training step
+    (right, warm-up shaded). Rank plot (``"rank"``): ArviZ's, on the draws after warm-up."""
     from bayes_dps.diagnostics.arviz_export import arviz
+    from bayes_dps.diagnostics.convergence import warmup_draws
 
-    az = arviz()
     chosen = instances if instances is not None else chosen_instances(idata)
-    coords = {"instance": chosen}
-    if kind == "trace":
-        axes = az.plot_trace(idata, var_names=["w"], coords=coords, compact=False)
-    elif kind == "rank":
-        axes = az.plot_rank(idata, var_names=["w"], coords=coords, figsize=(3.2 * len(chosen), 3.2))
-    else:
-        raise ValueError(f"kind must be 'trace' or 'rank', got {kind!r}")
-    axes = np.atleast_1d(axes)
-    fig = axes.flat[0].figure
-    for ax in axes.flat:
-        if kind == "trace" and ax.get_xlabel() == "":
-            ax.set_xlabel("draw" if ax in axes[:, 1] else "w")
-        if kind == "rank":
-            ax.set_xlabel("rank (all chains)", fontsize=9)
-            ax.set_ylabel("chain", fontsize=9)
-            ax.title.set_fontsize(10)
-            handles = [
-                Patch(color=f"C{i}", label=f"chain {c}")
-                for i, c in enumerate(idata.posterior.chain.values)
-            ]
-            handles.append(Line2D([], [], color="k", linestyle="--", label="uniform"))
-            ax.legend(handles=handles, fontsize=7, loc="upper right")
-        lines = kind == "trace" and ax.get_lines()
-        if lines and ax.get_legend() is None and len(idata.posterior.chain) > 1:
-            ax.legend(
-                ax.get_lines()[: len(idata.posterior.chain)],
-                [f"chain {c}" for c in idata.posterior.chain.values],
-                fontsize=7,
-            )
-    label = ", ".join(str(i) for i in chosen)
+    start = warmup_draws(idata)
+    post = idata.posterior
+    group_of = {}
     if "constant_data" in idata.groups():
         group_of = dict(
             zip(
-                idata.posterior["w"].coords["instance"].values.tolist(),
+                post["w"].coords["instance"].values.tolist(),
                 idata.constant_data["group"].values.tolist(),
                 strict=True,
             )
         )
-        label = ", ".join(f"{i} ({group_of[i]})" for i in chosen)
-    fig.suptitle(f"{kind} plot of the weights w_i of instances {label}")
+    label = ", ".join(f"{i} ({group_of[i]})" if i in group_of else str(i) for i in chosen)
+    if kind == "rank":
+        kept = idata.sel(draw=slice(int(post["draw"].values[start]), None))
+        axes = arviz().plot_rank(
+            kept, var_names=["w"], coords={"instance": chosen}, figsize=(3.4 * len(chosen), 3.4)
+        )
+        axes = np.atleast_1d(axes)
+        fig = axes.flat[0].figure
+        for ax in axes.flat:
+            ax.set_xlabel("rank over all chains (draws after warm-up)", fontsize=9)
+            ax.set_ylabel("chain", fontsize=9)
+            ax.title.set_fontsize(10)
+        fig.suptitle(f"rank plot of the weights w_i of instances {label}")
+        fig.tight_layout()
+        return fig
+    if kind != "trace":
+        raise ValueError(f"kind must be 'trace' or 'rank', got {kind!r}")
+    steps = post["draw"].values
+    fig, axes = plt.subplots(len(chosen), 2, figsize=(11, 2.3 * len(chosen)), squeeze=False)
+    for row, inst in zip(axes, chosen, strict=True):
+        trace = post["w"].sel(instance=inst).values  # (chain, draw)
+        bins = np.linspace(0, max(1.0, float(trace.max())), 31)
+        for c, chain in enumerate(trace):
+            row[0].hist(chain[start:], bins=bins, histtype="step", density=True,
+                        color=f"C{c}", label=f"chain {post.chain.values[c]}")  # fmt: skip
+            row[1].plot(steps, chain, color=f"C{c}", linewidth=1)
+        if start > 0:
+            row[1].axvspan(steps[0], steps[start], color="grey", alpha=0.15, label="warm-up")
+        name = f"w_{inst}" + (f" ({group_of[inst]})" if inst in group_of else "")
+        row[0].set_ylabel(f"{name}\ndensity", fontsize=9)
+        row[1].set_ylabel(name, fontsize=9)
+        row[0].legend(fontsize=7)
+        if start > 0:
+            row[1].legend(fontsize=7, loc="upper right")
+    axes[-1][0].set_xlabel("weight w_i (draws after warm-up)")
+    axes[-1][1].set_xlabel("training step")
+    fig.suptitle(f"trace of the weights w_i of instances {label}")
     fig.tight_layout()
     return fig

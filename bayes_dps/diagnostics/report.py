@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from bayes_dps.diagnostics.arviz_export import arviz
+from bayes_dps.diagnostics.convergence import convergence
 from bayes_dps.diagnostics.plots import (
     plot_bads_curves,
     plot_group_weights,
@@ -66,6 +67,36 @@ def _figure(
     return f"![{caption}]({name})"
 
 
+def convergence_lines(idata: Any) -> list[str]:
+    """Markdown: R-hat / ESS of the group means (a table) and of the instances, and a
+    **flag** line per problem (see :mod:`bayes_dps.diagnostics.convergence`)."""
+    conv = convergence(idata)
+    lines = [
+        f"{conv.chains} chain(s) × {conv.draws} draws; the first {conv.warmup_draws} draws "
+        "(before the running-average window) are warm-up and left out below.",
+        "",
+    ]
+    if conv.groups:
+        lines += [
+            "| group | mean weight | sd over draws | R-hat | bulk ESS |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {g} | {v['mean']:.3f} | {v['sd']:.3f} | {v['rhat']:.3f} | {v['ess']:.0f} |"
+            for g, v in conv.groups.items()
+        ]
+        pi = conv.per_instance
+        lines += [
+            "",
+            f"Per instance: R-hat median {pi['rhat_median']:.3f}, 95th percentile "
+            f"{pi['rhat_p95']:.3f}, max {pi['rhat_max']:.3f}; bulk ESS median "
+            f"{pi['ess_median']:.0f}, min {pi['ess_min']:.0f}.",
+        ]
+    flags = conv.flags()
+    lines += ["", *[f"- **Flag:** {f}." for f in flags]] if flags else ["", "No convergence flag."]
+    return lines
+
+
 def posterior_section(path: Path, out: Path, notes: list[str]) -> list[str]:
     """Convergence summary and weight figures for one ``posterior*.nc``."""
     az = arviz()
@@ -75,23 +106,7 @@ def posterior_section(path: Path, out: Path, notes: list[str]) -> list[str]:
         notes.append(f"`{path.name}` could not be opened ({type(err).__name__}: {err})")
         return []
     stem = path.stem
-    w = idata.posterior["w"]
-    lines = [f"### {path.name}", ""]
-    lines.append(
-        f"{w.sizes['chain']} chain(s) × {w.sizes['draw']} draws × {w.sizes['instance']} instances."
-    )
-    if w.sizes["chain"] >= 2 and w.sizes["draw"] >= 8:
-        kept = idata.posterior[["w"]].isel(draw=slice(w.sizes["draw"] // 2, None))
-        rhat = az.rhat(kept)["w"].values
-        ess = az.ess(kept)["w"].values
-        lines.append(
-            "Second half of each chain (first half as burn-in) — R-hat over instances: "
-            f"median {np.nanmedian(rhat):.3f}, 95th percentile "
-            f"{np.nanpercentile(rhat, 95):.3f}, max {np.nanmax(rhat):.3f}; bulk ESS median "
-            f"{np.nanmedian(ess):.0f}, min {np.nanmin(ess):.0f}."
-        )
-    else:
-        lines.append("R-hat/ESS need at least 2 chains (seeds) and 8 draws.")
+    lines = [f"### {path.name}", "", *convergence_lines(idata)]
     if "sample_stats" in idata.groups() and "lp" in idata.sample_stats:
         lp = idata.sample_stats["lp"].values
         lines.append(f"Minibatch log joint at the last draw: {np.round(lp[:, -1], 1).tolist()}.")

@@ -17,6 +17,7 @@ kernel and ``e_i = [h_θ(x_i), onehot(y_i), −ℓ_i]`` (detached).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ from bayes_dps.inference.psgld import psgld_update
 from bayes_dps.inference.sghmc import sghmc_update
 from bayes_dps.inference.sgld import sgld_update
 from bayes_dps.inference.weight_trace import WeightRecorder, top_fraction
-from bayes_dps.models.priors import TruncatedNormal
+from bayes_dps.models.priors import TruncatedNormal, prior_spec
 
 KERNELS = ("sgld", "psgld", "sghmc", "gibbs")
 
@@ -327,8 +328,14 @@ class BADSSampler:
         if not rec.trace:
             raise ConfigError("no draws recorded yet: call step() first")
         labels = None if groups is None else np.asarray(groups)[rec.instances]
+        spec = prior_spec(self.prior)
         return weights_to_inference_data(
-            [np.stack(rec.trace)], rec.instances, labels, thin=rec.thin, sample_stats=[rec.stats]
+            [np.stack(rec.trace)],
+            rec.instances,
+            labels,
+            thin=rec.thin,
+            sample_stats=[rec.stats],
+            attrs={"warmup_steps": rec.avg_from, "prior": json.dumps(spec) if spec else None},
         )
 
     # ------------------------------------------------------------ checkpoint

@@ -27,9 +27,13 @@ def weights_to_inference_data(
     *,
     thin: int = 1,
     sample_stats: Sequence[Mapping[str, Sequence[float]]] | None = None,
+    attrs: Mapping[str, Any] | None = None,
 ) -> Any:
     """``traces``: one ``(draw, instance)`` array per chain; ``sample_stats``: per chain, a
-    mapping from statistic name to one value per draw. Chains are cut to the shortest."""
+    mapping from statistic name to one value per draw. Chains are cut to the shortest. The
+    ``draw`` coordinate is the training step of each draw. ``attrs`` (numbers and strings)
+    are stored on the posterior group — the package records ``warmup_steps`` (the start of
+    the running-average window, used by the diagnostics) and the weight ``prior`` (JSON)."""
     draws = min(len(t) for t in traces)
     w = np.stack([np.asarray(t)[:draws] for t in traces])  # (chain, draw, instance)
     stats = None
@@ -42,10 +46,12 @@ def weights_to_inference_data(
     constant = None
     if groups is not None:
         constant = {"group": np.asarray(groups).astype(str)}
-    return arviz().from_dict(
+    idata = arviz().from_dict(
         posterior={"w": w},
         sample_stats=stats,
         coords={"instance": np.asarray(instances), "draw": np.arange(draws) * thin},
         dims={"w": ["instance"], "group": ["instance"]},
         constant_data=constant,
     )
+    idata.posterior.attrs.update({k: v for k, v in (attrs or {}).items() if v is not None})
+    return idata

@@ -187,6 +187,20 @@ def check_prior_spec(spec: dict, key: str = "bads.prior") -> dict:
     return {"name": name, **{p: float(spec[p]) for p in want}}
 
 
+def prior_spec(prior: TorchDistribution) -> dict | None:
+    """The ``{name, ...parameters}`` spec of a prior built by :func:`build_weight_prior`
+    (``None`` for other distributions)."""
+    if isinstance(prior, TruncatedNormal) and prior.loc.dim() == 0:
+        return {"name": "truncated_normal", "beta": float(prior.loc), "sigma": float(prior.scale)}
+    if isinstance(prior, LogitNormal):
+        base = prior.base_dist
+        return {"name": "logit_normal", "loc": float(base.loc), "scale": float(base.scale)}
+    if isinstance(prior, dist.Beta):
+        a, b = prior.concentration1, prior.concentration0
+        return {"name": "beta", "a": float(a), "b": float(b)}
+    return None
+
+
 def build_weight_prior(spec: dict) -> TorchDistribution:
     """``{name: truncated_normal, beta: 0.5, sigma: 1.0}`` → a distribution on ``[0, 1]``
     (every parameter of the named prior must be given; see :func:`check_prior_spec`)."""

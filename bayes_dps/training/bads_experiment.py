@@ -375,5 +375,10 @@ def _run_methods(cfg, splits, s, resume, log):
     labels = np.empty(len(splits.train), dtype=object)
     for g, m in masks.items():
         labels[m] = g
-    traced = {"instances": instances, "group": labels[instances], "stats": stats}
+    attrs = {
+        "warmup_steps": _trace_settings(cfg)["average_from"],
+        "prior": json.dumps(cfg["bads"]["prior"]),
+        "thin": cfg["bads"]["thin"],
+    }
+    traced = {"instances": instances, "group": labels[instances], "stats": stats, "attrs": attrs}
     return results, traces, traced
