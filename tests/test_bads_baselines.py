@@ -107,7 +107,7 @@ def test_contrastive_scores_rank_clean_points_above_noisy_ones():
 def test_weight_warmup_holds_weights_and_weight_net_still_moves_theta():
     torch.manual_seed(0)
     model = build_model("mlp", (4,), 3, {"hidden": [8]})
-    net = default_weight_net(model.feature_dim, 3, 8)
+    net = default_weight_net(model.feature_dim + 3 + 1, 8)
     phi0 = [p.detach().clone() for p in net.parameters()]
     theta0 = [p.detach().clone() for p in model.parameters()]
     sampler = BADSSampler(model, 10, 2, prior=truncated_normal(0.5, 1.0), weight_net=net,

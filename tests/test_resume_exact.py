@@ -23,13 +23,15 @@ from bayes_dps.training.experiment import train_online_run
 from bayes_dps.training.predictors import PredictorFactory
 
 ONLINE = [
-    "dataset.noise=0.2", "dataset.meta_per_class=5", "model=mlp", "model_options={hidden: [16]}",
+    "dataset.noise=0.2", "dataset.meta_per_class=5", "model=mlp",
+    "model_options={hidden: [16], dropout: 0.1}",  # dropout draws from the global generator
     "n_B=64", "n_b=8", "epochs=4", "max_steps_per_epoch=3", "bayesian.num_samples=10",
     "zero_shot.name=holdout", "holdout.epochs=2", "svp.epochs=1", "device=cpu",
     "progress=false",
 ]  # fmt: skip
 BADS = [
-    "dataset.noise=0.3", "dataset.meta_per_class=3", "model=mlp", "model_options={hidden: [16]}",
+    "dataset.noise=0.3", "dataset.meta_per_class=3", "model=mlp",
+    "model_options={hidden: [16], dropout: 0.1}",
     "steps=40", "eval_every=10", "batch_size=16", "meta_batch_size=8", "bads.s_avg=15",
     "bads.thin=3", "bads.weight_net_warmup=5", "bads.eta_w=0.5", "bads.temperature=0.01",
     "contrastive.base_steps=10", "contrastive.finetune_steps=5", "device=cpu", "progress=false",

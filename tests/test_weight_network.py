@@ -27,7 +27,7 @@ LAM, RHO_PHI, ETA_PHI = 0.3, 2.5, 1e-3
 def problem():
     torch.manual_seed(0)
     model = build_model("mlp", (D,), K, {"hidden": [6]})
-    net = default_weight_net(model.feature_dim, K, hidden=4)
+    net = default_weight_net(model.feature_dim + K + 1, hidden=4)
     x_t, y_t = torch.randn(8, D), torch.randint(0, K, (8,))
     x_m, y_m = torch.randn(4, D), torch.randint(0, K, (4,))
     idx = torch.tensor([3, 7, 11, 19, 23, 31, 40, 49])
@@ -73,7 +73,7 @@ def test_weight_network_favours_points_the_model_fits():
     """Behaviour implied by the sign of ρ_φ·w·ℓ: with the embedding holding −ℓ, repeated steps
     on fixed losses raise the weights of well-fitted points above badly fitted ones."""
     torch.manual_seed(1)
-    net = default_weight_net(2, 2, hidden=8)
+    net = default_weight_net(2 + 2 + 1, hidden=8)
     prior = truncated_normal(0.5, 1.0)
     feats = torch.randn(40, 2)
     y = torch.randint(0, 2, (40,))

@@ -45,7 +45,7 @@ BATCH = Int(1, MAX_BATCH)
 MODEL_NAMES = Choice(("auto", *sorted(MODELS)))
 #: the options each network's constructor takes (a test keeps this equal to the signatures)
 MODEL_OPTIONS: dict[str, dict[str, Any]] = {
-    "mlp": {"hidden": ListOf(Int(1, 65_536), 0, 64)},
+    "mlp": {"hidden": ListOf(Int(1, 65_536), 0, 64), "dropout": Float(0, 1, high_open=True)},
     "lenet5": {},
     "resnet18": {},
     "resnet32": {"blocks": Int(1, 200)},
@@ -87,7 +87,7 @@ def _prior(key: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 MODEL_OPTIONS_CHECK = Mapping(
-    "a mapping of network options (`mlp`: `hidden`; `resnet32`: `blocks`; "
+    "a mapping of network options (`mlp`: `hidden`, `dropout`; `resnet32`: `blocks`; "
     "`resnet18_imagenet`: `checkpoint`)",
     check_model_options,
 )
@@ -346,6 +346,27 @@ BADS: Tree = {
             Choice(("auto", "noise", "imbalance", "domain")),
             "auto",
             "ground-truth groups of the weight plots",
+        ),
+        "normaliser_weight": Key(
+            Float(0, 1),
+            0.0,
+            "`γ`: weight of the weighted-data prior's normaliser `log Z(w)` in `bads` "
+            "(0 = the paper's model, 1 = exact; an auxiliary chain estimates its gradient)",
+        ),
+        "chain_normaliser_weight": Key(
+            Float(0, 1), 0.5, "`γ` of the method `bads_chain` (chosen by the digits γ sweep)"
+        ),
+        "eta_aux": Key(
+            Nullable(Float(0, 10, low_open=True)),
+            None,
+            "step size of the auxiliary chain θ'",
+            "`eta_theta`",
+        ),
+        "temperature_aux": Key(
+            Nullable(Float(0, 1e6)),
+            None,
+            "temperature of the auxiliary chain θ'",
+            "`temperature`",
         ),
         "weight_net_hidden": Key(Int(1, 65_536), 64, "weight network `g_φ` width"),
         "weight_net_warmup": Key(Int(0, MAX_STEPS), 0, "`θ`-only steps before `φ` moves"),

@@ -1,104 +1,106 @@
 """BADS sampling for networks: one stochastic-gradient MCMC step per minibatch pair.
 
-The same joint as :func:`bayes_dps.models.bads.bads_model`, written with tensors so that a
-step costs one forward/backward pass over ``B_t ∪ B_m`` (the paper's cost claim):
+The joint of :func:`bayes_dps.models.bads.bads_model`, written with tensors so that a step
+costs one forward/backward pass over ``B_t ∪ B_m`` (the paper's cost claim). With ``ℓ_i =
+log p(z_i | θ)`` from the model's :class:`~bayes_dps.models.likelihoods.Likelihood`:
 
     θ-gradient:  ∇ log p(θ) + ρ_t · mean_{i∈B_t} w_i ∇ℓ_i + ρ_m · mean_{j∈B_m} ∇ℓ_j
     w-update:    only the weights of the current minibatch move (block update of ``w_B``
-                 given θ), on the unconstrained ``z_i = logit(w_i)`` with the log-Jacobian,
-                 with gradient ``∇_z [log p(w_i) + ρ_w · w_i ℓ_i] + ∇_z log|dw/dz|``
-                 — or, for ``kernel="gibbs"``, the exact draw ``w_i ~ TN(β + σ² ρ_w ℓ_i, σ)``.
+                 given θ), on the unconstrained ``z_i = logit(w_i)`` with the log-Jacobian:
+                 ∇_z [log p(w_i) + ρ_w · w_i · d_i] + ∇_z log|dw/dz|
+                 — or, for ``kernel="gibbs"``, the exact draw ``w_i ~ TN(β + σ² ρ_w d_i, σ)``
 
-``ρ_w = 1`` makes the ``w_B`` block target the model's exact conditional ``p(w_i | θ)``;
-larger values sharpen the weights (the paper's tuned impact constant ``ρ_w``). The
-weight-network variant replaces ``w`` by ``sigmoid(g_φ(e_i))`` with ``φ`` sampled by the same
-kernel and ``e_i = [h_θ(x_i), onehot(y_i), −ℓ_i]`` (detached).
+with the drift ``d_i = ℓ_i − γ · ℓ̄_i``. ``ρ_w = 1`` makes the ``w_B`` block target the model's
+conditional exactly; larger values sharpen the weights (the paper's tuned impact constant).
+
+**The normaliser (``normaliser_weight`` γ).** The weighted-data prior ``p(θ | w, D_t) = p(θ)
+Π_i p(z_i|θ)^{w_i} / Z(w)`` has ``∂ log Z / ∂w_i = E_{p(θ'|w, D_t)}[log p(z_i | θ')]``. With
+``γ > 0`` an auxiliary chain ``θ'`` targets ``p(θ' | w, D_t)`` (the same kernel on the same
+``B_t``, no meta term, its own step size ``eta_aux`` and temperature ``temperature_aux``), and
+``ℓ̄_i = log p(z_i | θ')`` at its current state is an unbiased single-draw estimate of the
+expectation. ``γ = 0`` is the paper's model (``Z`` treated as constant); ``γ = 1`` is the exact
+model, whose marginal is ``p(w | D) ∝ p(w) E_{p(θ|w,D_t)}[p(D_m|θ)]`` — the weights under which
+the training data's posterior best predicts the meta data, the Bayesian counterpart of the
+bilevel objective; in between, the exact model with the weight prior ``p(w) Z(w)^{1−γ}``,
+which favours low weights on points that are hard to fit. The ``θ`` update is unchanged
+(``Z`` does not depend on ``θ``). Cost: one more forward/backward over ``B_t`` per step.
+
+**Weight network.** ``w_i = sigmoid(g_φ(e_i))`` with ``e_i`` the likelihood's embedding
+(``[h_θ(x_i), onehot(y_i), −ℓ_i]`` for classifiers, cached base-model embeddings for text);
+``φ`` moves by the same kernel on ``−½λ‖φ‖² + (N_t/|B_t|) Σ_i [log p(w_i) + ρ_φ w_i d_i]``.
+
+**Randomness and devices.** All noise comes from the sampler's own generator (``seed``), so a
+checkpoint restores it exactly and every process of a distributed run draws the same numbers.
+Statistics (log joint, loss, a non-finite flag) stay on the device; :meth:`step` reads them
+back only when ``check=True`` (the default, for hand-written loops). SG-MCMC updates run in
+float32 whatever the forward pass's precision.
+
+**Distributed** (``torch.distributed`` initialised): each rank passes its equal shard of the
+global batches; ``θ``'s (and ``θ'``'s, ``φ``'s) gradients are summed over ranks, so every
+replica takes the same step with the same noise; the weights each rank updates (with its
+slice of the global batch's noise) are all-gathered, so every rank holds the same ``w`` —
+the full vector, ``4·N_t`` bytes per rank (40 MB at ``N_t = 10⁷``), the simplest layout that
+keeps the running average, the trace and checkpoints identical everywhere.
 """
 
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from bayes_dps import distributed as dist
 from bayes_dps.errors import ConfigError, DataError, NumericalError
 from bayes_dps.inference.gibbs_weights import weight_conditional
 from bayes_dps.inference.inference_data import weights_to_inference_data
-from bayes_dps.inference.psgld import psgld_update
-from bayes_dps.inference.sghmc import sghmc_update
-from bayes_dps.inference.sgld import sgld_update
+from bayes_dps.inference.kernel_state import KERNELS, KernelState
 from bayes_dps.inference.weight_trace import WeightRecorder, top_fraction
-from bayes_dps.models.priors import TruncatedNormal, prior_spec
+from bayes_dps.models.batchnorm import frozen_running_stats
+from bayes_dps.models.likelihoods import Classification, Likelihood, LogLik, upcast
+from bayes_dps.models.priors import TruncatedNormal, prior_on, prior_spec
 
-KERNELS = ("sgld", "psgld", "sghmc", "gibbs")
-
-
-class KernelState:
-    """Applies one kernel's update rule to named tensors, keeping its per-tensor state."""
-
-    def __init__(
-        self, kernel: str, temperature: float, friction: float = 0.1, alpha: float = 0.999
-    ) -> None:
-        if kernel not in KERNELS:
-            raise ConfigError(f"bads.kernel must be one of {KERNELS}, got {kernel!r}")
-        self.kernel, self.temperature = kernel, temperature
-        self.friction, self.alpha = friction, alpha
-        self.state: dict[str, torch.Tensor] = {}
-
-    def update(self, value: torch.Tensor, grad: torch.Tensor, state, eta: float):
-        """One step of the kernel's rule: ``(new value, new state)`` (state ``None`` for SGLD)."""
-        if self.kernel in ("sgld", "gibbs"):
-            return sgld_update(value, grad, eta, self.temperature), None
-        if self.kernel == "psgld":
-            return psgld_update(
-                value, grad, state, eta, alpha=self.alpha, temperature=self.temperature
-            )
-        return sghmc_update(
-            value, grad, state, eta, friction=self.friction, temperature=self.temperature
-        )
-
-    def __call__(self, name: str, value: torch.Tensor, grad: torch.Tensor, eta: float):
-        """Step the tensor ``name``, keeping its state under that name."""
-        new, state = self.update(value, grad, self.state.get(name), eta)
-        if state is not None:
-            self.state[name] = state
-        return new
+__all__ = ["KERNELS", "BADSSampler", "default_weight_net"]
 
 
 class BADSSampler:
-    """Joint SG-MCMC over a network's parameters ``θ`` (updated in place) and ``w``.
+    """Joint SG-MCMC over a network's trainable parameters ``θ`` (updated in place) and ``w``.
 
     Args:
-        model: a classifier with ``forward_with_features`` (features + linear head).
-        n_t: ``N_t``; n_m: ``N_m``.
+        model: the network; its trainable parameters are ``θ`` (a frozen base with LoRA
+            adapters: only the adapters are sampled).
+        n_t: ``N_t``; n_m: ``N_m`` (global sizes).
         prior: ``p(w_i)`` (a distribution on [0, 1]); ``gibbs`` needs a ``TruncatedNormal``.
-        lam: prior precision ``λ`` of ``θ`` (and ``φ``).
+        likelihood: ``log p(z_i | θ)`` of a batch (default: softmax classification).
+        lam: prior precision ``λ`` of ``θ`` (and ``φ``, ``θ'``).
         rho_t, rho_m, rho_w: impact constants (defaults ``N_t``, ``N_m``, 1).
-        rho_phi: the weight-network variant's ``ρ_w`` (the paper's ``ρ_φ``). Since ``w_i`` is
-            then a deterministic function of ``φ``, the weights sit near the conditional's
-            mode ``clamp(β + σ² ρ ℓ_i, 0, 1)`` rather than its mean, so ``ρ`` must be small
-            enough that ``β + σ² ρ ℓ_i > 0`` for well-fitted points, or every weight is 0.
-        eta_theta, eta_w, eta_phi: step sizes of the ``θ``, ``w`` (logit space) and ``φ``
-            (weight-network parameters) blocks.
+        rho_phi: the weight network's ``ρ_φ``. ``w_i`` is then a deterministic function of
+            ``φ``, so the weights sit near the conditional's mode ``clamp(β + σ² ρ d_i, 0, 1)``
+            rather than its mean: ``ρ`` must be small enough that ``β + σ² ρ d_i > 0`` for
+            well-fitted points, or every weight is 0.
+        eta_theta, eta_w, eta_phi: step sizes of ``θ``, ``w`` (logit space) and ``φ``.
         temperature: ``T`` of the injected noise.
         kernel: ``sgld`` | ``psgld`` | ``sghmc`` | ``gibbs`` (exact ``w`` | θ, SGLD for θ).
         weight_net: the ``g_φ`` of the weight-network variant (``None``: per-instance ``w``).
         init_w: initial weights (default: the prior mean).
-        weight_warmup: steps at the start during which ``w`` (or ``φ``) is held at its
-            initial value and only ``θ`` moves. While the network is untrained every
-            log-likelihood is low and ``ρ_w ℓ_i`` pushes all weights down alike; a weight
-            network then saturates its sigmoid and cannot recover (its ``φ`` gradients vanish).
+        weight_warmup: steps at the start during which ``w`` (or ``φ``) is held at its initial
+            value and only ``θ`` moves. While the network is untrained every log-likelihood is
+            low and ``ρ_w ℓ_i`` pushes all weights down alike; a weight network then saturates
+            its sigmoid and cannot recover (its ``φ`` gradients vanish).
+        normaliser_weight: ``γ ∈ [0, 1]`` (module docstring); ``eta_aux``, ``temperature_aux``:
+            the auxiliary chain's step size and temperature (default: ``θ``'s).
         average_from: steps before this are burn-in for :attr:`weights` (the running average;
             a run of ``S`` steps with the paper's ``S_avg`` uses ``S − S_avg``).
         thin, trace_max_instances, trace_seed: the thinned trace behind
             :meth:`to_inference_data` (see ``inference.weight_trace.WeightRecorder``).
-        check_inputs: check every batch's labels and indices (they are read back to the host,
-            a sync per step; the package's own loop, whose data were checked when loaded,
-            turns it off). Empty batches are refused either way.
+        seed: the sampler's generator (all Langevin noise, Gibbs draws).
+        autocast: a callable giving the forward pass's autocast context (mixed precision).
+        check_inputs: check every batch's labels and indices (read back to the host: a sync
+            per step; the package's own loop, whose data were checked when loaded, turns it
+            off). Empty batches are refused either way.
 
     In a training loop::
 
@@ -119,6 +121,7 @@ class BADSSampler:
         n_m: int,
         *,
         prior: torch.distributions.Distribution,
+        likelihood: Likelihood | None = None,
         lam: float = 1e-4,
         rho_t: float | None = None,
         rho_m: float | None = None,
@@ -132,11 +135,16 @@ class BADSSampler:
         weight_net: nn.Module | None = None,
         init_w: float | None = None,
         weight_warmup: int = 0,
+        normaliser_weight: float = 0.0,
+        eta_aux: float | None = None,
+        temperature_aux: float | None = None,
         average_from: int = 0,
         thin: int = 1,
         trace_max_instances: int = 100_000,
         trace_seed: int = 0,
+        seed: int = 0,
         device: torch.device | str = "cpu",
+        autocast=None,
         check_inputs: bool = True,
     ) -> None:
         if n_m < 1:
@@ -145,14 +153,19 @@ class BADSSampler:
             ("bads.eta_theta", eta_theta),
             ("bads.eta_w", eta_w),
             ("bads.eta_phi", eta_phi),
+            ("bads.eta_aux", eta_theta if eta_aux is None else eta_aux),
         ):
             if not eta > 0:
                 raise ConfigError(f"{name} must be > 0, got {eta}")
+        if not 0.0 <= normaliser_weight <= 1.0:
+            raise ConfigError(f"bads.normaliser_weight must lie in [0, 1], got {normaliser_weight}")
         if kernel == "gibbs" and (weight_net is not None or not isinstance(prior, TruncatedNormal)):
             raise ConfigError(
                 "bads.kernel=gibbs needs per-instance w with a truncated-normal prior"
             )
-        self.model, self.prior, self.lam = model, prior, float(lam)
+        self.device = torch.device(device)
+        self.model, self.prior, self.lam = model, prior_on(prior, self.device), float(lam)
+        self.likelihood = likelihood or Classification()
         self.n_t, self.n_m = n_t, n_m
         self.rho_t = float(n_t if rho_t is None else rho_t)
         self.rho_m = float(n_m if rho_m is None else rho_m)
@@ -160,42 +173,52 @@ class BADSSampler:
         self.eta_theta, self.eta_w, self.eta_phi = float(eta_theta), float(eta_w), float(eta_phi)
         self.temperature = float(temperature)
         self.kernel = kernel
-        self.updates = KernelState(kernel, temperature)
+        self.generator = torch.Generator(device=self.device).manual_seed(int(seed))
+        self.updates = KernelState(kernel, temperature, self.generator)
         self.weight_net = weight_net
         self.weight_warmup = int(weight_warmup)
+        self.gamma = float(normaliser_weight)
+        self.eta_aux = self.eta_theta if eta_aux is None else float(eta_aux)
+        self.aux_updates = KernelState(
+            kernel, self.temperature if temperature_aux is None else temperature_aux,
+            self.generator,
+        )  # fmt: skip
+        self.theta_aux: dict[str, torch.Tensor] | None = None
+        if self.gamma > 0:  # θ' starts where θ starts
+            self.theta_aux = {n: p.detach().clone() for n, p in self._theta_named()}
+        self.autocast = autocast or nullcontext
         start = float(prior.mean) if init_w is None else float(init_w)
-        self.w = torch.full((n_t,), start, device=device)
+        self.w = torch.full((n_t,), start, device=self.device)
         self.num_steps = 0
-        self.last_log_joint = float("nan")
         self.check_inputs = check_inputs
         self.recorder = WeightRecorder(
-            n_t, average_from, thin, trace_max_instances, seed=trace_seed
+            n_t, average_from, thin, trace_max_instances, seed=trace_seed, device=self.device
         )
+        #: device-side running statistics since the last :meth:`read_statistics`
+        self._loss_sum = torch.zeros((), device=self.device)
+        self._log_joint = torch.zeros((), device=self.device)
+        self._aux_log_joint = torch.zeros((), device=self.device)
+        self._first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
+        self._steps_since = 0
 
     # -------------------------------------------------------------- weights
+    def _theta_named(self) -> list[tuple[str, torch.Tensor]]:
+        return [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+
     def weights_of(
-        self,
-        idx: torch.Tensor,
-        feats: torch.Tensor | None = None,
-        y: torch.Tensor | None = None,
-        ll: torch.Tensor | None = None,
+        self, idx: torch.Tensor, out: LogLik | None = None, y: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """``w`` of the points ``idx`` (per-instance), or ``sigmoid(g_φ(e_i))``."""
+        """``w`` of the points ``idx`` (per-instance), or ``sigmoid(g_φ(e_i))`` with the
+        likelihood's embedding of ``out`` (the points' forward pass) and labels ``y``."""
         if self.weight_net is None:
             return self.w[idx]
-        return torch.sigmoid(self.weight_net(self.embed(feats, y, ll))).reshape(-1)
-
-    def embed(self, feats: torch.Tensor, y: torch.Tensor, ll: torch.Tensor) -> torch.Tensor:
-        """``e_i = [h_θ(x_i), onehot(y_i), −ℓ_i]``, all detached (the loss as in
-        Meta-Weight-Net, so that ``g_φ`` can tell fitted from unfitted points)."""
-        k = self.model.num_classes
-        onehot = F.one_hot(y, k).to(feats.dtype)
-        return torch.cat([feats.detach(), onehot, -ll.detach().reshape(-1, 1)], dim=1)
+        e = self.likelihood.embed(out, y, idx)
+        return torch.sigmoid(self.weight_net(e.float())).reshape(-1)
 
     # ----------------------------------------------------------------- step
     def check_batches(self, batch_t, batch_m) -> None:
-        """Both batches non-empty, of matching lengths; labels in ``[0, k)`` and indices in
-        ``[0, N_t)`` (with ``check_inputs``)."""
+        """Both batches non-empty, of matching lengths; labels in ``[0, k)`` (classification)
+        and indices in ``[0, N_t)`` (with ``check_inputs``)."""
         for name, batch in (("training batch B_t", batch_t), ("meta batch B_m", batch_m)):
             if not isinstance(batch, tuple | list) or len(batch) != 3:
                 raise DataError(f"the {name} must be a tuple (x, y, idx)")
@@ -206,102 +229,184 @@ class BADSSampler:
                 raise DataError(
                     f"the {name} has {len(x)} inputs, {len(y)} labels, {len(idx)} indices"
                 )
-            if self.check_inputs:
-                k = self.model.num_classes
+            k = getattr(self.model, "num_classes", None)
+            if self.check_inputs and k is not None and y.dim() == 1:
                 if int(y.min()) < 0 or int(y.max()) >= k:
                     bad = int(y[(y < 0) | (y >= k)][0])
                     raise DataError(f"label {bad} in the {name} is outside [0, {k})")
-        if self.check_inputs and (int(batch_t[2].min()) < 0 or int(batch_t[2].max()) >= self.n_t):
+        idx_t = batch_t[2]
+        if self.check_inputs and (int(idx_t.min()) < 0 or int(idx_t.max()) >= self.n_t):
             raise DataError(
                 f"an index of the training batch is outside [0, N_t={self.n_t}): idx are "
                 "positions in D_t, as the package's datasets yield them"
             )
 
-    def step(self, batch_t, batch_m) -> dict[str, float]:
-        """One joint step on ``B_t = (x, y, idx)`` and ``B_m = (x, y, idx)``."""
+    def step(self, batch_t, batch_m, *, check: bool = True) -> dict[str, Any]:
+        """One joint step on ``B_t = (x, y, idx)`` and ``B_m = (x, y, idx)`` (this process's
+        shards when distributed). Returns device tensors ``log_joint`` and ``loss``; with
+        ``check`` a non-finite log joint raises here (a host sync), else at
+        :meth:`raise_if_nonfinite`."""
         self.check_batches(batch_t, batch_m)
         (x_t, y_t, idx_t), (x_m, y_m, _) = batch_t, batch_m
+        world = dist.world_size()
+        b, big_b, big_m = len(y_t), len(y_t) * world, len(y_m) * world
         self.model.train()
-        logits, feats = self.model.forward_with_features(torch.cat([x_t, x_m]))
-        b = len(y_t)
-        ll = -F.cross_entropy(logits, torch.cat([y_t, y_m]), reduction="none")
+        lik = self.likelihood
+        x, y = lik.concat(x_t, x_m), lik.concat(y_t, y_m, target=True)
+        with self.autocast():
+            out = lik(self.model, x, y)
+        ll = upcast(out.values)
         ll_t, ll_m = ll[:b], ll[b:]
+        out_t = LogLik(ll_t, None if out.features is None else out.features[:b],
+                       None if out.logits is None else out.logits[:b])  # fmt: skip
         warming = self.num_steps < self.weight_warmup
-        w_b = (self.w[idx_t] if warming else self.weights_of(idx_t, feats[:b], y_t, ll_t)).detach()
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        log_prior = -0.5 * self.lam * sum((p**2).sum() for p in params) if params else 0.0
-        log_joint = log_prior + self.rho_t * (w_b * ll_t).mean() + self.rho_m * ll_m.mean()
-        if not torch.isfinite(log_joint):
-            raise NumericalError(
-                f"BADS log joint is {log_joint.item()} at step {self.num_steps + 1}; lower "
-                "bads.eta_theta or the impact constants"
-            )
+        w_b = (self.w[idx_t] if warming else self.weights_of(idx_t, out_t, y_t)).detach()
+        named = self._theta_named()
+        params = [p for _, p in named]
+        log_prior = -0.5 * self.lam * sum((upcast(p) ** 2).sum() for p in params) / world
+        log_joint = (
+            (log_prior if params else 0.0)
+            + self.rho_t * (w_b * ll_t).sum() / big_b
+            + self.rho_m * ll_m.sum() / big_m
+        )
         if params:  # (a frozen network leaves only the weights to sample)
-            grads = torch.autograd.grad(log_joint, params)
+            grads = list(torch.autograd.grad(log_joint, params))
+            dist.all_reduce_sum_(grads)
             with torch.no_grad():
                 for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-                    p.copy_(self.updates(f"theta{i}", p, g, self.eta_theta))
+                    p.copy_(self.updates(f"theta{i}", upcast(p), upcast(g), self.eta_theta))
+        ll_aux = self._aux_step(x_t, y_t, w_b, big_b) if self.gamma > 0 else None
         if not warming:
-            self._update_weights(idx_t, ll_t.detach(), feats[:b].detach(), y_t)
-        self.last_log_joint = float(log_joint.detach())
-        self.recorder.record(
-            self.num_steps, self.w, lp=self.last_log_joint, step_size=self.eta_theta
-        )
+            drift = ll_t.detach() if ll_aux is None else ll_t.detach() - self.gamma * ll_aux
+            self._update_weights(idx_t, drift, out_t, y_t, big_b)
+        log_joint = log_joint.detach()
+        self._track(log_joint, -ll_t.detach().mean())
+        self.recorder.record(self.num_steps, self.w, lp=log_joint, step_size=self.eta_theta)
         self.num_steps += 1
-        return {"log_joint": self.last_log_joint, "loss": float(-ll_t.mean().detach())}
+        if check:
+            self.raise_if_nonfinite()
+        return {"log_joint": log_joint, "loss": -ll_t.detach().mean()}
 
-    def _update_weights(self, idx, ll, feats, y) -> None:
+    def _aux_step(self, x_t, y_t, w_b, big_b) -> torch.Tensor:
+        """One step of ``θ' ~ p(θ' | w, D_t)`` on ``B_t``; returns ``log p(z_i | θ')`` at the
+        state before the step (the current draw), detached."""
+        names = list(self.theta_aux)
+        leaves = {n: self.theta_aux[n].requires_grad_(True) for n in names}
+        with frozen_running_stats(self.model), self.autocast():  # θ' must not move BN statistics
+            out = self.likelihood(self.model, x_t, y_t, params=leaves)
+        ll = upcast(out.values)
+        world = dist.world_size()
+        log_prior = -0.5 * self.lam * sum((upcast(v) ** 2).sum() for v in leaves.values()) / world
+        target = log_prior + self.rho_t * (w_b * ll).sum() / big_b
+        grads = list(torch.autograd.grad(target, list(leaves.values())))
+        dist.all_reduce_sum_(grads)
+        with torch.no_grad():
+            for i, (n, g) in enumerate(zip(names, grads, strict=True)):
+                self.theta_aux[n] = self.aux_updates(f"aux{i}", leaves[n].detach(), g, self.eta_aux)
+        self._aux_log_joint += target.detach()
+        return ll.detach()
+
+    def _global_noise(self, local: torch.Tensor, big_b: int) -> torch.Tensor:
+        """This rank's slice of a standard-normal draw for the whole global batch (the same
+        numbers whatever the world size)."""
+        full = torch.randn(
+            (big_b, *local.shape[1:]), generator=self.generator, device=local.device,
+            dtype=local.dtype,
+        )  # fmt: skip
+        return full[dist.shard(big_b)]
+
+    def _update_weights(self, idx, drift, out_t, y, big_b) -> None:
         if self.weight_net is not None:
-            self._update_weight_net(idx, ll, feats, y)
+            self._update_weight_net(idx, drift, out_t, y, big_b)
             return
         if self.kernel == "gibbs":
-            self.w[idx] = weight_conditional(
-                self.prior.loc, self.prior.scale, ll, self.rho_w
-            ).sample()
+            cond = weight_conditional(self.prior.loc, self.prior.scale, drift, self.rho_w)
+            u = torch.rand((big_b,), generator=self.generator, device=drift.device,
+                           dtype=torch.float64)[dist.shard(big_b)]  # fmt: skip
+            self._merge(idx, cond.icdf(u).to(self.w.dtype), None)
             return
         w = self.w[idx].clamp(1e-6, 1 - 1e-6)
         z = torch.logit(w).requires_grad_(True)
         w_of_z = torch.sigmoid(z)
         target = (
             self.prior.log_prob(w_of_z)
-            + self.rho_w * w_of_z * ll
+            + self.rho_w * w_of_z * drift
             + torch.log(w_of_z * (1 - w_of_z))  # log |dw/dz|
         ).sum()
         (grad,) = torch.autograd.grad(target, z)
         with torch.no_grad():
-            z_new = self._weight_update(idx, z.detach(), grad)
-            self.w[idx] = torch.sigmoid(z_new)
-
-    def _weight_update(self, idx, z, grad):
-        """The kernel's step on the minibatch's ``z``; psgld/sghmc state is per instance, kept
-        in a full-size buffer of which only the rows ``idx`` move."""
-        full = self.updates.state.get("w")
-        new, s = self.updates.update(z, grad, None if full is None else full[idx], self.eta_w)
-        if s is None:
-            return new
-        if full is None:
-            full = (
-                torch.zeros_like(self.w)
-                if self.kernel == "sghmc"
-                else torch.full_like(self.w, float(s.mean()))
+            full = self.updates.state.get("w")
+            state = None if full is None else full[idx]
+            z_new, s = self.updates.update(
+                z.detach(), grad, state, self.eta_w, noise=self._global_noise(z, big_b)
             )
-        full[idx] = s
-        self.updates.state["w"] = full
-        return new
+            if s is not None and full is None:  # per-instance state, created on first use
+                full = (
+                    torch.zeros_like(self.w)
+                    if self.kernel == "sghmc"
+                    else torch.full_like(self.w, float(s.mean()))
+                )
+                self.updates.state["w"] = full
+            self._merge(idx, torch.sigmoid(z_new), s)
 
-    def _update_weight_net(self, idx, ll, feats, y) -> None:
+    def _merge(self, idx, w_new, state_rows) -> None:
+        """Write the batch's new weights (and per-instance kernel state) on every rank."""
+        idx_all = dist.all_gather_cat(idx)
+        self.w[idx_all] = dist.all_gather_cat(w_new)
+        if state_rows is not None:
+            self.updates.state["w"][idx_all] = dist.all_gather_cat(state_rows)
+
+    def _update_weight_net(self, idx, drift, out_t, y, big_b) -> None:
         params = list(self.weight_net.parameters())
-        w = self.weights_of(idx, feats, y, ll).clamp(1e-6, 1 - 1e-6)
+        w = self.weights_of(idx, out_t, y).clamp(1e-6, 1 - 1e-6)
+        world = dist.world_size()
         target = (
-            -0.5 * self.lam * sum((p**2).sum() for p in params)
-            + (self.n_t / len(idx)) * (self.prior.log_prob(w) + self.rho_phi * w * ll).sum()
+            -0.5 * self.lam * sum((p**2).sum() for p in params) / world
+            + (self.n_t / big_b) * (self.prior.log_prob(w) + self.rho_phi * w * drift).sum()
         )
-        grads = torch.autograd.grad(target, params)
+        grads = list(torch.autograd.grad(target, params))
+        dist.all_reduce_sum_(grads)
         with torch.no_grad():
             for i, (p, g) in enumerate(zip(params, grads, strict=True)):
                 p.copy_(self.updates(f"phi{i}", p, g, self.eta_phi))
             # the batch's weights as the moved network gives them (as for per-instance w)
-            self.w[idx] = self.weights_of(idx, feats, y, ll).clamp(1e-6, 1 - 1e-6)
+            self._merge(idx, self.weights_of(idx, out_t, y).clamp(1e-6, 1 - 1e-6), None)
+
+    # ------------------------------------------------------- statistics
+    def _track(self, log_joint: torch.Tensor, loss: torch.Tensor) -> None:
+        self._loss_sum += loss
+        self._log_joint = log_joint
+        bad = ~torch.isfinite(log_joint)
+        first = self._first_bad
+        self._first_bad = torch.where(
+            (first < 0) & bad, torch.full_like(first, self.num_steps), first
+        )
+        self._steps_since += 1
+
+    def raise_if_nonfinite(self) -> None:
+        """Raise :class:`NumericalError` naming the first step whose log joint was not finite
+        (one host sync)."""
+        first = int(self._first_bad)
+        if first >= 0:
+            raise NumericalError(
+                f"BADS log joint is not finite at step {first + 1}; lower bads.eta_theta or the "
+                "impact constants"
+            )
+
+    def read_statistics(self) -> dict[str, float]:
+        """Mean training loss since the last call and the latest log joint (one host sync)."""
+        n = max(self._steps_since, 1)
+        out = {"loss": float(self._loss_sum) / n, "log_joint": float(self._log_joint)}
+        if self.gamma > 0:
+            out["aux_log_joint"] = float(self._aux_log_joint) / n
+            self._aux_log_joint.zero_()
+        self._loss_sum.zero_()
+        self._steps_since = 0
+        return out
+
+    @property
+    def last_log_joint(self) -> float:
+        return float(self._log_joint)
 
     # ------------------------------------------------------------- results
     @property
@@ -325,17 +430,22 @@ class BADSSampler:
         ``recorder`` to :func:`~bayes_dps.inference.inference_data.weights_to_inference_data`).
         ``groups``: a label per instance (all ``N_t``), stored in ``constant_data``."""
         rec = self.recorder
-        if not rec.trace:
+        trace = rec.trace
+        if not trace:
             raise ConfigError("no draws recorded yet: call step() first")
         labels = None if groups is None else np.asarray(groups)[rec.instances]
         spec = prior_spec(self.prior)
         return weights_to_inference_data(
-            [np.stack(rec.trace)],
+            [np.stack(trace)],
             rec.instances,
             labels,
             thin=rec.thin,
             sample_stats=[rec.stats],
-            attrs={"warmup_steps": rec.avg_from, "prior": json.dumps(spec) if spec else None},
+            attrs={
+                "warmup_steps": rec.avg_from,
+                "prior": json.dumps(spec) if spec else None,
+                "normaliser_weight": self.gamma,
+            },
         )
 
     # ------------------------------------------------------------ checkpoint
@@ -344,23 +454,29 @@ class BADSSampler:
             "w": self.w.clone(),
             "num_steps": self.num_steps,
             "kernel": dict(self.updates.state),
+            "generator": self.generator.get_state(),
             "recorder": self.recorder.state_dict(),
         }
         if self.weight_net is not None:
             state["weight_net"] = self.weight_net.state_dict()
+        if self.theta_aux is not None:
+            state["theta_aux"] = {k: v.clone() for k, v in self.theta_aux.items()}
+            state["aux_kernel"] = dict(self.aux_updates.state)
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.w.copy_(state["w"])
         self.num_steps = int(state["num_steps"])
         self.updates.state = dict(state["kernel"])
+        self.generator.set_state(state["generator"])
         self.recorder.load_state_dict(state["recorder"])
         if self.weight_net is not None:
             self.weight_net.load_state_dict(state["weight_net"])
+        if self.theta_aux is not None:
+            self.theta_aux = {k: v.to(self.device) for k, v in state["theta_aux"].items()}
+            self.aux_updates.state = dict(state["aux_kernel"])
 
 
-def default_weight_net(feature_dim: int, num_classes: int, hidden: int = 64) -> nn.Module:
-    """``g_φ``: a small MLP on ``[features, onehot(label), −loss]`` → one logit."""
-    return nn.Sequential(
-        nn.Linear(feature_dim + num_classes + 1, hidden), nn.ReLU(), nn.Linear(hidden, 1)
-    )
+def default_weight_net(in_features: int, hidden: int = 64) -> nn.Module:
+    """``g_φ``: a small MLP from the likelihood's embedding of a point to one logit."""
+    return nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, 1))

@@ -5,7 +5,10 @@ With the normaliser of the weighted-data prior treated as constant,
     p(w_i | θ, D) ∝ N(w_i; β, σ²) · exp(s · w_i · ℓ_i) · 1[0 ≤ w_i ≤ 1],   ℓ_i = log p(z_i | θ)
 
 which is ``TruncatedNormal(β + σ² s ℓ_i, σ)`` on ``[0, 1]`` (``s``: the likelihood's scale,
-``ρ_t / N_t`` in the model). :class:`GibbsWeights` alternates one SG-MCMC step on every other
+``ρ_t / N_t`` in the model). With the normaliser weighted by ``γ`` (the model's
+``normaliser_weight``), ``ℓ_i`` becomes the drift ``ℓ_i − γ log p(z_i | θ')`` with ``θ'`` the
+auxiliary chain's current state: ``TruncatedNormal(β + σ² s (ℓ_i − γ ℓ_i(θ')), σ)``.
+:class:`GibbsWeights` alternates one SG-MCMC step on every other
 latent site with this exact draw for ``w``.
 """
 
@@ -84,6 +87,9 @@ class GibbsWeights(SGMCMCKernel):
             *self._args, **full_kwargs
         )
         loglik = trace.nodes["loglik_t"]["value"]
+        if "loglik_t_aux" in trace.nodes:  # the normaliser's estimate: ℓ_i − γ ℓ_i(θ')
+            gamma = self._kwargs.get("normaliser_weight", 0.0)
+            loglik = loglik - gamma * trace.nodes["loglik_t_aux"]["value"]
         scale = trace.nodes["weighted_D_t"]["scale"]
         w = weight_conditional(self.prior.loc, self.prior.scale, loglik, scale).sample()
         new[self.weight_site] = self.transforms[self.weight_site](w)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from bayes_dps.inference.sgld import standard_normal
 from bayes_dps.inference.sgmcmc_kernel import SGMCMCKernel
 
 
@@ -22,11 +23,13 @@ def psgld_update(
     alpha: float = 0.99,
     eps: float = 1e-5,
     temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+    noise: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     v = grad**2 if square_avg is None else alpha * square_avg + (1 - alpha) * grad**2
     precond = 1.0 / (eps + v.sqrt())
-    noise = torch.randn_like(value) * (eta * temperature * precond).sqrt()
-    return value + 0.5 * eta * precond * grad + noise, v
+    injected = standard_normal(value, generator, noise) * (eta * temperature * precond).sqrt()
+    return value + 0.5 * eta * precond * grad + injected, v
 
 
 class PSGLD(SGMCMCKernel):

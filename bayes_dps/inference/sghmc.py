@@ -13,6 +13,7 @@ import math
 import torch
 
 from bayes_dps.errors import ConfigError
+from bayes_dps.inference.sgld import standard_normal
 from bayes_dps.inference.sgmcmc_kernel import SGMCMCKernel
 
 
@@ -24,10 +25,14 @@ def sghmc_update(
     *,
     friction: float = 0.1,
     temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+    noise: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     v = torch.zeros_like(value) if momentum is None else momentum
-    noise = math.sqrt(2 * friction * eta * temperature) * torch.randn_like(value)
-    v = (1 - friction) * v + eta * grad + noise
+    injected = math.sqrt(2 * friction * eta * temperature) * standard_normal(
+        value, generator, noise
+    )
+    v = (1 - friction) * v + eta * grad + injected
     return value + v, v
 
 

@@ -11,16 +11,23 @@ from bayes_dps.models.base import FeatureHeadModel
 
 
 class MLP(FeatureHeadModel):
-    """``in_features → hidden… → num_classes`` with ReLU; ``features`` is the last hidden layer."""
+    """``in_features → hidden… → num_classes`` with ReLU (and dropout with probability
+    ``dropout`` after each hidden layer); ``features`` is the last hidden layer."""
 
     def __init__(
-        self, in_features: int, num_classes: int, hidden: Sequence[int] = (256, 256)
+        self,
+        in_features: int,
+        num_classes: int,
+        hidden: Sequence[int] = (256, 256),
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten()]
         width = in_features
         for h in hidden:
             layers += [nn.Linear(width, h), nn.ReLU()]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
             width = h
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(width, num_classes)

@@ -201,6 +201,20 @@ def prior_spec(prior: TorchDistribution) -> dict | None:
     return None
 
 
+def prior_on(prior: TorchDistribution, device: torch.device | str) -> TorchDistribution:
+    """The same prior with its parameters on ``device`` (one built from a spec is rebuilt;
+    any other distribution is returned as it is)."""
+    spec = prior_spec(prior)
+    if spec is None or torch.device(device).type == "cpu":
+        return prior
+    rebuilt = build_weight_prior(spec)
+    if isinstance(rebuilt, TruncatedNormal):
+        return TruncatedNormal(rebuilt.loc.to(device), rebuilt.scale.to(device))
+    if isinstance(rebuilt, LogitNormal):
+        return LogitNormal(rebuilt.base_dist.loc.to(device), rebuilt.base_dist.scale.to(device))
+    return dist.Beta(rebuilt.concentration1.to(device), rebuilt.concentration0.to(device))
+
+
 def build_weight_prior(spec: dict) -> TorchDistribution:
     """``{name: truncated_normal, beta: 0.5, sigma: 1.0}`` → a distribution on ``[0, 1]``
     (every parameter of the named prior must be given; see :func:`check_prior_spec`)."""

@@ -1,6 +1,6 @@
 """Training loops (trainer core, online selection), metrics, checkpoints, experiments."""
 
-from bayes_dps.training.batchnorm import frozen_running_stats
+from bayes_dps.models.batchnorm import frozen_running_stats
 from bayes_dps.training.experiment import run_online_experiment, train_online_run
 from bayes_dps.training.metrics import epochs_to_target, evaluate, mean_std
 from bayes_dps.training.online import OnlineSelectionEpoch

@@ -4,7 +4,9 @@ Training is counted in steps; the trainer's "epoch" is a block of ``eval_every``
 which the test metric is evaluated and a checkpoint written. Every method sees minibatches of
 ``batch_size`` from its training data (and, for BADS, ``meta_batch_size`` from ``D_m``):
 
-* ``bads`` / ``bads_weightnet`` — joint SG-MCMC over θ and w (:class:`BADSSampler`);
+* ``bads`` / ``bads_chain`` / ``bads_weightnet`` — joint SG-MCMC over θ and w
+  (:class:`BADSSampler`; ``bads_chain`` keeps the weighted-data prior's normaliser with the
+  weight ``bads.chain_normaliser_weight``, estimated by an auxiliary chain);
 * ``mixing`` (D_t ∪ D_m), ``meta_only`` (D_m), ``dup_meta`` (D_t ∪ D_m repeated to the size
   of D_t), ``random_select`` (a random ``select_fraction`` of D_t, plus D_m) — AdamW/SGD on
   the plain cross-entropy;
@@ -13,7 +15,9 @@ which the test metric is evaluated and a checkpoint written. Every method sees m
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -21,7 +25,9 @@ import torch
 
 from bayes_dps.data.batches import BatchStream
 from bayes_dps.data.dataset import IndexedDataset
+from bayes_dps.errors import NumericalError
 from bayes_dps.inference.bads_sampler import BADSSampler
+from bayes_dps.models.likelihoods import Likelihood
 from bayes_dps.training.trainer import sgd_step
 
 
@@ -45,7 +51,8 @@ def group_means(w: torch.Tensor, masks: dict[str, np.ndarray]) -> dict[str, floa
 
 
 class BADSBlock:
-    """``steps`` joint BADS steps (an :class:`~bayes_dps.training.trainer.EpochStep`)."""
+    """``steps`` joint BADS steps (an :class:`~bayes_dps.training.trainer.EpochStep`). The
+    sampler's statistics stay on the device and are read once per block."""
 
     def __init__(
         self,
@@ -61,14 +68,14 @@ class BADSBlock:
     def run_epoch(self, block: int) -> dict[str, Any]:
         start = block * self.steps
         t_iter, m_iter = cycle(self.train, start), cycle(self.meta, start)
-        loss = 0.0
         for _ in range(self.steps):
-            out = self.sampler.step(next(t_iter), next(m_iter))
-            loss += out["loss"]
+            self.sampler.step(next(t_iter), next(m_iter), check=False)
+        self.sampler.raise_if_nonfinite()
+        stats = self.sampler.read_statistics()
         return {
             "steps": self.steps,
-            "train_loss": loss / self.steps,
-            "log_joint": self.sampler.last_log_joint,
+            "train_loss": stats.pop("loss"),
+            **stats,
             "group_weights": group_means(self.sampler.w, self.masks),
         }
 
@@ -80,21 +87,38 @@ class BADSBlock:
 
 
 class SGDBlock:
-    """``steps`` plain optimiser steps on a stream (the data baselines)."""
+    """``steps`` plain optimiser steps on a stream (the data baselines); the loss is summed on
+    the device and read once per block."""
 
-    def __init__(self, model, optimizer, stream: BatchStream, steps: int) -> None:
+    def __init__(
+        self,
+        model,
+        optimizer,
+        stream: BatchStream,
+        steps: int,
+        likelihood: Likelihood | None = None,
+        autocast=nullcontext,
+    ) -> None:
         self.model, self.optimizer, self.stream, self.steps = model, optimizer, stream, steps
+        self.likelihood, self.autocast = likelihood, autocast
 
     def run_epoch(self, block: int) -> dict[str, Any]:
         it = cycle(self.stream, block * self.steps)
-        loss = 0.0
-        for s in range(self.steps):
+        total = torch.zeros((), device=self.stream.device)
+        for _ in range(self.steps):
             x, y, _ = next(it)
             losses, _, _ = sgd_step(
-                self.model, self.optimizer, x, y, where=f"at step {block * self.steps + s + 1}"
+                self.model, self.optimizer, x, y, likelihood=self.likelihood,
+                autocast=self.autocast, check=False,
+            )  # fmt: skip
+            total += losses.mean()
+        loss = float(total) / self.steps
+        if not math.isfinite(loss):
+            raise NumericalError(
+                f"non-finite training loss in steps {block * self.steps + 1}–"
+                f"{(block + 1) * self.steps}; lower optimizer.lr or check the inputs"
             )
-            loss += float(losses.mean())
-        return {"steps": self.steps, "train_loss": loss / self.steps}
+        return {"steps": self.steps, "train_loss": loss}
 
     def state_dict(self) -> dict:
         return {}
@@ -126,7 +150,7 @@ def baseline_data(
 
 DATA_BASELINES = ("mixing", "meta_only", "dup_meta", "random_select")
 #: methods whose weights are a posterior (traced, exported to ArviZ)
-WEIGHT_METHODS = ("bads", "bads_weightnet")
+WEIGHT_METHODS = ("bads", "bads_chain", "bads_weightnet")
 #: baselines that choose or weight data with D_m (training/contrastive.py, training/blo.py)
 META_BASELINES = ("contrastive", "blo")
 BADS_METHODS = (*WEIGHT_METHODS, *DATA_BASELINES, *META_BASELINES)

@@ -24,6 +24,7 @@ from bayes_dps.errors import ConfigError, DataError, NumericalError
 from bayes_dps.inference.bads_sampler import KERNELS, BADSSampler, default_weight_net
 from bayes_dps.inference.weight_trace import WeightRecorder, top_fraction
 from bayes_dps.io import atomic_write_bytes, atomic_write_json
+from bayes_dps.models.likelihoods import Classification
 from bayes_dps.models.priors import build_weight_prior
 from bayes_dps.models.registry import build_model
 from bayes_dps.training.bads import (
@@ -97,25 +98,27 @@ def _trace_settings(cfg: dict[str, Any]) -> dict[str, int]:
     }
 
 
-def _recorder(cfg: dict[str, Any], n_t: int) -> WeightRecorder:
+def _recorder(cfg: dict[str, Any], n_t: int, device: torch.device | str = "cpu") -> WeightRecorder:
     t = _trace_settings(cfg)
     return WeightRecorder(
-        n_t, t["average_from"], t["thin"], t["trace_max_instances"], seed=t["trace_seed"]
-    )
+        n_t, t["average_from"], t["thin"], t["trace_max_instances"], seed=t["trace_seed"],
+        device=device,
+    )  # fmt: skip
 
 
-def _sampler(cfg, splits, model, method, device) -> BADSSampler:
+def _sampler(cfg, splits, model, method, device, seed=0, likelihood=None) -> BADSSampler:
     b = cfg["bads"]
+    likelihood = likelihood or Classification()
     weight_net = None
     if method == "bads_weightnet":
-        weight_net = default_weight_net(
-            model.feature_dim, splits.num_classes, b["weight_net_hidden"]
-        ).to(device)
+        weight_net = default_weight_net(likelihood.embed_dim(model), b["weight_net_hidden"])
+        weight_net = weight_net.to(device)
     return BADSSampler(
         model,
         len(splits.train),
         len(splits.meta),
         prior=build_weight_prior(b["prior"]),
+        likelihood=likelihood,
         lam=b["lam"],
         rho_t=b["rho_t"],
         rho_m=b["rho_m"],
@@ -128,7 +131,13 @@ def _sampler(cfg, splits, model, method, device) -> BADSSampler:
         kernel=b["kernel"],
         weight_net=weight_net,
         weight_warmup=b["weight_net_warmup"] if weight_net is not None else 0,
+        normaliser_weight=b[
+            "chain_normaliser_weight" if method == "bads_chain" else "normaliser_weight"
+        ],
+        eta_aux=b["eta_aux"],
+        temperature_aux=b["temperature_aux"],
         **_trace_settings(cfg),
+        seed=seed,
         device=device,
         check_inputs=False,  # the data were checked when loaded
     )
@@ -172,11 +181,12 @@ def train_bads_run(
             num_workers=workers,
         )
     if method in WEIGHT_METHODS:
-        step = BADSBlock(_sampler(cfg, splits, model, method, device), train, meta, every, masks)
+        sampler = _sampler(cfg, splits, model, method, device, seed=seed)
+        step = BADSBlock(sampler, train, meta, every, masks)
         recorder = step.recorder
         optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # checkpointed, never stepped
     elif method == "blo":
-        recorder = _recorder(cfg, len(splits.train))
+        recorder = _recorder(cfg, len(splits.train), device)
         optimizer = build_optimizer(model.parameters(), cfg["optimizer"])
         step = BLOBlock(
             model,

@@ -16,19 +16,19 @@ BADS paper contrasts with its single pass.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call
 
 from bayes_dps.data.batches import BatchStream
 from bayes_dps.errors import NumericalError
 from bayes_dps.inference.weight_trace import WeightRecorder
+from bayes_dps.models.batchnorm import frozen_running_stats
+from bayes_dps.models.likelihoods import Classification, Likelihood, upcast
 from bayes_dps.training.bads import cycle, group_means
-from bayes_dps.training.batchnorm import frozen_running_stats
 from bayes_dps.training.trainer import sgd_step
 
 
@@ -39,24 +39,26 @@ def lookahead_meta_gradient(
     x_m: torch.Tensor,
     y_m: torch.Tensor,
     inner_lr: float,
+    likelihood: Likelihood | None = None,
 ) -> torch.Tensor:
-    """``g_i = ∂ L_m(θ'(ε)) / ∂ε_i`` at ε = 0 for every point of ``B_t`` (L2RW Eq. 4).
-    BatchNorm running statistics are left untouched."""
+    """``g_i = ∂ L_m(θ'(ε)) / ∂ε_i`` at ε = 0 for every point of ``B_t`` (L2RW Eq. 4), with the
+    losses ``−log p(z | θ)`` of ``likelihood`` (default: classification). Only trainable
+    parameters take the look-ahead step; BatchNorm running statistics are left untouched."""
+    lik = likelihood or Classification()
     model.train()
-    names = [n for n, p in model.named_parameters() if p.requires_grad]
-    params = [p for p in model.parameters() if p.requires_grad]
-    buffers = dict(model.named_buffers())
-    eps = torch.zeros(len(y_t), device=x_t.device, dtype=params[0].dtype, requires_grad=True)
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    names, params = [n for n, _ in named], [p for _, p in named]
+    dtype = upcast(params[0]).dtype
+    eps = torch.zeros(len(y_t), device=params[0].device, dtype=dtype, requires_grad=True)
     with frozen_running_stats(model):
         current = dict(zip(names, params, strict=True))
-        logits = functional_call(model, ({**current, **buffers},), x_t)
-        inner = (eps * F.cross_entropy(logits, y_t, reduction="none")).sum()
+        inner = (eps * -lik(model, x_t, y_t, params=current).values).sum()
         grads = torch.autograd.grad(inner, params, create_graph=True, allow_unused=True)
         fast = {
             n: p if g is None else p - inner_lr * g
             for n, p, g in zip(names, params, grads, strict=True)
         }
-        meta_loss = F.cross_entropy(functional_call(model, ({**fast, **buffers},), x_m), y_m)
+        meta_loss = -lik(model, x_m, y_m, params=fast).values.mean()
         (g_eps,) = torch.autograd.grad(meta_loss, eps)
     if not torch.isfinite(g_eps).all():
         raise NumericalError("non-finite BLO meta-gradient; lower optimizer.lr or blo.inner_lr")
@@ -70,12 +72,14 @@ def lookahead_weights(
     x_m: torch.Tensor,
     y_m: torch.Tensor,
     inner_lr: float,
+    likelihood: Likelihood | None = None,
 ) -> torch.Tensor:
     """L2RW's per-example weights ``w`` (non-negative, summing to 1, or all 0 when no example's
     up-weighting lowers the meta loss; L2RW Eq. 5–6)."""
-    w = torch.clamp(-lookahead_meta_gradient(model, x_t, y_t, x_m, y_m, inner_lr), min=0)
+    g = lookahead_meta_gradient(model, x_t, y_t, x_m, y_m, inner_lr, likelihood)
+    w = torch.clamp(-g, min=0)
     total = w.sum()
-    return w / total if total > 0 else w
+    return torch.where(total > 0, w / total.clamp_min(1e-30), w)
 
 
 class BLOBlock:
@@ -95,32 +99,41 @@ class BLOBlock:
         recorder: WeightRecorder,
         masks: dict[str, np.ndarray],
         device: torch.device | str = "cpu",
+        likelihood: Likelihood | None = None,
     ) -> None:
         self.model, self.optimizer, self.train, self.meta = model, optimizer, train, meta
         self.steps, self.inner_lr, self.recorder, self.masks = steps, inner_lr, recorder, masks
+        self.likelihood = likelihood
         self.w = torch.ones(len(train.dataset), device=device)
 
     def run_epoch(self, block: int) -> dict[str, Any]:
         start = block * self.steps
         t_iter, m_iter = cycle(self.train, start), cycle(self.meta, start)
-        loss = 0.0
+        loss = torch.zeros((), device=self.w.device)
         for s in range(self.steps):
             (x_t, y_t, idx), (x_m, y_m, _) = next(t_iter), next(m_iter)
-            w = lookahead_weights(self.model, x_t, y_t, x_m, y_m, self.inner_lr)
+            w = lookahead_weights(self.model, x_t, y_t, x_m, y_m, self.inner_lr, self.likelihood)
             losses, _, _ = sgd_step(
                 self.model,
                 self.optimizer,
                 x_t,
                 y_t,
                 weights=w * len(y_t),
-                where=f"at step {start + s + 1}",
+                likelihood=self.likelihood,
+                check=False,
             )
             self.w[idx] = w * len(y_t)
             self.recorder.record(start + s, self.w)
-            loss += float(losses.mean())
+            loss += losses.mean()
+        mean_loss = float(loss) / self.steps
+        if not math.isfinite(mean_loss):
+            raise NumericalError(
+                f"non-finite training loss in steps {start + 1}–{start + self.steps}; lower "
+                "optimizer.lr or blo.inner_lr"
+            )
         return {
             "steps": self.steps,
-            "train_loss": loss / self.steps,
+            "train_loss": mean_loss,
             "group_weights": group_means(self.w, self.masks),
         }
 

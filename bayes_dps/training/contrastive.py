@@ -22,33 +22,39 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from bayes_dps.data.batches import BatchStream
 from bayes_dps.data.dataset import IndexedDataset
+from bayes_dps.models.likelihoods import Classification, Likelihood
 from bayes_dps.training.bads import cycle
 from bayes_dps.training.optim import build_optimizer
 from bayes_dps.training.trainer import sgd_step
 
 
-def _fit(model: nn.Module, data: IndexedDataset, steps: int, opt_cfg, batch_size, seed, device):
-    optimizer = build_optimizer(model.parameters(), opt_cfg)
+def _fit(model: nn.Module, data, steps: int, opt_cfg, batch_size, seed, device, likelihood=None):
+    optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], opt_cfg)
     stream = BatchStream(data, min(batch_size, len(data)), seed=seed, device=device)
     batches = cycle(stream)
     for s in range(steps):
         x, y, _ = next(batches)
-        sgd_step(model, optimizer, x, y, where=f"in CDS scoring-model step {s + 1}")
+        sgd_step(
+            model, optimizer, x, y, likelihood=likelihood,
+            where=f"in CDS scoring-model step {s + 1}",
+        )  # fmt: skip
     return model
 
 
 @torch.no_grad()
-def log_likelihoods(model: nn.Module, data: IndexedDataset, device, batch_size: int = 512):
-    """``log p(y_i | x_i, θ)`` for every point of ``data`` (evaluation mode and transform)."""
+def log_likelihoods(
+    model: nn.Module, data, device, batch_size: int = 512, likelihood: Likelihood | None = None
+) -> torch.Tensor:
+    """``log p(z_i | θ)`` for every point of ``data`` (evaluation mode and transform)."""
+    lik = likelihood or Classification()
     model.eval()
     out = torch.empty(len(data))
     for x, y, idx in BatchStream.sequential(data.for_eval(), batch_size, device=device):
-        out[idx.cpu()] = -F.cross_entropy(model(x), y, reduction="none").cpu()
+        out[idx.cpu()] = lik(model, x, y).values.float().cpu()
     return out
 
 
@@ -60,6 +66,7 @@ def contrastive_scores(
     *,
     seed: int,
     device: torch.device | str = "cpu",
+    likelihood: Likelihood | None = None,
 ) -> torch.Tensor:
     """``s_i`` for every point of ``train`` (step 1–3 above). ``cfg`` is the run config; its
     ``contrastive`` block sets ``base_steps``, ``finetune_steps`` and ``finetune_lr``."""
@@ -69,7 +76,10 @@ def contrastive_scores(
         int(min(c["base_steps"], limit)),
         int(min(c["finetune_steps"], limit)),
     )
-    base = _fit(make_model(), train, base_steps, cfg["optimizer"], cfg["batch_size"], seed, device)
+    base = _fit(
+        make_model(), train, base_steps, cfg["optimizer"], cfg["batch_size"], seed, device,
+        likelihood,
+    )  # fmt: skip
     finetune_opt = {**cfg["optimizer"], "lr": c["finetune_lr"] or cfg["optimizer"]["lr"]}
     tuned = _fit(
         copy.deepcopy(base),
@@ -79,5 +89,8 @@ def contrastive_scores(
         cfg["meta_batch_size"],
         seed + 1,
         device,
+        likelihood,
     )
-    return log_likelihoods(tuned, train, device) - log_likelihoods(base, train, device)
+    return log_likelihoods(tuned, train, device, likelihood=likelihood) - log_likelihoods(
+        base, train, device, likelihood=likelihood
+    )

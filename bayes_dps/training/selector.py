@@ -22,10 +22,10 @@ import torch
 from torch import nn
 
 from bayes_dps.errors import ConfigError, DataError
+from bayes_dps.models.batchnorm import frozen_running_stats
 from bayes_dps.selection.base import BigBatch, Selection, SelectionRule
 from bayes_dps.selection.predictors.base import Predictor
 from bayes_dps.selection.registry import RULES, build_rule, predictor_for
-from bayes_dps.training.batchnorm import frozen_running_stats
 
 _HYPER = {"alpha", "n_e", "tau0", "momentum", "num_samples", "adaptive_alpha"}
 

@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
 from bayes_dps.data.batches import BatchStream
 from bayes_dps.errors import ConfigError, NumericalError
+from bayes_dps.models.likelihoods import Classification, Likelihood, upcast
 from bayes_dps.training.checkpoint import load_checkpoint, save_checkpoint
 from bayes_dps.training.runtime import rng_state, set_rng_state, synchronize
+
+CLASSIFICATION = Classification()
 
 
 class EpochStep(Protocol):
@@ -43,22 +46,26 @@ def sgd_step(
     y: torch.Tensor,
     weights: torch.Tensor | None = None,
     *,
+    likelihood: Likelihood | None = None,
+    autocast=nullcontext,
     where: str = "",
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One optimiser step on ``mean_i w_i · CE(f(x_i), y_i)``.
+    check: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """One optimiser step on ``−mean_i w_i · log p(z_i | θ)`` (the likelihood's; default the
+    classifier's cross-entropy), the forward pass inside ``autocast()``.
 
     Returns the detached per-example losses, logits and last-layer features from the forward
-    pass (taken *before* the update, with the batch's own BatchNorm statistics). A non-finite
-    loss raises :class:`NumericalError` naming ``where``, before the parameters change.
+    pass (taken *before* the update, with the batch's own BatchNorm statistics; ``None`` /
+    empty for models without them). With ``check`` a non-finite loss raises
+    :class:`NumericalError` naming ``where``, before the parameters change (a host sync; loops
+    that avoid per-step syncs pass ``check=False`` and test the returned losses in bulk).
     """
     model.train()
-    if hasattr(model, "forward_with_features"):
-        logits, feats = model.forward_with_features(x)
-    else:
-        logits, feats = model(x), x.new_zeros(len(x), 0)
-    losses = F.cross_entropy(logits, y, reduction="none")
+    with autocast():
+        out = (likelihood or CLASSIFICATION)(model, x, y)
+    losses = -upcast(out.values)
     loss = (losses * weights).mean() if weights is not None else losses.mean()
-    if not torch.isfinite(loss):
+    if check and not torch.isfinite(loss):
         raise NumericalError(
             f"non-finite training loss {loss.item()} {where}; lower optimizer.lr or check the "
             "inputs for NaN/inf"
@@ -66,7 +73,9 @@ def sgd_step(
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
-    return losses.detach(), logits.detach(), feats.detach()
+    feats = out.features if out.features is not None else x.new_zeros(len(losses), 0)
+    logits = None if out.logits is None else out.logits.detach()
+    return losses.detach(), logits, feats.detach()
 
 
 def epochs_within(epochs: int, steps_per_epoch: int, step_limit: int | None) -> int:

@@ -69,6 +69,14 @@ MUTATIONS = [
         "pSGLD preconditioner / SGHMC momentum not restored on resume",
     ),
     Mutation(
+        "sampler-generator",
+        "bayes_dps/inference/bads_sampler.py",
+        '        self.generator.set_state(state["generator"])',
+        "        pass",
+        ("tests/test_resume_exact.py",),
+        "the BADS sampler's noise generator not restored on resume",
+    ),
+    Mutation(
         "log-jacobian",
         "bayes_dps/inference/sgmcmc_kernel.py",
         "log_joint = log_joint + self.transforms[k].inv.log_abs_det_jacobian(v, values[k]).sum()",
