@@ -17,8 +17,8 @@ with one ``error:`` line naming the value and the fix, exit status 2, and no
 from __future__ import annotations
 
 import argparse
-import copy
 import errno
+import json
 import os
 import shutil
 import sys
@@ -48,6 +48,9 @@ def _load(args: argparse.Namespace, command: str) -> dict[str, Any]:
         overrides.append(f"threads={args.threads}")
     if args.quiet:
         overrides.append("progress=false")
+    for item in getattr(args, "sweep", None) or []:  # --sweep KEY=V1,V2 joins the grid
+        key, values = parse_sweep(item)
+        overrides.append(f"sweep.{key}={json.dumps(values)}")
     return load_config(path, overrides, command)
 
 
@@ -97,46 +100,57 @@ def _run_and_plot(cfg: dict[str, Any], out: Path, resume: bool) -> dict[str, Any
     return results
 
 
-def cmd_online(args: argparse.Namespace) -> dict[str, Any]:
-    from bayes_dps.config import check_config, set_dotted
-    from bayes_dps.config.keys import ONLINE
+def _run_sweep(cfg: dict[str, Any], out: Path, command: str, run) -> dict[str, Any]:
+    from bayes_dps.config import sweep_points
     from bayes_dps.training.sweep import run_sweep
 
+    points = sweep_points(cfg, command)
+    cfg_cache = cfg.get("cache_dir") or str(out / "cache")  # one holdout model for all points
+    points = [(p, {**c, "cache_dir": cfg_cache} if "cache_dir" in c else c) for p, c in points]
+    sweep = run_sweep(points, out, run, targets=cfg.get("targets"))
+    plots = _plots()
+    plot = plots.plot_sweep if command == "online" else plots.plot_bads_sweep
+    plots.save_figure(plot(sweep), out / "sweep.png")
+    print(f"wrote {out / 'sweep.json'} and {out / 'sweep.png'}")
+    return sweep
+
+
+def cmd_online(args: argparse.Namespace) -> dict[str, Any]:
     cfg = _load(args, "online")
     out = _out_dir(args, cfg)
     resume = getattr(args, "resume", False)
-    sweep = getattr(args, "sweep", None)
-    if not sweep:
+    if not cfg["sweep"]:
         print(f"online selection: {cfg['name']} → {out}")
         return _run_and_plot(cfg, out, resume)
-    key, values = parse_sweep(sweep)
-    cfg["cache_dir"] = cfg["cache_dir"] or str(out / "cache")  # one holdout model for all values
-    configs = []
-    for value in values:  # validate every value before training any
-        c = copy.deepcopy(cfg)
-        set_dotted(c, key, value, ONLINE)
-        configs.append(check_config(c, "online"))
 
     def run(c: dict[str, Any], folder: Path) -> dict[str, Any]:
-        print(f"sweep {key} → {folder}")
+        print(f"sweep point → {folder}")
         return _run_and_plot(c, folder, resume)
 
-    sweep_data = run_sweep(configs, key, values, out, run)
-    plots = _plots()
-    plots.save_figure(plots.plot_sweep(sweep_data), out / "sweep.png")
-    print(f"wrote {out / 'sweep.json'} and {out / 'sweep.png'}")
-    return sweep_data
+    return _run_sweep(cfg, out, "online", run)
 
 
 def cmd_bads(args: argparse.Namespace) -> dict[str, Any]:
+    cfg = _load(args, "bads")
+    out = _out_dir(args, cfg)
+    resume = getattr(args, "resume", False)
+    if not cfg["sweep"]:
+        print(f"BADS: {cfg['name']} → {out}")
+        return _run_bads(cfg, out, resume)
+
+    def run(c: dict[str, Any], folder: Path) -> dict[str, Any]:
+        print(f"sweep point → {folder}")
+        return _run_bads(c, folder, resume)
+
+    return _run_sweep(cfg, out, "bads", run)
+
+
+def _run_bads(cfg: dict[str, Any], out: Path, resume: bool) -> dict[str, Any]:
     from bayes_dps.diagnostics.arviz_export import save_inference_data, weights_to_inference_data
     from bayes_dps.diagnostics.tables import as_text, bads_rows
     from bayes_dps.training.bads_experiment import run_bads_experiment
 
-    cfg = _load(args, "bads")
-    out = _out_dir(args, cfg)
-    print(f"BADS: {cfg['name']} → {out}")
-    results, traces, traced = run_bads_experiment(cfg, out, resume=getattr(args, "resume", False))
+    results, traces, traced = run_bads_experiment(cfg, out, resume=resume)
     for i, (method, chains) in enumerate(traces.items()):
         idata = weights_to_inference_data(
             chains,
@@ -144,7 +158,7 @@ def cmd_bads(args: argparse.Namespace) -> dict[str, Any]:
             traced["group"],
             thin=cfg["bads"]["thin"],
             sample_stats=traced["stats"].get(method),
-            attrs=traced["attrs"],
+            attrs={**traced["attrs"], "method": method},
         )
         save_inference_data(idata, out / ("posterior.nc" if i == 0 else f"posterior_{method}.nc"))
     plots = _plots()
@@ -251,12 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
             "--config", required=True, help="YAML config file, or the name of a bundled config"
         )
         p.add_argument("--resume", action="store_true", help="continue a killed run in --out")
-        if name == "online":
-            p.add_argument(
-                "--sweep",
-                metavar="KEY=V1,V2,...",
-                help="run the config once per value of KEY (e.g. bayesian.alpha=0.1,0.2,0.3)",
-            )
+        p.add_argument(
+            "--sweep",
+            action="append",
+            metavar="KEY=V1,V2,...",
+            help="run the config once per value of KEY (e.g. bayesian.alpha=0.1,0.2,0.3); "
+            "repeat for a grid",
+        )
         common(p, "output folder (default runs/<name>-<date>-<time>)")
         p.set_defaults(func=func)
 

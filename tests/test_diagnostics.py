@@ -138,12 +138,15 @@ def test_group_weights_grid_reads_at_full_size_with_units_and_a_mask_for_cds():
 def test_sweep_plot_shows_spread_and_labelled_targets():
     run = lambda acc: {"seed": 0, "test_acc": acc}  # noqa: E731
     sweep = {
+        "keys": ["bayesian.alpha"],
         "key": "bayesian.alpha",
-        "values": [0.1, 0.4],
         "targets": [0.8],
         "runs": {
-            v: {"methods": {"bayesian": {"seeds": [run([0.5, 0.85]), run([0.6, 0.8])]}}}
-            for v in ("0.1", "0.4")
+            f"bayesian.alpha={v}": {
+                "values": {"bayesian.alpha": v},
+                "methods": {"bayesian": {"seeds": [run([0.5, 0.85]), run([0.6, 0.8])]}},
+            }
+            for v in (0.1, 0.4)
         },
     }
     ax = plot_sweep(sweep).axes[0]
@@ -258,3 +261,20 @@ def test_convergence_flags_chains_that_disagree_and_not_those_that_agree():
     assert good.flags() == [] and max(g["rhat"] for g in good.groups.values()) < 1.01
     assert any("disagree" in f for f in bad.flags())
     assert bad.groups["clean"]["rhat"] > 1.1
+
+
+def test_bads_sweep_over_a_grid_writes_a_table_and_figure(tmp_path):
+    out = tmp_path / "gamma"
+    args = ["bads", "--config", str(CONFIGS / "digits_denoise.yaml"), "--out", str(out), *FAST]
+    for s in ("steps=20", "eval_every=10", "bads.s_avg=10", "bads.thin=2", "methods=[bads]",
+              "seeds=[0]", "model_options={hidden: [16]}"):  # fmt: skip
+        args += ["--set", s]
+    args += ["--sweep", "bads.normaliser_weight=0,1", "--sweep", "bads.rho_w=1,10"]
+    assert main(args) == 0
+    sweep = json.loads((out / "sweep.json").read_text())
+    assert sweep["keys"] == ["bads.normaliser_weight", "bads.rho_w"] and len(sweep["runs"]) == 4
+    assert (out / "bads.normaliser_weight=1,bads.rho_w=10" / "posterior.nc").is_file()
+    assert main(["report", str(out)]) == 0
+    text = (out / "report.md").read_text()
+    assert "| bads.normaliser_weight | bads.rho_w | method | final metric % |" in text
+    assert "](sweep.png)" in text and "could not be drawn" not in text

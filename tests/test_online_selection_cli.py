@@ -59,10 +59,12 @@ def test_sweep_writes_one_run_per_value(tmp_path):
     args += ["--set", "methods=[bayesian]", "--sweep", "bayesian.alpha=0.1,0.4"]
     assert main(args) == 0
     sweep = json.loads((out / "sweep.json").read_text())
-    assert sweep["key"] == "bayesian.alpha" and sweep["values"] == [0.1, 0.4]
-    assert set(sweep["runs"]) == {"0.1", "0.4"}
-    assert sweep["runs"]["0.4"]["folder"] == "bayesian.alpha=0.4"
-    bayes = sweep["runs"]["0.4"]["methods"]["bayesian"]
+    assert sweep["keys"] == ["bayesian.alpha"]
+    assert sweep["values"] == {"bayesian.alpha": [0.1, 0.4]}
+    assert set(sweep["runs"]) == {"bayesian.alpha=0.1", "bayesian.alpha=0.4"}
+    point = sweep["runs"]["bayesian.alpha=0.4"]
+    assert point["folder"] == "bayesian.alpha=0.4" and point["values"] == {"bayesian.alpha": 0.4}
+    bayes = point["methods"]["bayesian"]
     assert len(bayes["seeds"][0]["test_acc"]) == 2 and "final_acc" in bayes["summary"]
     cfg = json.loads((out / "bayesian.alpha=0.4" / "results.json").read_text())["config"]
     assert cfg["bayesian"]["alpha"] == 0.4

@@ -14,6 +14,7 @@ from bayes_dps.config.loading import (
     load_config,
     parse_set,
     read_config_file,
+    sweep_points,
     yaml_load,
 )
 from bayes_dps.config.schema import Key, defaults, set_dotted, validate, walk
@@ -29,6 +30,7 @@ __all__ = [
     "parse_set",
     "read_config_file",
     "set_dotted",
+    "sweep_points",
     "validate",
     "walk",
     "yaml_load",

@@ -195,6 +195,12 @@ COMMON: Tree = {
         "smoke tests only: stop every training loop (runs, predictors) after this many "
         "optimiser steps; the results record it",
     ),
+    "sweep": Key(
+        Mapping("a mapping `{dotted.key: [v1, v2, ...]}`"),
+        {},
+        "run the config once per point of this grid (into `OUT/k1=v1,k2=v2/`, with "
+        "`sweep.json` and `sweep.png`); `--sweep KEY=V1,V2` adds to it",
+    ),
     "logging": {
         "csv": Key(
             Bool(), True, "write `runs/<method>/seed<k>.csv` with the per-evaluation metrics"
@@ -367,6 +373,11 @@ BADS: Tree = {
             None,
             "temperature of the auxiliary chain θ'",
             "`temperature`",
+        ),
+        "normaliser_window": Key(
+            Int(1, 10_000),
+            1,
+            "average `log p(z_i | θ')` over the last K visits of a point (Gibbs needs K > 1)",
         ),
         "weight_net_hidden": Key(Int(1, 65_536), 64, "weight network `g_φ` width"),
         "weight_net_warmup": Key(Int(0, MAX_STEPS), 0, "`θ`-only steps before `φ` moves"),

@@ -75,8 +75,13 @@ def parse_set(item: str) -> tuple[str, Any]:
     return key, value
 
 
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    """The mapping a YAML config file holds (errors name the file and the line)."""
+MAX_GRID = 1000
+
+
+def read_config_file(path: str | Path, _depth: int = 0) -> dict[str, Any]:
+    """The mapping a YAML config file holds (errors name the file and the line). A ``base:``
+    entry names another config (a path relative to this file, or a bundled config's name)
+    whose settings this one starts from and overrides, key by key."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
@@ -88,7 +93,27 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid YAML: {yaml_problem(err)}") from err
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping, got {type(data).__name__}")
-    return data
+    if "base" not in data:
+        return data
+    base = data.pop("base")
+    if _depth >= 5:
+        raise ConfigError(f"config file {path}: `base` chains more than 5 files deep (a cycle?)")
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"config file {path}: `base` must name a config, got {base!r}")
+    from bayes_dps import configs as bundled
+
+    local = path.parent / base
+    base_path = local if local.is_file() else bundled.resolve(base)
+    return _deep_merge(read_config_file(base_path, _depth + 1), data)
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = (
+            _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        )
+    return out
 
 
 def _schema(command: str | dict[str, Any]) -> tuple[str, Tree]:
@@ -143,7 +168,65 @@ def check_config(cfg: dict[str, Any], command: str | dict[str, Any] = "online") 
         _check_online(cfg)
     else:
         _check_bads(cfg)
+    cfg["sweep"] = _check_sweep(cfg, command, tree)
     return cfg
+
+
+def _flatten_sweep(sweep: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in sweep.items():
+        if isinstance(v, dict):
+            out.update(_flatten_sweep(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _check_sweep(cfg: dict[str, Any], command: str, tree: Tree) -> dict[str, list[Any]]:
+    """Every swept key exists, every value list is non-empty, and every point of the grid is a
+    valid config (checked now, before any point runs)."""
+    from bayes_dps.config.schema import locate
+
+    sweep = _flatten_sweep(cfg["sweep"])
+    if not sweep:
+        return {}
+    size = 1
+    for key, values in sweep.items():
+        if key.split(".")[0] in ("sweep", "seeds", "name"):
+            raise ConfigError(f"sweep over {key!r} is not possible; sweep over settings")
+        locate(tree, key)  # unknown keys name the closest valid one
+        if not isinstance(values, list) or not 1 <= len(values) <= 100:
+            raise ConfigError(f"sweep.{key} must be a list of 1 to 100 values, got {show(values)}")
+        size *= len(values)
+        if size > MAX_GRID:
+            raise ConfigError(f"the sweep grid has more than {MAX_GRID} points; sweep fewer values")
+    from bayes_dps.training.sweep import grid
+
+    for point in grid(sweep):
+        c = copy.deepcopy(cfg)
+        c["sweep"] = {}
+        for key, value in point.items():
+            set_dotted(c, key, value, tree)
+        try:
+            check_config(c, command)
+        except ConfigError as err:
+            raise ConfigError(f"sweep point {point}: {err}") from None
+    return sweep
+
+
+def sweep_points(cfg: dict[str, Any], command: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """``(point, config)`` for every point of ``cfg["sweep"]`` (each config without a sweep)."""
+    from bayes_dps.training.sweep import grid
+
+    tree = COMMANDS[command]
+    points = []
+    for point in grid(cfg["sweep"]):
+        c = copy.deepcopy(cfg)
+        c["sweep"] = {}
+        for key, value in point.items():
+            set_dotted(c, key, value, tree)
+        points.append((point, check_config(c, command)))
+    return points
 
 
 def _check_online(cfg: dict[str, Any]) -> None:

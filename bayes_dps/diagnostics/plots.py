@@ -157,30 +157,73 @@ def plot_selection_stats(results: dict[str, Any], title: str | None = None) -> p
     return fig
 
 
+def _point_label(run: dict[str, Any], keys: list[str]) -> str:
+    return ", ".join(f"{k.split('.')[-1]}={run['values'][k]}" for k in keys)
+
+
 def plot_sweep(sweep: dict[str, Any], title: str | None = None) -> plt.Figure:
-    """Hyper-parameter sweep (paper Fig. 4): one test-accuracy curve per value of the swept
-    key (mean over seeds, band ± 1 std), for each method, with labelled target lines."""
+    """Online-selection sweep (paper Fig. 4): one test-accuracy curve per point of the grid
+    (mean over seeds, band ± 1 std), for each method, with labelled target lines."""
     fig, ax = plt.subplots(figsize=(8, 4.8))
-    key = sweep["key"]
-    short = key.split(".")[-1]
-    for i, (value, results) in enumerate(sweep["runs"].items()):
-        for j, (name, method) in enumerate(results["methods"].items()):
-            curves = [run["test_acc"] for run in method["seeds"]]
+    keys = sweep["keys"]
+    for i, run in enumerate(sweep["runs"].values()):
+        for j, (name, method) in enumerate(run["methods"].items()):
+            curves = [r["test_acc"] for r in method["seeds"]]
             length = min(len(c) for c in curves)
             arr = np.array([c[:length] for c in curves])
             mean, std = arr.mean(0), arr.std(0)
             x = np.arange(1, length + 1)
             ax.plot(
-                x, mean, STYLES[j % len(STYLES)], color=f"C{i}",
-                label=f"{name}, {short}={value} (n={len(curves)})",
+                x, mean, STYLES[j % len(STYLES)], color=f"C{i % 10}",
+                label=f"{name}, {_point_label(run, keys)} (n={len(curves)})",
             )  # fmt: skip
-            ax.fill_between(x, mean - std, mean + std, color=f"C{i}", alpha=0.12)
+            ax.fill_between(x, mean - std, mean + std, color=f"C{i % 10}", alpha=0.12)
     _target_lines(ax, sweep.get("targets", []))
     ax.set_xlabel("training epochs (passes over the training set)")
     ax.set_ylabel("test accuracy (mean ± std over seeds)")
-    ax.set_title(title or f"sweep over {key}")
+    ax.set_title(title or f"sweep over {', '.join(keys)}")
     ax.legend(loc="upper left", bbox_to_anchor=(1.12, 1.0), fontsize=8)
     ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_bads_sweep(sweep: dict[str, Any], title: str | None = None) -> plt.Figure:
+    """BADS sweep: final test metric (left) and the final mean weight of each ground-truth
+    group (right) against the first swept key, one line per method and per value of the other
+    keys (mean ± std over seeds)."""
+    keys = sweep["keys"]
+    x_key, others = keys[0], keys[1:]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    series: dict[tuple, list] = {}
+    for run in sweep["runs"].values():
+        rest = tuple(run["values"][k] for k in others)
+        for name, method in run["methods"].items():
+            series.setdefault((name, rest), []).append((run["values"][x_key], method["seeds"]))
+    for i, ((name, rest), points) in enumerate(series.items()):
+        points.sort(key=lambda p: p[0])
+        xs = [p[0] for p in points]
+        tag = name + "".join(f", {k.split('.')[-1]}={v}" for k, v in zip(others, rest, strict=True))
+        metric = [[r["final_metric"] for r in seeds] for _, seeds in points]
+        left.errorbar(xs, [np.mean(m) for m in metric], yerr=[np.std(m) for m in metric],
+                      marker=MARKERS[i % len(MARKERS)], capsize=3, label=tag)  # fmt: skip
+        groups = list(points[0][1][0].get("final_group_weights") or {})
+        for j, g in enumerate(groups):
+            vals = [[r["final_group_weights"][g] for r in seeds] for _, seeds in points]
+            right.errorbar(
+                xs, [np.mean(v) for v in vals], yerr=[np.std(v) for v in vals],
+                color=f"C{i % 10}", linestyle=STYLES[j % len(STYLES)],
+                marker=MARKERS[j % len(MARKERS)], capsize=3, label=f"{tag}: {g}",
+            )  # fmt: skip
+    left.set_xlabel(x_key)
+    left.set_ylabel("final test metric (mean ± std over seeds)")
+    right.set_xlabel(x_key)
+    right.set_ylabel("final mean weight w_i of the group")
+    left.legend(fontsize=8)
+    right.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    fig.suptitle(title or f"sweep over {', '.join(keys)}")
+    fig.tight_layout()
     return fig
 
 

@@ -21,6 +21,7 @@ from bayes_dps.diagnostics.arviz_export import arviz
 from bayes_dps.diagnostics.convergence import convergence
 from bayes_dps.diagnostics.plots import (
     plot_bads_curves,
+    plot_bads_sweep,
     plot_group_weights,
     plot_online_curves,
     plot_selection_stats,
@@ -122,6 +123,13 @@ def posterior_section(path: Path, out: Path, notes: list[str]) -> list[str]:
     return lines
 
 
+def _is_online_sweep(sweep: dict[str, Any]) -> bool:
+    for run in sweep.get("runs", {}).values():
+        for method in run.get("methods", {}).values():
+            return "final_acc" in method.get("summary", {})
+    return True
+
+
 def write_report(run_dir: str | Path) -> tuple[Path, list[str]]:
     """Regenerate the figures of ``run_dir`` and write ``run_dir/report.md``; returns its path
     and what was missing or unreadable. Raises ``FileNotFoundError`` only if ``run_dir`` itself
@@ -165,7 +173,8 @@ def write_report(run_dir: str | Path) -> tuple[Path, list[str]]:
             lines += [as_markdown(sweep_rows(sweep)), ""]
         except (KeyError, TypeError, AttributeError) as err:
             notes.append(f"`sweep.json` lacks a field the table needs ({err})")
-        fig = _figure(out, "sweep.png", lambda: plot_sweep(sweep), "sweep", notes)
+        draw = plot_sweep if _is_online_sweep(sweep) else plot_bads_sweep
+        fig = _figure(out, "sweep.png", lambda: draw(sweep), "sweep", notes)
         if fig:
             figures += ["## Sweep", "", fig, ""]
     lines += ["## Figures", "", *figures] if figures else []

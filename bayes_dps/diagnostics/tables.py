@@ -34,20 +34,36 @@ def online_rows(results: dict[str, Any]) -> list[list[str]]:
 
 
 def sweep_rows(sweep: dict[str, Any]) -> list[list[str]]:
-    """One row per (value, method) of a sweep: final accuracy and epochs / seconds to each
-    target (mean ± std over seeds)."""
+    """One row per (grid point, method) of a sweep: for online runs the final accuracy and
+    epochs / seconds to each target, for BADS runs the final metric and mean weights by group
+    (mean ± std over seeds)."""
+    keys = sweep.get("keys") or [sweep["key"]]
     targets = sweep.get("targets", [])
-    head = [sweep["key"], "method", "final acc %"]
-    head += [f"epochs to {t:.2f}" for t in targets] + [f"s to {t:.2f}" for t in targets]
+    runs = list(sweep["runs"].values())
+    online = bool(runs) and "final_acc" in next(iter(runs[0]["methods"].values()))["summary"]
+    head = [*keys, "method"]
+    if online:
+        head += ["final acc %", *[f"epochs to {t:.2f}" for t in targets]]
+        head += [f"s to {t:.2f}" for t in targets]
+    else:
+        head += ["final metric %", "final mean weight by group"]
     rows = [head]
-    for value, run in sweep["runs"].items():
+    for run in runs:
+        values = [str(run["values"][k]) for k in keys]
         for name, m in run["methods"].items():
             s = m["summary"]
-            row = [str(value), name, _fmt(s["final_acc"], pct=True)]
-            row += [_fmt(s["epochs_to_target"][f"{t:.2f}"]) for t in targets]
-            row += [
-                _fmt(s.get("seconds_to_target", {}).get(f"{t:.2f}", {}), digits=2) for t in targets
-            ]
+            if online:
+                row = [*values, name, _fmt(s["final_acc"], pct=True)]
+                row += [_fmt(s["epochs_to_target"][f"{t:.2f}"]) for t in targets]
+                row += [
+                    _fmt(s.get("seconds_to_target", {}).get(f"{t:.2f}", {}), digits=2)
+                    for t in targets
+                ]
+            else:
+                weights = ", ".join(
+                    f"{g} {v['mean']:.3f}" for g, v in s.get("final_group_weights", {}).items()
+                )
+                row = [*values, name, _fmt(s["final_metric"], pct=True), weights or "-"]
             rows.append(row)
     return rows
 

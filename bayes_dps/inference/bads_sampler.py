@@ -92,6 +92,10 @@ class BADSSampler:
             its sigmoid and cannot recover (its ``φ`` gradients vanish).
         normaliser_weight: ``γ ∈ [0, 1]`` (module docstring); ``eta_aux``, ``temperature_aux``:
             the auxiliary chain's step size and temperature (default: ``θ``'s).
+        normaliser_window: ``K``: ``ℓ̄_i`` averages ``log p(z_i | θ')`` over the last ``K``
+            visits of point ``i`` (a running mean up to ``K`` visits, then an exponential
+            window of ``K``); 1 uses the current draw alone. The exact Gibbs draw needs a
+            window: its conditional is nonlinear in ``ℓ̄_i``, so one noisy draw biases it.
         average_from: steps before this are burn-in for :attr:`weights` (the running average;
             a run of ``S`` steps with the paper's ``S_avg`` uses ``S − S_avg``).
         thin, trace_max_instances, trace_seed: the thinned trace behind
@@ -138,6 +142,7 @@ class BADSSampler:
         normaliser_weight: float = 0.0,
         eta_aux: float | None = None,
         temperature_aux: float | None = None,
+        normaliser_window: int = 1,
         average_from: int = 0,
         thin: int = 1,
         trace_max_instances: int = 100_000,
@@ -184,8 +189,13 @@ class BADSSampler:
             self.generator,
         )  # fmt: skip
         self.theta_aux: dict[str, torch.Tensor] | None = None
+        if int(normaliser_window) < 1:
+            raise ConfigError(f"bads.normaliser_window must be >= 1, got {normaliser_window}")
+        self.window = int(normaliser_window)
         if self.gamma > 0:  # θ' starts where θ starts
             self.theta_aux = {n: p.detach().clone() for n, p in self._theta_named()}
+            self.aux_mean = torch.zeros(n_t, device=self.device)
+            self.aux_visits = torch.zeros(n_t, device=self.device)
         self.autocast = autocast or nullcontext
         start = float(prior.mean) if init_w is None else float(init_w)
         self.w = torch.full((n_t,), start, device=self.device)
@@ -275,21 +285,27 @@ class BADSSampler:
             with torch.no_grad():
                 for i, (p, g) in enumerate(zip(params, grads, strict=True)):
                     p.copy_(self.updates(f"theta{i}", upcast(p), upcast(g), self.eta_theta))
-        ll_aux = self._aux_step(x_t, y_t, w_b, big_b) if self.gamma > 0 else None
+        ll_aux, stats = None, {}
+        if self.gamma > 0:
+            ll_now, stats["aux_lp"] = self._aux_step(x_t, y_t, w_b, big_b)
+            ll_aux = self._window_mean(idx_t, ll_now)
         if not warming:
             drift = ll_t.detach() if ll_aux is None else ll_t.detach() - self.gamma * ll_aux
             self._update_weights(idx_t, drift, out_t, y_t, big_b)
         log_joint = log_joint.detach()
         self._track(log_joint, -ll_t.detach().mean())
-        self.recorder.record(self.num_steps, self.w, lp=log_joint, step_size=self.eta_theta)
+        self.recorder.record(
+            self.num_steps, self.w, lp=log_joint, step_size=self.eta_theta, **stats
+        )
         self.num_steps += 1
         if check:
             self.raise_if_nonfinite()
         return {"log_joint": log_joint, "loss": -ll_t.detach().mean()}
 
-    def _aux_step(self, x_t, y_t, w_b, big_b) -> torch.Tensor:
+    def _aux_step(self, x_t, y_t, w_b, big_b) -> tuple[torch.Tensor, torch.Tensor]:
         """One step of ``θ' ~ p(θ' | w, D_t)`` on ``B_t``; returns ``log p(z_i | θ')`` at the
-        state before the step (the current draw), detached."""
+        state before the step (the current draw) and the chain's minibatch log density,
+        both detached."""
         names = list(self.theta_aux)
         leaves = {n: self.theta_aux[n].requires_grad_(True) for n in names}
         with frozen_running_stats(self.model), self.autocast():  # θ' must not move BN statistics
@@ -304,7 +320,18 @@ class BADSSampler:
             for i, (n, g) in enumerate(zip(names, grads, strict=True)):
                 self.theta_aux[n] = self.aux_updates(f"aux{i}", leaves[n].detach(), g, self.eta_aux)
         self._aux_log_joint += target.detach()
-        return ll.detach()
+        return ll.detach(), target.detach()
+
+    def _window_mean(self, idx: torch.Tensor, ll_aux: torch.Tensor) -> torch.Tensor:
+        """``ℓ̄_i`` over the last ``K`` visits of each point of the batch (merged over ranks)."""
+        if self.window == 1:
+            return ll_aux
+        visits = (self.aux_visits[idx] + 1).clamp(max=self.window)
+        mean = self.aux_mean[idx] + (ll_aux.to(self.aux_mean.dtype) - self.aux_mean[idx]) / visits
+        idx_all = dist.all_gather_cat(idx)
+        self.aux_mean[idx_all] = dist.all_gather_cat(mean)
+        self.aux_visits[idx_all] = dist.all_gather_cat(visits)
+        return mean
 
     def _global_noise(self, local: torch.Tensor, big_b: int) -> torch.Tensor:
         """This rank's slice of a standard-normal draw for the whole global batch (the same
@@ -462,6 +489,7 @@ class BADSSampler:
         if self.theta_aux is not None:
             state["theta_aux"] = {k: v.clone() for k, v in self.theta_aux.items()}
             state["aux_kernel"] = dict(self.aux_updates.state)
+            state["aux_mean"], state["aux_visits"] = self.aux_mean.clone(), self.aux_visits.clone()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -475,6 +503,8 @@ class BADSSampler:
         if self.theta_aux is not None:
             self.theta_aux = {k: v.to(self.device) for k, v in state["theta_aux"].items()}
             self.aux_updates.state = dict(state["aux_kernel"])
+            self.aux_mean.copy_(state["aux_mean"])
+            self.aux_visits.copy_(state["aux_visits"])
 
 
 def default_weight_net(in_features: int, hidden: int = 64) -> nn.Module:

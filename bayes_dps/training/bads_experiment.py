@@ -136,6 +136,7 @@ def _sampler(cfg, splits, model, method, device, seed=0, likelihood=None) -> BAD
         ],
         eta_aux=b["eta_aux"],
         temperature_aux=b["temperature_aux"],
+        normaliser_window=b["normaliser_window"],
         **_trace_settings(cfg),
         seed=seed,
         device=device,

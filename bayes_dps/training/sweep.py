@@ -1,10 +1,12 @@
-"""Hyper-parameter sweeps of online selection (the paper's Fig. 4 ablations): the config run
-once per value of one key, each into ``OUT/KEY=VALUE/`` (sharing one holdout model), and
-``OUT/sweep.json`` holding everything the sweep figure and ``bayes-dps report`` need — the
-key, the values, the targets and each value's results (curves and summaries per method)."""
+"""Hyper-parameter sweeps (the papers' ablations: Deng et al. Fig. 4; BADS's γ and impact
+constants): a config run once per point of a grid over one or more keys, each into
+``OUT/k1=v1,k2=v2/``, and ``OUT/sweep.json`` holding everything the sweep figure and
+``bayes-dps report`` need — the keys, the grid, the targets and each point's results (per
+method: the per-seed curves and final values, and the summary)."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,23 +14,47 @@ from typing import Any
 from bayes_dps.io import atomic_write_json
 from bayes_dps.training.run_folder import folder_lock
 
-SWEEP_FIELDS = ("test_acc", "epochs_to_target", "seconds_to_target", "final_acc", "seed")
+#: the per-seed fields a sweep keeps (online and BADS runs)
+SWEEP_FIELDS = (
+    "seed",
+    "test_acc",
+    "epochs_to_target",
+    "seconds_to_target",
+    "final_acc",
+    "eval_steps",
+    "test_metric",
+    "final_metric",
+    "final_group_weights",
+)
+
+
+def grid(sweep: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Every combination of the swept values, in the order the keys were given."""
+    keys = list(sweep)
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*sweep.values())]
+
+
+def label(point: dict[str, Any]) -> str:
+    """``"bads.normaliser_weight=0.5,bads.rho_m=100"`` (also the point's folder name)."""
+    return ",".join(f"{k}={v}" for k, v in point.items())
 
 
 def run_sweep(
-    configs: list[dict[str, Any]],
-    key: str,
-    values: list[Any],
+    points: list[tuple[dict[str, Any], dict[str, Any]]],
     out: Path,
     run: Callable[[dict[str, Any], Path], dict[str, Any]],
+    *,
+    targets: list[float] | None = None,
 ) -> dict[str, Any]:
-    """``run(cfg, folder)`` for each value; writes and returns ``sweep.json``'s content."""
+    """``run(cfg, folder)`` for each ``(point, cfg)``; writes and returns ``sweep.json``."""
     runs: dict[str, Any] = {}
     with folder_lock(out):
-        for value, c in zip(values, configs, strict=True):
-            results = run(c, out / f"{key}={value}")
-            runs[str(value)] = {
-                "folder": f"{key}={value}",
+        for point, cfg in points:
+            name = label(point)
+            results = run(cfg, out / name)
+            runs[name] = {
+                "folder": name,
+                "values": point,
                 "methods": {
                     m: {
                         "seeds": [{f: r[f] for f in SWEEP_FIELDS if f in r} for r in res["seeds"]],
@@ -37,6 +63,13 @@ def run_sweep(
                     for m, res in results["methods"].items()
                 },
             }
-        sweep = {"key": key, "values": values, "targets": configs[0]["targets"], "runs": runs}
+        keys = list(points[0][0]) if points else []
+        sweep = {
+            "keys": keys,
+            "key": keys[0] if len(keys) == 1 else ", ".join(keys),
+            "values": {k: list(dict.fromkeys(p[k] for p, _ in points)) for k in keys},
+            "targets": targets or [],
+            "runs": runs,
+        }
         atomic_write_json(out / "sweep.json", sweep)
     return sweep
