@@ -39,6 +39,14 @@ DEMO_CONFIG = "digits_noisy"
 DEMO_BADS_CONFIG = "digits_denoise"
 
 
+def _say(line: str) -> None:
+    """Print on the process that reports (rank 0 of a ``torchrun`` launch, or the only one)."""
+    from bayes_dps import distributed as dist
+
+    if dist.launch_rank() == 0:
+        print(line)
+
+
 def _load(args: argparse.Namespace, command: str) -> dict[str, Any]:
     from bayes_dps.config import load_config
 
@@ -88,11 +96,14 @@ def _plots() -> Any:
 
 
 def _run_and_plot(cfg: dict[str, Any], out: Path, resume: bool) -> dict[str, Any]:
+    from bayes_dps import distributed as dist
     from bayes_dps.diagnostics.tables import as_text, online_rows
     from bayes_dps.training.experiment import run_online_experiment
 
     plots = _plots()
     results = run_online_experiment(cfg, out, resume=resume)
+    if not dist.is_main():  # rank 0 alone writes files and prints
+        return results
     plots.save_figure(plots.plot_online_curves(results), out / "curves.png")
     plots.save_figure(plots.plot_selection_stats(results), out / "selection.png")
     print(as_text(online_rows(results)))
@@ -108,6 +119,10 @@ def _run_sweep(cfg: dict[str, Any], out: Path, command: str, run) -> dict[str, A
     cfg_cache = cfg.get("cache_dir") or str(out / "cache")  # one holdout model for all points
     points = [(p, {**c, "cache_dir": cfg_cache} if "cache_dir" in c else c) for p, c in points]
     sweep = run_sweep(points, out, run, targets=cfg.get("targets"))
+    from bayes_dps import distributed as dist
+
+    if not dist.is_main():
+        return sweep
     plots = _plots()
     plot = plots.plot_sweep if command == "online" else plots.plot_bads_sweep
     plots.save_figure(plot(sweep), out / "sweep.png")
@@ -120,11 +135,11 @@ def cmd_online(args: argparse.Namespace) -> dict[str, Any]:
     out = _out_dir(args, cfg)
     resume = getattr(args, "resume", False)
     if not cfg["sweep"]:
-        print(f"online selection: {cfg['name']} → {out}")
+        _say(f"online selection: {cfg['name']} → {out}")
         return _run_and_plot(cfg, out, resume)
 
     def run(c: dict[str, Any], folder: Path) -> dict[str, Any]:
-        print(f"sweep point → {folder}")
+        _say(f"sweep point → {folder}")
         return _run_and_plot(c, folder, resume)
 
     return _run_sweep(cfg, out, "online", run)
@@ -135,22 +150,25 @@ def cmd_bads(args: argparse.Namespace) -> dict[str, Any]:
     out = _out_dir(args, cfg)
     resume = getattr(args, "resume", False)
     if not cfg["sweep"]:
-        print(f"BADS: {cfg['name']} → {out}")
+        _say(f"BADS: {cfg['name']} → {out}")
         return _run_bads(cfg, out, resume)
 
     def run(c: dict[str, Any], folder: Path) -> dict[str, Any]:
-        print(f"sweep point → {folder}")
+        _say(f"sweep point → {folder}")
         return _run_bads(c, folder, resume)
 
     return _run_sweep(cfg, out, "bads", run)
 
 
 def _run_bads(cfg: dict[str, Any], out: Path, resume: bool) -> dict[str, Any]:
+    from bayes_dps import distributed as dist
     from bayes_dps.diagnostics.arviz_export import save_inference_data, weights_to_inference_data
     from bayes_dps.diagnostics.tables import as_text, bads_rows
     from bayes_dps.training.bads_experiment import run_bads_experiment
 
     results, traces, traced = run_bads_experiment(cfg, out, resume=resume)
+    if not dist.is_main():  # rank 0 alone writes files and prints
+        return results
     for i, (method, chains) in enumerate(traces.items()):
         idata = weights_to_inference_data(
             chains,
@@ -331,6 +349,14 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args, debug)
     finally:
         warnings.formatwarning = saved
+        _leave_process_group()
+
+
+def _leave_process_group() -> None:
+    import torch.distributed
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def _run(args: argparse.Namespace, debug: bool) -> int:

@@ -39,6 +39,12 @@ def is_main() -> bool:
     return rank() == 0
 
 
+def launch_rank() -> int:
+    """This process's rank as the launcher set it (0 when not launched by ``torchrun``), known
+    before the process group exists."""
+    return int(os.environ.get("RANK", 0)) if launched_by_torchrun() else 0
+
+
 def launched_by_torchrun() -> bool:
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
 
@@ -106,6 +112,33 @@ def broadcast_(tensor: torch.Tensor, src: int = 0) -> torch.Tensor:
 def barrier() -> None:
     if active():
         dist.barrier()
+
+
+def broadcast_object(obj, src: int = 0):
+    """``obj`` of rank ``src`` on every rank (any picklable value)."""
+    if not active():
+        return obj
+    box = [obj if rank() == src else None]
+    dist.broadcast_object_list(box, src)
+    return box[0]
+
+
+def on_main(fn, *args, **kwargs):
+    """Run ``fn`` on rank 0 only and hand its result — or its exception — to every rank, so
+    that a failure on the writing process (a locked folder, a bad checkpoint) stops all
+    processes with the same error instead of leaving them waiting."""
+    if not active():
+        return fn(*args, **kwargs)
+    result, error = None, None
+    if is_main():
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as err:  # re-raised on every rank below
+            error = err
+    result, error = broadcast_object((result, error))
+    if error is not None:
+        raise error
+    return result
 
 
 def all_gather_objects(obj):

@@ -1,69 +1,101 @@
-"""Per-step cost of BADS and BLO against a plain SGD step on the same ``B_t ∪ B_m``.
+"""Per-step cost of BADS, BADS with its normaliser, and BLO against a plain step on the same
+``B_t ∪ B_m``.
 
-The BADS paper's cost claim (DESIGN §2): a BADS step costs about one SGD step on
-``B_t ∪ B_m`` (one forward/backward, plus noise and a weight update for the minibatch only);
-a BLO step (L2RW's one-step look-ahead meta-gradient) costs several. Same model (ResNet-32,
-32×32 inputs, 10 classes), same batches, one process; methods are timed round-robin and
-summarised by medians so drift of a shared machine hits all alike.
+The BADS paper's cost claim: a BADS step costs about one SGD step on ``B_t ∪ B_m`` (one
+forward/backward, plus noise and a weight update for the minibatch only); a BLO step (L2RW's
+look-ahead meta-gradient) costs several. ``bads_chain`` adds the normaliser's auxiliary chain
+(one more forward/backward over ``B_t``). Same model, same batches, one process; methods are
+timed round-robin and summarised by medians so drift of a shared machine hits all alike.
 
 Peak memory: on CUDA, ``torch.cuda.max_memory_allocated`` around the steps in this process;
 on CPU, each method runs in a fresh child process and reports the growth of its resident set
 high-water mark (``VmHWM``) over its size after setting up the model and the batches.
 
-    python benchmarks/bads_cost.py [--repeats 7] [--device cpu] [--out bads_cost.json]
+    python benchmarks/bads_cost.py [--model resnet32|mlp|tiny-causal-lm|smollm2-lora]
+        [--repeats 7] [--device cpu|cuda] [--precision 32|bf16-mixed] [--threads N]
+        [--world-size N] [--out bads_cost.json]
 
-Prints and writes ``{"bads_over_plain", "blo_over_plain", "bads_memory_over_plain",
-"blo_memory_over_plain"}`` plus the raw medians (seconds, bytes).
+Prints and writes ``{"bads_over_plain", "bads_chain_over_plain", "blo_over_plain",
+"*_memory_over_plain"}`` plus the raw medians (seconds, bytes); with ``--world-size N`` the
+steps per second of a BADS step with 1 and N processes (the same global batches, gloo).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import socket
 import statistics
 import subprocess
 import sys
 import time
 
 import torch
+import torch.distributed as tdist
+import torch.multiprocessing as mp
 
 from bayes_dps.inference.bads_sampler import BADSSampler
 from bayes_dps.models import build_model
 from bayes_dps.models.priors import truncated_normal
+from bayes_dps.training.bads import local
 from bayes_dps.training.blo import lookahead_weights
-from bayes_dps.training.runtime import resolve_device, synchronize
+from bayes_dps.training.runtime import autocast_for, resolve_device, synchronize
 from bayes_dps.training.trainer import sgd_step
 
-METHODS = ("plain", "bads", "blo")
+METHODS = ("plain", "bads", "bads_chain", "blo")
+
+
+def problem(args, device):
+    """``(model, likelihood, batch_t, batch_m)`` for the chosen model (random data)."""
+    torch.manual_seed(0)
+    k = 10
+    if args.model in ("tiny-causal-lm", "smollm2-lora"):
+        from bayes_dps.training.language_bench import causal_lm_problem
+
+        return causal_lm_problem(args, device)
+    shape = (64,) if args.model == "mlp" else (3, 32, 32)
+    options = {"hidden": [256, 256]} if args.model == "mlp" else {}
+    model = build_model(args.model, shape, k, options).to(device)
+    x_t = torch.randn(args.batch, *shape, device=device)
+    y_t = torch.randint(0, k, (args.batch,), device=device)
+    x_m = torch.randn(args.meta_batch, *shape, device=device)
+    y_m = torch.randint(0, k, (args.meta_batch,), device=device)
+    return model, None, (x_t, y_t), (x_m, y_m)
 
 
 def setup(args, device):
-    """The model and one ``B_t``/``B_m`` pair, and a step function per method."""
-    torch.manual_seed(0)
-    k, n_t = 10, 50_000
-    model = build_model(args.model, (3, 32, 32), k).to(device)
-    x_t = torch.randn(args.batch, 3, 32, 32, device=device)
-    y_t = torch.randint(0, k, (args.batch,), device=device)
-    x_m = torch.randn(args.meta_batch, 3, 32, 32, device=device)
-    y_m = torch.randint(0, k, (args.meta_batch,), device=device)
-    idx = torch.arange(args.batch, device=device)
-    x_all, y_all = torch.cat([x_t, x_m]), torch.cat([y_t, y_m])
-    sgd = torch.optim.SGD(model.parameters(), lr=1e-4)
-    sampler = BADSSampler(
-        model, n_t, 1000, prior=truncated_normal(0.5, 1.0), eta_theta=1e-8, device=device
-    )
+    """A step function per method on one fixed ``B_t``/``B_m`` pair."""
+    model, lik, (x_t, y_t), (x_m, y_m) = problem(args, device)
+    autocast = autocast_for(args.precision, device)
+    idx = torch.arange(len(y_t), device=device)
+    midx = torch.arange(len(y_m), device=device)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    sgd = torch.optim.SGD(trainable, lr=1e-6)
+
+    def sampler(gamma):
+        return BADSSampler(
+            model, 50_000, 1000, prior=truncated_normal(0.5, 1.0), likelihood=lik,
+            eta_theta=1e-8, normaliser_weight=gamma, device=device, autocast=autocast,
+            check_inputs=False,
+        )  # fmt: skip
+
+    plain_lik = lik or None
+    samplers = {"bads": sampler(0.0), "bads_chain": sampler(0.5)}
+    concat = (lambda a, b, target=False: torch.cat([a, b])) if lik is None else lik.concat
+    x_all, y_all = concat(x_t, x_m), concat(y_t, y_m, target=True)
 
     def plain():
-        sgd_step(model, sgd, x_all, y_all)
+        sgd_step(model, sgd, x_all, y_all, likelihood=plain_lik, autocast=autocast, check=False)
 
-    def bads():
-        sampler.step((x_t, y_t, idx), (x_m, y_m, idx[: args.meta_batch]))
+    def bads(name):
+        return lambda: samplers[name].step((x_t, y_t, idx), (x_m, y_m, midx), check=False)
 
     def blo():
-        w = lookahead_weights(model, x_t, y_t, x_m, y_m, 0.1)
-        sgd_step(model, sgd, x_t, y_t, weights=w * len(y_t))
+        w = lookahead_weights(model, x_t, y_t, x_m, y_m, 0.1, likelihood=lik)
+        sgd_step(model, sgd, x_t, y_t, weights=w * len(y_t), likelihood=plain_lik, check=False)
 
-    return {"plain": plain, "bads": bads, "blo": blo}
+    return {"plain": plain, "bads": bads("bads"), "bads_chain": bads("bads_chain"), "blo": blo}
 
 
 def _rss_kib(field: str) -> int:
@@ -108,7 +140,53 @@ def sys_args(args) -> list[str]:
     return [
         "--model", args.model, "--batch", str(args.batch), "--meta-batch", str(args.meta_batch),
         "--memory-steps", str(args.memory_steps), "--threads", str(args.threads),
+        "--precision", args.precision, "--seq-len", str(args.seq_len),
     ]  # fmt: skip
+
+
+# ----------------------------------------------------------- 1 vs N processes
+def _bads_steps_per_second(rank, world, port, args, queue) -> None:
+    if world > 1:
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+        tdist.init_process_group("gloo", rank=rank, world_size=world)
+    torch.set_num_threads(args.threads)
+    device = torch.device("cpu")
+    model, lik, (x_t, y_t), (x_m, y_m) = problem(args, device)
+    sampler = BADSSampler(model, 50_000, 1000, prior=truncated_normal(0.5, 1.0),
+                          likelihood=lik, eta_theta=1e-8, check_inputs=False)  # fmt: skip
+    batch_t = local((x_t, y_t, torch.arange(len(y_t))))
+    batch_m = local((x_m, y_m, torch.arange(len(y_m))))
+    for _ in range(args.warmup):
+        sampler.step(batch_t, batch_m, check=False)
+    if world > 1:
+        tdist.barrier()
+    t0 = time.perf_counter()
+    for _ in range(args.repeats):
+        sampler.step(batch_t, batch_m, check=False)
+    if world > 1:
+        tdist.barrier()
+    if rank == 0:
+        queue.put(args.repeats / (time.perf_counter() - t0))
+    if world > 1:
+        tdist.destroy_process_group()
+
+
+def throughput(args) -> dict:
+    ctx = mp.get_context("spawn")
+    out = {}
+    for world in (1, args.world_size):
+        queue = ctx.Queue()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        procs = [ctx.Process(target=_bads_steps_per_second, args=(r, world, port, args, queue))
+                 for r in range(world)]  # fmt: skip
+        for proc in procs:
+            proc.start()
+        out[f"bads_steps_per_second_{world}_process"] = queue.get()
+        for proc in procs:
+            proc.join()
+    return out
 
 
 def main(argv=None) -> dict:
@@ -117,9 +195,13 @@ def main(argv=None) -> dict:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--batch", type=int, default=64, help="|B_t|")
     p.add_argument("--meta-batch", type=int, default=32, help="|B_m|")
-    p.add_argument("--model", default="resnet32")
+    p.add_argument("--model", default="resnet32",
+                   choices=["resnet32", "mlp", "tiny-causal-lm", "smollm2-lora"])  # fmt: skip
+    p.add_argument("--seq-len", type=int, default=64, help="tokens per example (language)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", default="32", choices=["32", "bf16-mixed"])
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
+    p.add_argument("--world-size", type=int, default=1)
     p.add_argument("--memory-steps", type=int, default=2)
     p.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
     p.add_argument("--out", default="bads_cost.json")
@@ -145,28 +227,26 @@ def main(argv=None) -> dict:
     seconds = {m: statistics.median(t) for m, t in times.items()}
     memory = peak_memory(args, device, steps)
     result = {
-        "bads_over_plain": seconds["bads"] / seconds["plain"],
-        "blo_over_plain": seconds["blo"] / seconds["plain"],
-        "bads_memory_over_plain": memory["bads"] / memory["plain"],
-        "blo_memory_over_plain": memory["blo"] / memory["plain"],
+        **{f"{m}_over_plain": seconds[m] / seconds["plain"] for m in METHODS[1:]},
+        **{f"{m}_memory_over_plain": memory[m] / memory["plain"] for m in METHODS[1:]},
         "seconds_per_step": seconds,
         "peak_bytes": memory,
         "settings": {
-            "model": args.model,
-            "batch": args.batch,
-            "meta_batch": args.meta_batch,
-            "device": str(device),
-            "threads": args.threads,
-            "repeats": args.repeats,
+            "model": args.model, "batch": args.batch, "meta_batch": args.meta_batch,
+            "device": str(device), "threads": args.threads, "repeats": args.repeats,
+            "precision": args.precision,
         },
-    }
+    }  # fmt: skip
+    if args.world_size > 1:
+        result["throughput"] = throughput(args)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=2)
-    for key in ("bads_over_plain", "blo_over_plain", "bads_memory_over_plain",
-                "blo_memory_over_plain"):  # fmt: skip
+    for key in [f"{m}_over_plain" for m in METHODS[1:]]:
         print(f"{key}: {result[key]:.3f}")
     print("seconds per step:", {m: round(s, 4) for m, s in seconds.items()})
     print("peak MiB:", {m: round(b / 2**20, 1) for m, b in memory.items()})
+    if "throughput" in result:
+        print("throughput:", result["throughput"])
     return result
 
 

@@ -1,26 +1,36 @@
 """Per-step cost of online selection rules, measured as ratios in one process.
 
-Same model (CIFAR ResNet-18), same big batches (``n_B = 320`` random 32x32 images, 10
-classes), same optimiser settings; the zero-shot / validation logits are cached tables (the
-paper's §4.5 trick), so ``bayesian`` and ``rho_loss`` differ only in their scoring maths.
-Methods are timed round-robin (one step each per repeat) and summarised by medians, so drift
-of a shared machine affects all of them alike.
+Same model, same big batches (``n_B`` random inputs, 10 classes), same optimiser settings;
+the zero-shot / validation logits are cached tables (the paper's §4.5 trick), so ``bayesian``
+and ``rho_loss`` differ only in their scoring maths. Methods are timed round-robin (one step
+each per repeat) and summarised by medians, so drift of a shared machine affects all alike.
 
-    python benchmarks/selection_cost.py [--repeats 7] [--device cpu] [--out selection_cost.json]
+    python benchmarks/selection_cost.py --model mlp          # the digits MLP (64 → 256 → 256)
+    python benchmarks/selection_cost.py --model resnet18     # CIFAR ResNet-18, 32x32 inputs
+    python benchmarks/selection_cost.py --model mlp --world-size 2   # 1 vs 2 processes (gloo)
+        [--repeats 21] [--device cpu|cuda] [--precision 32|bf16-mixed|16-mixed]
+        [--threads N] [--out selection_cost.json]
 
-Prints and writes ``{"bayesian_over_rho_loss", "bayesian_over_uniform", "scoring_over_forward"}``
-(the last: Bayesian scoring alone — posterior predictive, S draws, Eq. 16 — divided by the
-big-batch forward pass that every scoring rule needs anyway), plus the raw medians.
+Prints and writes ``bayesian_over_rho_loss`` (and for ``bayesian_shared``, the common-random-
+numbers variant), ``bayesian_over_uniform``, ``scoring_over_forward`` (Bayesian scoring maths
+alone over the big-batch forward pass every scoring rule needs), the medians, and the split
+of a step into scoring forward, selection maths, training step and posterior update (a
+separate, synchronised pass). With ``--world-size N``: steps per second of the same global
+batches with 1 and N processes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import socket
 import statistics
 import time
 
 import torch
+import torch.distributed as tdist
+import torch.multiprocessing as mp
 
 from bayes_dps.data import BatchStream, IndexedDataset
 from bayes_dps.inference import LastLayerKFACLaplace
@@ -28,7 +38,10 @@ from bayes_dps.models import build_model
 from bayes_dps.selection import BayesianSelection, BigBatch, RhoLossSelection, UniformSelection
 from bayes_dps.selection.predictors import CachedLogits
 from bayes_dps.training import OnlineSelectionEpoch
-from bayes_dps.training.runtime import resolve_device, synchronize
+from bayes_dps.training.runtime import autocast_for, resolve_device, synchronize
+
+SHAPES = {"mlp": (64,), "resnet18": (3, 32, 32), "resnet32": (3, 32, 32)}
+METHODS = ("uniform", "rho_loss", "bayesian", "bayesian_shared")
 
 
 def timed(device, fn, *args):
@@ -40,30 +53,18 @@ def timed(device, fn, *args):
     return time.perf_counter() - t0, out
 
 
-def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--repeats", type=int, default=7)
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--n-big", type=int, default=320)
-    p.add_argument("--n-small", type=int, default=32)
-    p.add_argument("--classes", type=int, default=10)
-    p.add_argument("--num-samples", type=int, default=100, help="S of Eq. 16")
-    p.add_argument("--model", default="resnet18")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--out", default="selection_cost.json")
-    args = p.parse_args(argv)
-
-    device = resolve_device(args.device)
+def make_loops(args, device, profile=False):
     torch.manual_seed(0)
-    n, k = 4 * args.n_big, args.classes
-    data = IndexedDataset(torch.randn(n, 3, 32, 32), torch.randint(0, k, (n,)), num_classes=k)
+    shape, k = SHAPES[args.model], args.classes
+    n = 8 * args.n_big
+    data = IndexedDataset(torch.randn(n, *shape), torch.randint(0, k, (n,)), num_classes=k)
     table = CachedLogits(torch.randn(n, k), "benchmark").to(device)
-    batches = list(BatchStream(data, args.n_big, seed=0, device=device).epoch(0))
-
+    autocast = autocast_for(args.precision, device)
     loops = {}
-    for name in ("uniform", "rho_loss", "bayesian"):
+    for name in METHODS:
         torch.manual_seed(0)
-        model = build_model(args.model, (3, 32, 32), k).to(device)
+        options = {"hidden": [256, 256]} if args.model == "mlp" else {}
+        model = build_model(args.model, shape, k, options).to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
         if name == "uniform":
             rule = UniformSelection(0)
@@ -71,10 +72,39 @@ def main(argv=None) -> dict:
             rule = RhoLossSelection(table)
         else:
             post = LastLayerKFACLaplace(model.feature_dim, k, n_e=500, tau0=1.0, device=device)
-            rule = BayesianSelection(post, table, alpha=0.3, num_samples=args.num_samples)
+            noise = "shared" if name == "bayesian_shared" else "independent"
+            rule = BayesianSelection(post, table, alpha=0.3, num_samples=args.num_samples,
+                                     noise=noise)  # fmt: skip
         stream = BatchStream(data, args.n_big, seed=0, device=device)
-        loops[name] = OnlineSelectionEpoch(model, opt, stream, rule, args.n_small)
+        loops[name] = OnlineSelectionEpoch(
+            model, opt, stream, rule, args.n_small, autocast=autocast, profile=profile
+        )
+        loops[name].selector.check_inputs = False
+        if hasattr(rule, "check_finite"):
+            rule.check_finite = False
+    batches = list(BatchStream(data, args.n_big, seed=0, device=device).epoch(0))
+    return loops, batches
 
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--repeats", type=int, default=21)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--n-big", type=int, default=320)
+    p.add_argument("--n-small", type=int, default=32)
+    p.add_argument("--classes", type=int, default=10)
+    p.add_argument("--num-samples", type=int, default=100, help="S of Eq. 16")
+    p.add_argument("--model", default="mlp", choices=sorted(SHAPES))
+    p.add_argument("--device", default="auto")
+    p.add_argument("--precision", default="32", choices=["32", "bf16-mixed", "16-mixed"])
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--world-size", type=int, default=1)
+    p.add_argument("--out", default="selection_cost.json")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+
+    loops, batches = make_loops(args, device)
     times: dict[str, list[float]] = {name: [] for name in loops}
     times["forward"], times["scoring"] = [], []
     bayes = loops["bayesian"]
@@ -90,29 +120,85 @@ def main(argv=None) -> dict:
         if r >= args.warmup:
             times["forward"].append(t_fwd)
             times["scoring"].append(t_score)
-
     med = {name: statistics.median(v) for name, v in times.items()}
+
+    # the split of a step into its phases (synchronised at each phase boundary)
+    prof_loops, _ = make_loops(args, device, profile=True)
+    split = {}
+    for name, loop in prof_loops.items():
+        for r in range(args.warmup + args.repeats):
+            if r == args.warmup:
+                loop.timer.take()
+            loop.step(*batches[r % len(batches)])
+        split[name] = {k: 1e3 * v / args.repeats for k, v in loop.timer.take().items()}
+
     result = {
         "bayesian_over_rho_loss": med["bayesian"] / med["rho_loss"],
+        "bayesian_shared_over_rho_loss": med["bayesian_shared"] / med["rho_loss"],
         "bayesian_over_uniform": med["bayesian"] / med["uniform"],
         "scoring_over_forward": med["scoring"] / med["forward"],
-        "median_seconds": med,
+        "median_ms": {k: 1e3 * v for k, v in med.items()},
+        "split_ms_per_step": split,
         "setup": {
-            "model": args.model,
-            "n_B": args.n_big,
-            "n_b": args.n_small,
-            "classes": k,
-            "S": args.num_samples,
-            "repeats": args.repeats,
-            "device": str(device),
-            "torch": torch.__version__,
+            "model": args.model, "n_B": args.n_big, "n_b": args.n_small, "classes": args.classes,
+            "S": args.num_samples, "repeats": args.repeats, "device": str(device),
+            "precision": args.precision, "torch": torch.__version__,
             "threads": torch.get_num_threads(),
         },
-    }
+    }  # fmt: skip
+    if args.world_size > 1:
+        result["throughput"] = throughput(args)
     print(json.dumps(result, indent=2))
     with open(args.out, "w") as fh:
         json.dump(result, fh, indent=2)
     return result
+
+
+# ----------------------------------------------------------- 1 vs N processes
+def _steps_per_second(rank: int, world: int, port: int, args, queue) -> None:
+    if world > 1:
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+        tdist.init_process_group("gloo", rank=rank, world_size=world)
+    torch.set_num_threads(args.threads)
+    device = torch.device("cpu")
+    loops, batches = make_loops(args, device)
+    out = {}
+    for name in ("uniform", "rho_loss", "bayesian"):
+        loop = loops[name]
+        for b in batches[: args.warmup]:
+            loop.step(*b)
+        if world > 1:
+            tdist.barrier()
+        t0 = time.perf_counter()
+        for r in range(args.repeats):
+            loop.step(*batches[r % len(batches)])
+        if world > 1:
+            tdist.barrier()
+        out[name] = args.repeats / (time.perf_counter() - t0)
+    if rank == 0:
+        queue.put(out)
+    if world > 1:
+        tdist.destroy_process_group()
+
+
+def throughput(args) -> dict:
+    """Steps per second of the same global batches with 1 and ``--world-size`` processes, one
+    thread each (CPU, gloo)."""
+    ctx = mp.get_context("spawn")
+    out = {}
+    for world in (1, args.world_size):
+        queue = ctx.Queue()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        procs = [ctx.Process(target=_steps_per_second, args=(r, world, port, args, queue))
+                 for r in range(world)]  # fmt: skip
+        for proc in procs:
+            proc.start()
+        out[f"steps_per_second_{world}_process"] = queue.get()
+        for proc in procs:
+            proc.join()
+    return out
 
 
 if __name__ == "__main__":

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,28 +22,31 @@ def load(name):
 def test_selection_cost_runs(tmp_path):
     out = tmp_path / "cost.json"
     load("selection_cost").main(
-        [
-            "--repeats",
-            "1",
-            "--warmup",
-            "0",
-            "--n-big",
-            "16",
-            "--n-small",
-            "4",
-            "--model",
-            "resnet32",
-            "--device",
-            "cpu",
-            "--num-samples",
-            "8",
-            "--out",
-            str(out),
-        ]
-    )
+        ["--repeats", "2", "--warmup", "0", "--n-big", "16", "--n-small", "4", "--model",
+         "resnet32", "--device", "cpu", "--num-samples", "8", "--out", str(out)]
+    )  # fmt: skip
     result = json.loads(out.read_text())
-    for key in ("bayesian_over_rho_loss", "bayesian_over_uniform", "scoring_over_forward"):
+    for key in ("bayesian_over_rho_loss", "bayesian_shared_over_rho_loss",
+                "bayesian_over_uniform", "scoring_over_forward"):  # fmt: skip
         assert result[key] > 0
+    split = result["split_ms_per_step"]["bayesian"]
+    assert set(split) == {"scoring_forward", "selection", "training_step", "posterior_update"}
+    assert set(result["split_ms_per_step"]["uniform"]) == {"selection", "training_step",
+                                                           "posterior_update"}  # fmt: skip
+
+
+def test_selection_cost_one_versus_two_processes(tmp_path):
+    """--world-size spawns processes, so the script runs as a program here."""
+    out = tmp_path / "ddp.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "selection_cost.py"), "--repeats", "2",
+           "--warmup", "1", "--n-big", "32", "--n-small", "8", "--model", "mlp",
+           "--num-samples", "4", "--precision", "bf16-mixed", "--world-size", "2",
+           "--out", str(out)]  # fmt: skip
+    subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    result = json.loads(out.read_text())
+    assert result["setup"]["precision"] == "bf16-mixed"
+    for world in (1, 2):
+        assert result["throughput"][f"steps_per_second_{world}_process"]["bayesian"] > 0
 
 
 def test_bads_cost_runs(tmp_path):
@@ -50,6 +56,7 @@ def test_bads_cost_runs(tmp_path):
          "--memory-steps", "1", "--threads", "1", "--out", str(out)]
     )  # fmt: skip
     result = json.loads(out.read_text())
-    for key in ("bads_over_plain", "blo_over_plain", "bads_memory_over_plain"):
+    for key in ("bads_over_plain", "bads_chain_over_plain", "blo_over_plain",
+                "bads_memory_over_plain", "bads_chain_memory_over_plain"):  # fmt: skip
         assert result[key] > 0
-    assert set(result["peak_bytes"]) == {"plain", "bads", "blo"}
+    assert set(result["peak_bytes"]) == {"plain", "bads", "bads_chain", "blo"}

@@ -35,6 +35,7 @@ BADS = [
     "steps=40", "eval_every=10", "batch_size=16", "meta_batch_size=8", "bads.s_avg=15",
     "bads.thin=3", "bads.weight_net_warmup=5", "bads.eta_w=0.5", "bads.temperature=0.01",
     "contrastive.base_steps=10", "contrastive.finetune_steps=5", "device=cpu", "progress=false",
+    "bads.normaliser_window=4",
 ]  # fmt: skip
 
 
@@ -114,6 +115,8 @@ BADS_CASES = {
     "sghmc": ("bads", "sghmc"),
     "gibbs": ("bads", "gibbs"),
     "weightnet": ("bads_weightnet", "sgld"),
+    "chain": ("bads_chain", "psgld"),  # the normaliser's auxiliary chain and its window
+    "chain_gibbs": ("bads_chain", "gibbs"),
     "blo": ("blo", "sgld"),
     "contrastive": ("contrastive", "sgld"),
 }

@@ -185,6 +185,12 @@ COMMON: Tree = {
         "CPU threads of PyTorch; `auto`: 1 for the small networks (`mlp`, `lenet5`) on CPU — "
         "a thread pool costs them more than it saves on a shared machine — else all cores",
     ),
+    "precision": Key(
+        Either((Choice(("32", "bf16-mixed", "16-mixed")), Int(32, 32))),
+        "32",
+        "forward passes in `32`-bit floats, `bf16-mixed` or `16-mixed` (CUDA, with a gradient "
+        "scaler) autocast; Laplace factors, Cholesky and SG-MCMC updates stay float32",
+    ),
     "num_workers": Key(Int(0, 64), 0, "DataLoader workers for datasets read from disk"),
     "eval_batch_size": Key(BATCH, 1024, "test-time batch size"),
     "progress": Key(Bool(), True, "tqdm progress bars"),
@@ -228,6 +234,12 @@ ONLINE: Tree = {
     ),
     "n_B": Key(BATCH, 320, "big-batch size `n_B`"),
     "n_b": Key(BATCH, 32, "selected points per step `n_b` (`n_b ≤ n_B`)"),
+    "profile": Key(
+        Bool(),
+        False,
+        "time the phases of a step (scoring forward, selection maths, training step, posterior "
+        "update; synchronises the device) and record ms/step per phase in `results.json`",
+    ),
     "max_steps_per_epoch": Key(
         Nullable(Int(1, MAX_STEPS)), None, "cut epochs short (smoke tests only)"
     ),
@@ -241,6 +253,12 @@ ONLINE: Tree = {
         ),
         "adaptive_alpha": Key(
             Bool(), False, "`α = L_zs / (L_model + L_zs)` per step (authors' code)"
+        ),
+        "noise": Key(
+            Choice(("independent", "shared")),
+            "independent",
+            "Monte-Carlo draws of `f_x`: independent per point, or `shared` by the batch's "
+            "points (common random numbers: same per-point law, S·k instead of S·n_B·k normals)",
         ),
     },
     "zero_shot": {
@@ -338,6 +356,12 @@ BADS: Tree = {
         "eta_w": Key(Float(0, 100, low_open=True), 0.05, "step size of `w` (logit scale)"),
         "eta_phi": Key(Float(0, 10, low_open=True), 1e-5, "step size of `φ`"),
         "temperature": Key(Float(0, 1e6), 1.0, "`T` of the injected noise"),
+        "temperature_w": Key(
+            Nullable(Float(0, 1e6)),
+            None,
+            "`T` of the weights' (and `φ`'s) noise; 1 samples their conditional",
+            "`temperature`",
+        ),
         "s_avg": Key(Int(1, MAX_STEPS), 500, "running-average window `S_avg` (last steps)"),
         "thin": Key(Int(1, MAX_STEPS), 20, "trace thinning"),
         "trace_max_instances": Key(

@@ -163,6 +163,12 @@ def check_config(cfg: dict[str, Any], command: str | dict[str, Any] = "online") 
     tie keys together); returns it normalised (``seeds: 3`` → ``[0, 1, 2]``)."""
     command, tree = _schema(command)
     cfg = validate(copy.deepcopy(cfg), tree)
+    cfg["precision"] = str(cfg["precision"])
+    if cfg["precision"] == "16-mixed" and not cfg["device"].startswith(("cuda", "auto")):
+        raise ConfigError(
+            f"precision=16-mixed needs a CUDA device (device is {cfg['device']}); use "
+            "bf16-mixed on CPU"
+        )
     keys.check_options_for(cfg["model"], "model_options", cfg["model_options"])
     if command == "online":
         _check_online(cfg)
@@ -247,6 +253,11 @@ def _check_online(cfg: dict[str, Any]) -> None:
 
 
 def _check_bads(cfg: dict[str, Any]) -> None:
+    if cfg["precision"] == "16-mixed":
+        raise ConfigError(
+            "precision=16-mixed is for optimiser steps (a gradient scaler skips steps whose "
+            "gradients overflow); SG-MCMC cannot skip steps — use bf16-mixed or 32 for BADS"
+        )
     if cfg["steps"] % cfg["eval_every"]:
         raise ConfigError(
             f"steps={cfg['steps']} must be a multiple of eval_every={cfg['eval_every']}"

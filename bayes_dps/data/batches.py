@@ -36,6 +36,7 @@ class BatchStream:
         seed: with the epoch number, fixes the order.
         device: where batches are delivered.
         num_workers: DataLoader workers for datasets with per-item transforms.
+        channels_last: deliver image batches in the ``channels_last`` memory format.
     """
 
     def __init__(
@@ -48,6 +49,7 @@ class BatchStream:
         seed: int = 0,
         device: torch.device | str = "cpu",
         num_workers: int = 0,
+        channels_last: bool = False,
     ) -> None:
         if batch_size < 1:
             raise DataError(f"batch size must be >= 1, got {batch_size}")
@@ -63,7 +65,11 @@ class BatchStream:
         self.seed = seed
         self.device = torch.device(device)
         self.num_workers = num_workers
-        self._x = dataset.inputs.to(self.device) if dataset.tensor_backed else None
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self._x = None
+        if dataset.tensor_backed:
+            x = dataset.inputs.to(self.device)
+            self._x = x.contiguous(memory_format=self.memory_format) if x.dim() == 4 else x
         self._y = torch.as_tensor(dataset.targets, device=self.device)
 
     @classmethod
@@ -111,8 +117,11 @@ class BatchStream:
             pin_memory=self.device.type == "cuda",
         )
         for x, y, idx in loader:
+            x = x.to(self.device, non_blocking=True)
+            if x.dim() == 4:
+                x = x.contiguous(memory_format=self.memory_format)
             yield (
-                x.to(self.device, non_blocking=True),
+                x,
                 y.to(self.device, non_blocking=True),
                 idx.to(self.device, non_blocking=True),
             )

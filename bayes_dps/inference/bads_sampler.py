@@ -83,6 +83,10 @@ class BADSSampler:
             well-fitted points, or every weight is 0.
         eta_theta, eta_w, eta_phi: step sizes of ``θ``, ``w`` (logit space) and ``φ``.
         temperature: ``T`` of the injected noise.
+        temperature_w: ``T`` of the weights' (or ``φ``'s) noise, default ``temperature``. The
+            paper runs ``θ`` cold; the weights are what BADS reports, and at ``T_w = 1`` their
+            block samples its conditional rather than climbing to its mode, which is what lets
+            chains from different seeds agree (group-mean R-hat near 1).
         kernel: ``sgld`` | ``psgld`` | ``sghmc`` | ``gibbs`` (exact ``w`` | θ, SGLD for θ).
         weight_net: the ``g_φ`` of the weight-network variant (``None``: per-instance ``w``).
         init_w: initial weights (default: the prior mean).
@@ -135,6 +139,7 @@ class BADSSampler:
         eta_w: float = 1e-2,
         eta_phi: float = 1e-5,
         temperature: float = 1.0,
+        temperature_w: float | None = None,
         kernel: str = "sgld",
         weight_net: nn.Module | None = None,
         init_w: float | None = None,
@@ -180,6 +185,8 @@ class BADSSampler:
         self.kernel = kernel
         self.generator = torch.Generator(device=self.device).manual_seed(int(seed))
         self.updates = KernelState(kernel, temperature, self.generator)
+        self.temperature_w = self.temperature if temperature_w is None else float(temperature_w)
+        self.w_updates = KernelState(kernel, self.temperature_w, self.generator)
         self.weight_net = weight_net
         self.weight_warmup = int(weight_warmup)
         self.gamma = float(normaliser_weight)
@@ -308,13 +315,15 @@ class BADSSampler:
         both detached."""
         names = list(self.theta_aux)
         leaves = {n: self.theta_aux[n].requires_grad_(True) for n in names}
-        with frozen_running_stats(self.model), self.autocast():  # θ' must not move BN statistics
-            out = self.likelihood(self.model, x_t, y_t, params=leaves)
-        ll = upcast(out.values)
         world = dist.world_size()
-        log_prior = -0.5 * self.lam * sum((upcast(v) ** 2).sum() for v in leaves.values()) / world
-        target = log_prior + self.rho_t * (w_b * ll).sum() / big_b
-        grads = list(torch.autograd.grad(target, list(leaves.values())))
+        # θ' must not move BatchNorm statistics; the backward runs before they are restored
+        with frozen_running_stats(self.model):
+            with self.autocast():
+                out = self.likelihood(self.model, x_t, y_t, params=leaves)
+            ll = upcast(out.values)
+            log_prior = -0.5 * self.lam * sum((upcast(v) ** 2).sum() for v in leaves.values())
+            target = log_prior / world + self.rho_t * (w_b * ll).sum() / big_b
+            grads = list(torch.autograd.grad(target, list(leaves.values())))
         dist.all_reduce_sum_(grads)
         with torch.no_grad():
             for i, (n, g) in enumerate(zip(names, grads, strict=True)):
@@ -362,9 +371,9 @@ class BADSSampler:
         ).sum()
         (grad,) = torch.autograd.grad(target, z)
         with torch.no_grad():
-            full = self.updates.state.get("w")
+            full = self.w_updates.state.get("w")
             state = None if full is None else full[idx]
-            z_new, s = self.updates.update(
+            z_new, s = self.w_updates.update(
                 z.detach(), grad, state, self.eta_w, noise=self._global_noise(z, big_b)
             )
             if s is not None and full is None:  # per-instance state, created on first use
@@ -373,7 +382,7 @@ class BADSSampler:
                     if self.kernel == "sghmc"
                     else torch.full_like(self.w, float(s.mean()))
                 )
-                self.updates.state["w"] = full
+                self.w_updates.state["w"] = full
             self._merge(idx, torch.sigmoid(z_new), s)
 
     def _merge(self, idx, w_new, state_rows) -> None:
@@ -381,7 +390,7 @@ class BADSSampler:
         idx_all = dist.all_gather_cat(idx)
         self.w[idx_all] = dist.all_gather_cat(w_new)
         if state_rows is not None:
-            self.updates.state["w"][idx_all] = dist.all_gather_cat(state_rows)
+            self.w_updates.state["w"][idx_all] = dist.all_gather_cat(state_rows)
 
     def _update_weight_net(self, idx, drift, out_t, y, big_b) -> None:
         params = list(self.weight_net.parameters())
@@ -395,7 +404,7 @@ class BADSSampler:
         dist.all_reduce_sum_(grads)
         with torch.no_grad():
             for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-                p.copy_(self.updates(f"phi{i}", p, g, self.eta_phi))
+                p.copy_(self.w_updates(f"phi{i}", p, g, self.eta_phi))
             # the batch's weights as the moved network gives them (as for per-instance w)
             self._merge(idx, self.weights_of(idx, out_t, y).clamp(1e-6, 1 - 1e-6), None)
 
@@ -481,6 +490,7 @@ class BADSSampler:
             "w": self.w.clone(),
             "num_steps": self.num_steps,
             "kernel": dict(self.updates.state),
+            "w_kernel": dict(self.w_updates.state),
             "generator": self.generator.get_state(),
             "recorder": self.recorder.state_dict(),
         }
@@ -496,6 +506,7 @@ class BADSSampler:
         self.w.copy_(state["w"])
         self.num_steps = int(state["num_steps"])
         self.updates.state = dict(state["kernel"])
+        self.w_updates.state = dict(state["w_kernel"])
         self.generator.set_state(state["generator"])
         self.recorder.load_state_dict(state["recorder"])
         if self.weight_net is not None:

@@ -52,15 +52,23 @@ class KronPredictive:
         u_inv = self.scale_tril @ self.scale_tril.T
         return self.var_scale[:, None, None] * u_inv
 
-    def sample(self, num_samples: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``(S, n, k)`` draws ``f^(s) = mean + √s_x · ε^(s) Cᵀ``."""
+    def sample(
+        self, num_samples: int, generator: torch.Generator | None = None, shared: bool = False
+    ) -> torch.Tensor:
+        """``(S, n, k)`` draws ``f_x^(s) = mean_x + √s_x · ε^(s) Cᵀ``.
+
+        ``shared=False``: independent ``ε_x^(s)`` for every point (``S·n·k`` normals, one
+        matrix product). ``shared=True``: the same ``ε^(s)`` for every point of the batch
+        (common random numbers, ``S·k`` normals): each point's draws have exactly the same
+        distribution as before, the points' Monte-Carlo errors become correlated — which makes
+        the *differences* between their scores, what a top-k selection ranks, less noisy."""
+        n, k = self.mean.shape
+        rows = num_samples if shared else num_samples * n
         eps = torch.randn(
-            (num_samples, *self.mean.shape),
-            generator=generator,
-            device=self.mean.device,
-            dtype=self.mean.dtype,
+            (rows, k), generator=generator, device=self.mean.device, dtype=self.mean.dtype
         )
-        return self.mean + self.var_scale.sqrt()[None, :, None] * (eps @ self.scale_tril.T)
+        correlated = (eps @ self.scale_tril.T).view(num_samples, 1 if shared else n, k)
+        return torch.addcmul(self.mean, self.var_scale.sqrt()[:, None], correlated)
 
 
 class LastLayerKFACLaplace:
@@ -96,6 +104,7 @@ class LastLayerKFACLaplace:
         self.A = torch.zeros(d, d, device=device, dtype=dtype)
         self.G = torch.zeros(num_classes, num_classes, device=device, dtype=dtype)
         self.num_updates = 0
+        self._cache: tuple | None = None
 
     # ----------------------------------------------------------------- fitting
     @torch.no_grad()
@@ -123,17 +132,40 @@ class LastLayerKFACLaplace:
         return s_n * self.A + s_t * eye_v, s_n * self.G + s_t * eye_u
 
     @torch.no_grad()
-    def predictive(self, features: torch.Tensor, mean_logits: torch.Tensor) -> KronPredictive:
-        """``q(f_x)`` for a batch (Eq. 15): two Cholesky factorisations, no loop over points."""
+    def factorisation(self, check: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(V⁻¹, C)`` with ``CCᵀ = U⁻¹`` (``C`` lower triangular), computed once per update
+        of the factors (cached until the next :meth:`update`).
+
+        ``V`` and ``U`` are positive definite by construction (a PSD average plus ``√τ0 I``),
+        so their Cholesky factorisations succeed unless the factors hold NaN/inf. With
+        ``check`` that is verified (and a failing factorisation retried with jitter, which
+        reads back to the host); without, NaN factors make the scores NaN, which the training
+        loop catches as a non-finite loss at the end of the epoch."""
+        key = (self.num_updates, check)
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
         V, U = self.factors()
-        L_v = safe_cholesky(V, name="V (KFAC feature factor)")
-        L_u = safe_cholesky(U, name="U (KFAC output factor)")
-        h = with_bias(features.to(V.dtype))
-        z = torch.linalg.solve_triangular(L_v, h.T, upper=False)  # L_V⁻¹ h̃, (d̃, n)
-        var_scale = (z * z).sum(0)
-        # C = chol(U⁻¹): U⁻¹ = L_U⁻ᵀ L_U⁻¹ is k×k, cheap to factorise once per step
-        scale_tril = safe_cholesky(torch.cholesky_inverse(L_u), name="U⁻¹")
-        return KronPredictive(mean_logits.to(V.dtype), var_scale, scale_tril)
+        if check:
+            L_v = safe_cholesky(V, name="V (KFAC feature factor)")
+            L_u = safe_cholesky(U, name="U (KFAC output factor)")
+            C = safe_cholesky(torch.cholesky_inverse(L_u), name="U⁻¹")
+        else:
+            L_v = torch.linalg.cholesky_ex(V).L
+            C = torch.linalg.cholesky_ex(torch.cholesky_inverse(torch.linalg.cholesky_ex(U).L)).L
+        out = (torch.cholesky_inverse(L_v), C)
+        self._cache = (key, out)
+        return out
+
+    @torch.no_grad()
+    def predictive(
+        self, features: torch.Tensor, mean_logits: torch.Tensor, check: bool = True
+    ) -> KronPredictive:
+        """``q(f_x)`` for a batch (Eq. 15): ``s_x = h̃_xᵀ V⁻¹ h̃_x`` for every point in one
+        matrix product, with the factorisations of :meth:`factorisation`."""
+        v_inv, C = self.factorisation(check)
+        h = with_bias(features.to(v_inv.dtype))
+        var_scale = ((h @ v_inv) * h).sum(1).clamp_min(0)
+        return KronPredictive(mean_logits.to(v_inv.dtype), var_scale, C)
 
     # --------------------------------------------------------------- checkpoint
     def state_dict(self) -> dict:
@@ -143,3 +175,4 @@ class LastLayerKFACLaplace:
         self.A.copy_(state["A"])
         self.G.copy_(state["G"])
         self.num_updates = int(state["num_updates"])
+        self._cache = None

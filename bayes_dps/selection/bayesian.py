@@ -26,6 +26,8 @@ from bayes_dps.selection.predictors.base import Predictor
 from bayes_dps.selection.rng import DeviceGenerator
 from bayes_dps.selection.scored import ScoredSelection, cross_entropy, require_logits
 
+NOISE = ("independent", "shared")
+
 
 def bayesian_scores(
     samples: torch.Tensor, zero_shot_logits: torch.Tensor, y: torch.Tensor, alpha: float
@@ -50,6 +52,8 @@ class BayesianSelection(ScoredSelection):
         num_samples: ``S`` Monte-Carlo draws of ``f_x``.
         adaptive_alpha: recompute ``α`` each step from the losses (overrides ``alpha``).
         seed: seed of the Monte-Carlo draws.
+        noise: ``independent`` draws per point, or ``shared`` draws for the whole batch
+            (common random numbers; see :meth:`KronPredictive.sample`).
     """
 
     name = "bayesian"
@@ -63,6 +67,7 @@ class BayesianSelection(ScoredSelection):
         num_samples: int = 100,
         adaptive_alpha: bool = False,
         seed: int = 0,
+        noise: str = "independent",
     ) -> None:
         if not 0.0 <= alpha <= 1.0:
             raise ConfigError(f"bayesian.alpha must lie in [0, 1], got {alpha}")
@@ -70,6 +75,9 @@ class BayesianSelection(ScoredSelection):
             raise ConfigError(
                 f"bayesian.num_samples (S) must be an integer >= 1, got {num_samples}"
             )
+        if noise not in NOISE:
+            raise ConfigError(f"bayesian.noise must be one of {NOISE}, got {noise!r}")
+        self.noise = noise
         self.posterior = posterior
         self.predictor = predictor
         self.alpha = float(alpha)
@@ -82,8 +90,10 @@ class BayesianSelection(ScoredSelection):
         logits = require_logits(batch, self.name)
         if batch.features is None:
             raise ValueError("bayesian selection needs the model's features on B_t")
-        predictive = self.posterior.predictive(batch.features, logits)
-        samples = predictive.sample(self.num_samples, generator=self.rng.on(logits.device))
+        predictive = self.posterior.predictive(batch.features, logits, check=self.check_finite)
+        samples = predictive.sample(
+            self.num_samples, generator=self.rng.on(logits.device), shared=self.noise == "shared"
+        )
         zs = self.predictor.logits(batch.x, batch.idx)
         alpha = self.alpha
         if self.adaptive_alpha:

@@ -9,16 +9,19 @@ from bayes_dps.selection.base import BigBatch, Selection, SelectionRule
 
 
 class ScoredSelection(SelectionRule):
-    """Subclasses implement :meth:`scores` (higher = more worth training on)."""
+    """Subclasses implement :meth:`scores` (higher = more worth training on). With
+    ``check_finite`` (the default) NaN/inf scores raise at once — a host sync per step; loops
+    that avoid those turn it off and catch the non-finite loss that follows instead."""
 
     needs_forward = True
+    check_finite = True
 
     def scores(self, batch: BigBatch) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def select(self, batch: BigBatch, n_b: int) -> Selection:
         s = self.scores(batch)
-        if not torch.isfinite(s).all():
+        if self.check_finite and not torch.isfinite(s).all():
             raise NumericalError(
                 f"selection rule {self.name!r} produced NaN/inf scores "
                 f"({int((~torch.isfinite(s)).sum())} of {len(s)}); the model's or the "

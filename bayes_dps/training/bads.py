@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bayes_dps import distributed as dist
 from bayes_dps.data.batches import BatchStream
 from bayes_dps.data.dataset import IndexedDataset
 from bayes_dps.errors import NumericalError
@@ -41,6 +42,15 @@ def cycle(stream: BatchStream, start_step: int = 0) -> Iterator:
             if i >= skip:
                 yield batch
         epoch, skip = epoch + 1, 0
+
+
+def local(batch):
+    """This process's equal share of a global batch ``(x, y, idx)`` (all of it when not
+    distributed)."""
+    if not dist.active():
+        return batch
+    part = dist.shard(len(batch[1]))
+    return tuple(t[part] for t in batch)
 
 
 def group_means(w: torch.Tensor, masks: dict[str, np.ndarray]) -> dict[str, float]:
@@ -69,7 +79,7 @@ class BADSBlock:
         start = block * self.steps
         t_iter, m_iter = cycle(self.train, start), cycle(self.meta, start)
         for _ in range(self.steps):
-            self.sampler.step(next(t_iter), next(m_iter), check=False)
+            self.sampler.step(local(next(t_iter)), local(next(m_iter)), check=False)
         self.sampler.raise_if_nonfinite()
         stats = self.sampler.read_statistics()
         return {
@@ -107,9 +117,11 @@ class SGDBlock:
         total = torch.zeros((), device=self.stream.device)
         for _ in range(self.steps):
             x, y, _ = next(it)
+            n = len(y)
+            x, y, _ = local((x, y, _))
             losses, _, _ = sgd_step(
                 self.model, self.optimizer, x, y, likelihood=self.likelihood,
-                autocast=self.autocast, check=False,
+                autocast=self.autocast, check=False, total=n,
             )  # fmt: skip
             total += losses.mean()
         loss = float(total) / self.steps

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bayes_dps import distributed as dist
 from bayes_dps.data.batches import BatchStream
 from bayes_dps.data.splits import DataSplits
 from bayes_dps.errors import ConfigError, DataError, NumericalError
@@ -40,7 +41,7 @@ from bayes_dps.training.contrastive import contrastive_scores
 from bayes_dps.training.experiment import metrics_log_for
 from bayes_dps.training.metrics import evaluate, mean_std
 from bayes_dps.training.optim import build_optimizer
-from bayes_dps.training.runtime import resolve_device, seed_everything
+from bayes_dps.training.runtime import autocast_for, resolve_device, seed_everything
 from bayes_dps.training.seeds import record_path, run_seeds
 from bayes_dps.training.session import session
 from bayes_dps.training.trainer import Trainer
@@ -128,6 +129,7 @@ def _sampler(cfg, splits, model, method, device, seed=0, likelihood=None) -> BAD
         eta_w=b["eta_w"],
         eta_phi=b["eta_phi"],
         temperature=b["temperature"],
+        temperature_w=b["temperature_w"],
         kernel=b["kernel"],
         weight_net=weight_net,
         weight_warmup=b["weight_net_warmup"] if weight_net is not None else 0,
@@ -140,6 +142,7 @@ def _sampler(cfg, splits, model, method, device, seed=0, likelihood=None) -> BAD
         **_trace_settings(cfg),
         seed=seed,
         device=device,
+        autocast=autocast_for(cfg["precision"], device),
         check_inputs=False,  # the data were checked when loaded
     )
 
@@ -222,7 +225,9 @@ def train_bads_run(
         stream = BatchStream(
             data, min(cfg["batch_size"], len(data)), seed=seed, device=device, num_workers=workers
         )
-        step = SGDBlock(model, optimizer, stream, every)
+        step = SGDBlock(
+            model, optimizer, stream, every, autocast=autocast_for(cfg["precision"], device)
+        )
     test = BatchStream.sequential(
         splits.test,
         cfg["eval_batch_size"],
@@ -309,7 +314,7 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 
 def _run_methods(cfg, splits, s, resume, log):
-    out = s.out
+    out, log = s.out, s.log  # silent on processes other than rank 0
     check_bads_config(cfg, splits)
     groups = scenario_groups(cfg)
     masks = splits.train.group_masks(groups)
@@ -344,18 +349,26 @@ def _run_methods(cfg, splits, s, resume, log):
         if recorder is not None and method in WEIGHT_METHODS:
             trace_path, stats_path = artefacts(method, seed)
             trace = np.stack(recorder.trace)
-            _save_npy(trace_path, trace)
-            atomic_write_json(stats_path, recorder.stats)
+            if dist.is_main():
+                _save_npy(trace_path, trace)
+                atomic_write_json(stats_path, recorder.stats)
             traces.setdefault(method, []).append(trace)
             stats.setdefault(method, []).append(recorder.stats)
         return record
 
     def reuse(method: str, seed: int) -> None:
-        trace_path, stats_path = artefacts(method, seed)
-        if trace_path.is_file():
-            traces.setdefault(method, []).append(np.load(trace_path))
-            if stats_path.is_file():
-                stats.setdefault(method, []).append(json.loads(stats_path.read_text()))
+        def read():
+            trace_path, stats_path = artefacts(method, seed)
+            if not trace_path.is_file():
+                return None, None
+            chain_stats = json.loads(stats_path.read_text()) if stats_path.is_file() else None
+            return np.load(trace_path), chain_stats
+
+        trace, chain_stats = dist.on_main(read)  # rank 0 reads, every process gets them
+        if trace is not None:
+            traces.setdefault(method, []).append(trace)
+            if chain_stats is not None:
+                stats.setdefault(method, []).append(chain_stats)
 
     def describe(record: dict[str, Any]) -> str:
         weights = record.get("final_group_weights") or {}

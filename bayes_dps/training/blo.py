@@ -23,12 +23,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from bayes_dps import distributed as dist
 from bayes_dps.data.batches import BatchStream
 from bayes_dps.errors import NumericalError
 from bayes_dps.inference.weight_trace import WeightRecorder
 from bayes_dps.models.batchnorm import frozen_running_stats
 from bayes_dps.models.likelihoods import Classification, Likelihood, upcast
-from bayes_dps.training.bads import cycle, group_means
+from bayes_dps.training.bads import cycle, group_means, local
 from bayes_dps.training.trainer import sgd_step
 
 
@@ -42,24 +43,31 @@ def lookahead_meta_gradient(
     likelihood: Likelihood | None = None,
 ) -> torch.Tensor:
     """``g_i = ∂ L_m(θ'(ε)) / ∂ε_i`` at ε = 0 for every point of ``B_t`` (L2RW Eq. 4), with the
-    losses ``−log p(z | θ)`` of ``likelihood`` (default: classification). Only trainable
-    parameters take the look-ahead step; BatchNorm running statistics are left untouched."""
+    losses ``−log p(z | θ)`` of ``likelihood`` (default: classification).
+
+    ``θ'(ε)`` is linear in ``ε``, so at ``ε = 0`` the derivative is exactly
+    ``g_i = −α ⟨∇_θ L_m(θ), ∇_θ ℓ_i(θ)⟩``: one backward pass over ``B_m`` gives ``∇L_m``, and a
+    second-order backward through ``⟨∇L_m, ∇_θ Σ_i ε_i ℓ_i⟩`` gives every ``g_i`` at once.
+    Distributed, ``∇L_m`` is averaged over the ranks' meta shards first, so each rank's
+    ``g_i`` are those of the global step. Only trainable parameters take the look-ahead step;
+    BatchNorm running statistics are left untouched."""
     lik = likelihood or Classification()
     model.train()
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    names, params = [n for n, _ in named], [p for _, p in named]
+    params = [p for p in model.parameters() if p.requires_grad]
     dtype = upcast(params[0]).dtype
     eps = torch.zeros(len(y_t), device=params[0].device, dtype=dtype, requires_grad=True)
     with frozen_running_stats(model):
-        current = dict(zip(names, params, strict=True))
-        inner = (eps * -lik(model, x_t, y_t, params=current).values).sum()
+        meta_loss = -upcast(lik(model, x_m, y_m).values).mean()
+        meta_grads = [g.detach() for g in torch.autograd.grad(meta_loss, params, allow_unused=True)]
+        meta_grads = [
+            torch.zeros_like(p) if g is None else g for p, g in zip(params, meta_grads, strict=True)
+        ]
+        dist.all_reduce_sum_(meta_grads)
+        meta_grads = [g / dist.world_size() for g in meta_grads]
+        inner = (eps * -upcast(lik(model, x_t, y_t).values)).sum()
         grads = torch.autograd.grad(inner, params, create_graph=True, allow_unused=True)
-        fast = {
-            n: p if g is None else p - inner_lr * g
-            for n, p, g in zip(names, params, grads, strict=True)
-        }
-        meta_loss = -lik(model, x_m, y_m, params=fast).values.mean()
-        (g_eps,) = torch.autograd.grad(meta_loss, eps)
+        dot = sum((g * m).sum() for g, m in zip(grads, meta_grads, strict=True) if g is not None)
+        (g_eps,) = torch.autograd.grad(-inner_lr * dot, eps)
     if not torch.isfinite(g_eps).all():
         raise NumericalError("non-finite BLO meta-gradient; lower optimizer.lr or blo.inner_lr")
     return g_eps
@@ -74,11 +82,12 @@ def lookahead_weights(
     inner_lr: float,
     likelihood: Likelihood | None = None,
 ) -> torch.Tensor:
-    """L2RW's per-example weights ``w`` (non-negative, summing to 1, or all 0 when no example's
-    up-weighting lowers the meta loss; L2RW Eq. 5–6)."""
+    """L2RW's per-example weights ``w`` (non-negative, summing to 1 over the global batch, or
+    all 0 when no example's up-weighting lowers the meta loss; L2RW Eq. 5–6)."""
     g = lookahead_meta_gradient(model, x_t, y_t, x_m, y_m, inner_lr, likelihood)
     w = torch.clamp(-g, min=0)
-    total = w.sum()
+    total = w.sum().reshape(1)
+    dist.all_reduce_sum_([total])
     return torch.where(total > 0, w / total.clamp_min(1e-30), w)
 
 
@@ -111,18 +120,21 @@ class BLOBlock:
         t_iter, m_iter = cycle(self.train, start), cycle(self.meta, start)
         loss = torch.zeros((), device=self.w.device)
         for s in range(self.steps):
-            (x_t, y_t, idx), (x_m, y_m, _) = next(t_iter), next(m_iter)
+            batch_t, batch_m = next(t_iter), next(m_iter)
+            n = len(batch_t[1])  # |B_t| over all processes
+            (x_t, y_t, idx), (x_m, y_m, _) = local(batch_t), local(batch_m)
             w = lookahead_weights(self.model, x_t, y_t, x_m, y_m, self.inner_lr, self.likelihood)
             losses, _, _ = sgd_step(
                 self.model,
                 self.optimizer,
                 x_t,
                 y_t,
-                weights=w * len(y_t),
+                weights=w * n,
                 likelihood=self.likelihood,
                 check=False,
+                total=n,
             )
-            self.w[idx] = w * len(y_t)
+            self.w[dist.all_gather_cat(idx)] = dist.all_gather_cat(w * n)
             self.recorder.record(start + s, self.w)
             loss += losses.mean()
         mean_loss = float(loss) / self.steps

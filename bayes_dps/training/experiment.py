@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from bayes_dps.data.batches import BatchStream
 from bayes_dps.data.splits import DataSplits
@@ -27,7 +28,12 @@ from bayes_dps.training.metrics_log import MetricsLog
 from bayes_dps.training.online import OnlineSelectionEpoch
 from bayes_dps.training.optim import build_optimizer
 from bayes_dps.training.predictors import PredictorFactory
-from bayes_dps.training.runtime import resolve_device, seed_everything
+from bayes_dps.training.runtime import (
+    autocast_for,
+    channels_last,
+    resolve_device,
+    seed_everything,
+)
 from bayes_dps.training.seeds import record_path, run_seeds
 from bayes_dps.training.session import session
 from bayes_dps.training.trainer import Trainer, epochs_within
@@ -59,7 +65,22 @@ def online_run_record(seed: int, history: list[dict[str, Any]], targets: list[fl
         / max(selected, 1),
         "seconds_per_epoch": float(np.mean(seconds)),
         "epoch_seconds": seconds,
+        **profile_record(history),
     }
+
+
+def profile_record(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """``{"profile": {phase: ms per step}}`` when the epochs were profiled, else nothing."""
+    phases: dict[str, float] = {}
+    steps = 0
+    for h in history:
+        if "profile" in h:
+            steps += h["steps"]
+            for phase, sec in h["profile"].items():
+                phases[phase] = phases.get(phase, 0.0) + sec
+    if not phases:
+        return {}
+    return {"profile": {k: 1e3 * v / max(steps, 1) for k, v in phases.items()}}
 
 
 def online_summary(runs: list[dict], targets: list[float]) -> dict[str, Any]:
@@ -96,7 +117,9 @@ def train_online_run(
     model = build_model(
         cfg["model"], splits.input_shape, splits.num_classes, cfg["model_options"]
     ).to(device)
+    fast = channels_last(model, device)
     optimizer = build_optimizer(model.parameters(), cfg["optimizer"])
+    scaler = torch.amp.GradScaler(device.type) if cfg["precision"] == "16-mixed" else None
     rule = build_rule(
         method,
         predictors=predictors,
@@ -107,8 +130,9 @@ def train_online_run(
         device=device,
     )
     stream = BatchStream(
-        splits.train, cfg["n_B"], seed=seed, device=device, num_workers=cfg["num_workers"]
-    )
+        splits.train, cfg["n_B"], seed=seed, device=device, num_workers=cfg["num_workers"],
+        channels_last=fast,
+    )  # fmt: skip
     test = BatchStream.sequential(
         splits.test,
         cfg["eval_batch_size"],
@@ -125,6 +149,9 @@ def train_online_run(
         splits.train.is_noisy,
         max_steps=per_epoch,
         step_limit=cfg.get("step_limit"),
+        autocast=autocast_for(cfg["precision"], device),
+        scaler=scaler,
+        profile=cfg["profile"],
     )
     trainer = Trainer(
         model,
@@ -163,6 +190,7 @@ def run_online_experiment(
     check_online_config(cfg)
     out = Path(out_dir)
     with session(cfg, out, "online", resume=resume, log=log) as s:
+        log = s.log  # silent on processes other than rank 0
         splits = s.splits
         log(
             f"data: {splits.name} {splits.sizes()}, {splits.num_classes} classes, "

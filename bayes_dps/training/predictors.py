@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from bayes_dps import distributed as dist
 from bayes_dps.data.batches import BatchStream
 from bayes_dps.data.dataset import IndexedDataset
 from bayes_dps.data.fingerprint import dataset_fingerprint
@@ -101,7 +102,8 @@ def _cached_table(
     if path.is_file():
         return CachedLogits.load(path, train).to(device)
     table = compute_logit_table(predictor, train, device=device, num_workers=workers)
-    table.save(path)
+    if dist.is_main():  # every process computed the same table; one writes it
+        table.save(path)
     return table.to(device)
 
 
@@ -168,7 +170,8 @@ class PredictorFactory:
                 step_limit=self.step_limit,
             )
             state = {k: v.cpu() for k, v in model.state_dict().items()}
-            atomic_torch_save(path, state)
+            if dist.is_main():
+                atomic_torch_save(path, state)
         self._holdout_model = model.eval()
         acc = self._test_accuracy(ModelPredictor(model, "holdout"))
         self.test_accuracy["holdout"] = acc

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import random
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
 import torch
 
+from bayes_dps import distributed as dist
 from bayes_dps.errors import ConfigError
 
 
@@ -16,7 +18,7 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     if isinstance(name, torch.device):
         return name
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return dist.local_device(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     try:
         device = torch.device(name)
     except RuntimeError as err:
@@ -29,7 +31,7 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
         )
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError(f"device {name!r} requested but MPS is not available; use device: cpu")
-    return device
+    return dist.local_device(device)
 
 
 #: networks for which one CPU thread is the default: their ops are too small for a thread pool
@@ -66,6 +68,24 @@ def seed_everything(seed: int) -> None:
         torch.cuda.manual_seed_all(seed)
 
 
+def rng_states() -> dict[str, Any] | list[dict[str, Any]]:
+    """Every global generator's state — of every process when distributed (a list in rank
+    order; a collective call) — to put in a checkpoint."""
+    return dist.all_gather_objects(rng_state()) if dist.active() else rng_state()
+
+
+def set_rng_states(states: dict[str, Any] | list[dict[str, Any]]) -> None:
+    """Restore what :func:`rng_states` saved: this process's own entry."""
+    if isinstance(states, list):
+        if len(states) != dist.world_size():
+            raise ConfigError(
+                f"the checkpoint holds {len(states)} processes' random states, this run has "
+                f"{dist.world_size()}: resume with the same number of processes"
+            )
+        states = states[dist.rank()]
+    set_rng_state(states)
+
+
 def rng_state() -> dict[str, Any]:
     """Every global generator's state, to put in a checkpoint."""
     state = {
@@ -84,6 +104,32 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+PRECISIONS = ("32", "bf16-mixed", "16-mixed")
+
+
+def autocast_for(precision: str | int, device: torch.device):
+    """A factory of the forward passes' autocast context: ``32`` (none), ``bf16-mixed`` or
+    ``16-mixed`` (float16; with a gradient scaler where an optimiser steps). Losses, the
+    Laplace factors and their Cholesky factorisations, and every SG-MCMC update stay in
+    float32 whatever the precision."""
+    precision = str(precision)
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "32":
+        return nullcontext
+    dtype = torch.bfloat16 if precision == "bf16-mixed" else torch.float16
+    return lambda: torch.autocast(device.type, dtype=dtype)
+
+
+def channels_last(model: torch.nn.Module, device: torch.device) -> bool:
+    """On CUDA, put a convolutional network in the ``channels_last`` memory format (faster
+    convolutions on tensor cores); returns whether it did (inputs should follow)."""
+    if device.type != "cuda" or not any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
+        return False
+    model.to(memory_format=torch.channels_last)
+    return True
 
 
 def synchronize(device: torch.device) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from bayes_dps import distributed as dist
 from bayes_dps.errors import ConfigError
 from bayes_dps.io import atomic_write_json
 from bayes_dps.training.checkpoint import remove_checkpoint
@@ -52,8 +53,9 @@ def run_seeds(
     runs = []
     for seed in seeds:
         path = record_path(out, method, seed)
-        if resume and path.is_file():
-            record = read_record(path)
+        # rank 0 looks at the files and tells every process (they may not share a disk)
+        if resume and dist.on_main(path.is_file):
+            record = dist.on_main(read_record, path)
             if record.get("config_fingerprint") != fingerprint:
                 raise ConfigError(
                     f"{path} was written by a run with another config (fingerprint "
@@ -67,9 +69,10 @@ def run_seeds(
             continue
         ckpt = out / "checkpoints" / f"{method}_seed{seed}.pt" if checkpoint else None
         record = {**train(seed, ckpt), "config_fingerprint": fingerprint}
-        atomic_write_json(path, record)
-        if ckpt is not None:
-            remove_checkpoint(ckpt)
+        if dist.is_main():
+            atomic_write_json(path, record)
+            if ckpt is not None:
+                remove_checkpoint(ckpt)
         runs.append(record)
         log(f"{method} seed {seed}: {describe(record)}")
     return runs

@@ -16,18 +16,22 @@ on the device they arrive on: the selector moves nothing between devices.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 import torch
 from torch import nn
 
+from bayes_dps import distributed as dist
 from bayes_dps.errors import ConfigError, DataError
 from bayes_dps.models.batchnorm import frozen_running_stats
+from bayes_dps.models.likelihoods import upcast
 from bayes_dps.selection.base import BigBatch, Selection, SelectionRule
 from bayes_dps.selection.predictors.base import Predictor
 from bayes_dps.selection.registry import RULES, build_rule, predictor_for
+from bayes_dps.training.profile import PhaseTimer
 
-_HYPER = {"alpha", "n_e", "tau0", "momentum", "num_samples", "adaptive_alpha"}
+_HYPER = {"alpha", "n_e", "tau0", "momentum", "num_samples", "adaptive_alpha", "noise"}
 
 
 class OnlineSelector:
@@ -41,8 +45,9 @@ class OnlineSelector:
         predictor: ``f̃`` (zero-shot or validation model) for rules that need one.
         seed: the rule's random generator (uniform, importance sampling, posterior draws).
         check_inputs: validate every batch given to :meth:`select` (labels in range, lengths,
-            ``n_b``); the package's own loop turns the label check off — its data were checked
-            when loaded, and the check reads the labels back to the host every step.
+            ``n_b``) and the rule's scores (finite); the package's own loop turns these off —
+            its data were checked when loaded, the checks read values back to the host every
+            step, and a non-finite score shows as a non-finite loss at the epoch's end.
         **hyper: the Bayesian rule's ``alpha`` (Eq. 16's α), ``n_e``, ``tau0``, ``momentum``
             (KFAC EMA), ``num_samples`` (S), ``adaptive_alpha``.
     """
@@ -55,6 +60,7 @@ class OnlineSelector:
         *,
         seed: int = 0,
         check_inputs: bool = True,
+        autocast=nullcontext,
         **hyper: Any,
     ) -> None:
         if not hasattr(model, "forward_with_features"):
@@ -84,16 +90,29 @@ class OnlineSelector:
         self.rule = rule
         self.num_classes = int(model.head.out_features)
         self.check_inputs = check_inputs
+        self.autocast = autocast
+        self.timer = PhaseTimer()  # off unless a loop hands in its own
+        if hasattr(self.rule, "check_finite"):
+            self.rule.check_finite = check_inputs
 
     @torch.no_grad()
     def scoring_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits and features with ``x``'s own BatchNorm statistics, running stats kept."""
+        """Logits and features with ``x``'s own BatchNorm statistics, running stats kept.
+
+        Distributed (every process holding the same ``B_t``), each process runs the forward on
+        its equal part of ``x`` and the parts' logits and features are gathered: every process
+        then scores and selects on the whole batch, identically. (BatchNorm statistics are then
+        those of each part, as in data-parallel training without SyncBatchNorm.)"""
         was_training = self.model.training
         self.model.train()
-        with frozen_running_stats(self.model):
-            out = self.model.forward_with_features(x)
+        part = x[dist.shard(len(x))] if dist.active() else x
+        with frozen_running_stats(self.model), self.autocast():
+            logits, feats = self.model.forward_with_features(part)
         self.model.train(was_training)
-        return out
+        logits, feats = upcast(logits), upcast(feats)
+        if dist.active():
+            logits, feats = dist.all_gather_cat(logits), dist.all_gather_cat(feats)
+        return logits, feats
 
     def check_batch(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, n_b: int) -> None:
         """The one validation of ``select``'s input, for every rule: ``1 <= n_b <= |B_t|``,
@@ -123,8 +142,10 @@ class OnlineSelector:
         self.check_batch(x, y, idx, n_b)
         batch = BigBatch(x, y, idx)
         if self.rule.needs_forward:
-            batch.logits, batch.features = self.scoring_forward(x)
-        return self.rule.select(batch, n_b)
+            with self.timer("scoring_forward"):
+                batch.logits, batch.features = self.scoring_forward(x)
+        with self.timer("selection"):
+            return self.rule.select(batch, n_b)
 
     def update(
         self,

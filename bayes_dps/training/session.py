@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from bayes_dps import distributed as dist
 from bayes_dps.data.registry import load_data
 from bayes_dps.data.splits import DataSplits
 from bayes_dps.errors import ConfigError
@@ -43,7 +44,8 @@ class Session:
         return resolved_model(self.cfg["model"], self.splits)
 
     def write_results(self, results: dict[str, Any]) -> dict[str, Any]:
-        """Add ``provenance`` and ``world_size`` and write ``results.json`` atomically."""
+        """Add ``provenance`` and ``world_size`` and write ``results.json`` atomically (rank 0
+        writes; every process returns the same results)."""
         results = {
             **results,
             "world_size": self.world_size,
@@ -51,7 +53,8 @@ class Session:
                 self.device, self.threads, world_size=self.world_size, started=self.started
             ),
         }
-        atomic_write_json(self.out / "results.json", results)
+        if dist.is_main():
+            atomic_write_json(self.out / "results.json", results)
         return results
 
 
@@ -88,17 +91,35 @@ def session(
     resume: bool = False,
     log: Callable[[str], None] = print,
 ) -> Iterator[Session]:
-    """``with session(cfg, out, "online", resume=...) as s:`` — see the module docstring."""
+    """``with session(cfg, out, "online", resume=...) as s:`` — see the module docstring.
+    Launched by ``torchrun``, every process joins the process group here; rank 0 alone takes
+    the folder (its errors stop every process) and logs."""
     started = time.time()
     if cfg["logging"]["tensorboard"]:
         require_tensorboard()
-    with RunFolder(out, cfg, command, resume, log=log) as folder:
+    device = resolve_device(cfg["device"])
+    dist.init_from_environment(device)
+    device = resolve_device(cfg["device"])  # this process's own GPU once the group exists
+    if not dist.is_main():
+        log = _silent
+    with ExitStack() as stack:
+        fingerprint = dist.on_main(
+            lambda: stack.enter_context(RunFolder(out, cfg, command, resume, log=log)).fingerprint
+        )
         splits = load_data(cfg["dataset"])
-        device = resolve_device(cfg["device"])
         model = resolved_model(cfg["model"], splits)
         threads, why = configure_threads(cfg["threads"], model, device)
-        log(f"device {device}, {threads} CPU thread(s) ({why})")
+        world = dist.world_size()
+        log(
+            f"device {device}, {threads} CPU thread(s) ({why})"
+            + (f", {world} processes" if world > 1 else "")
+        )
         preflight_model(cfg, splits)
         yield Session(
-            cfg, Path(out), splits, device, threads, folder.fingerprint, log, started=started
-        )
+            cfg, Path(out), splits, device, threads, fingerprint, log, started=started,
+            world_size=world,
+        )  # fmt: skip
+
+
+def _silent(_: str) -> None:
+    """The log of processes other than rank 0."""

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+from bayes_dps import distributed as dist
 from bayes_dps.io import atomic_write_json
 from bayes_dps.training.run_folder import folder_lock
 
@@ -48,7 +50,7 @@ def run_sweep(
 ) -> dict[str, Any]:
     """``run(cfg, folder)`` for each ``(point, cfg)``; writes and returns ``sweep.json``."""
     runs: dict[str, Any] = {}
-    with folder_lock(out):
+    with folder_lock(out) if dist.is_main() else nullcontext():
         for point, cfg in points:
             name = label(point)
             results = run(cfg, out / name)
@@ -71,5 +73,6 @@ def run_sweep(
             "targets": targets or [],
             "runs": runs,
         }
-        atomic_write_json(out / "sweep.json", sweep)
+        if dist.is_main():
+            atomic_write_json(out / "sweep.json", sweep)
     return sweep

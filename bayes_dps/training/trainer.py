@@ -20,11 +20,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from bayes_dps import distributed as dist
 from bayes_dps.data.batches import BatchStream
 from bayes_dps.errors import ConfigError, NumericalError
 from bayes_dps.models.likelihoods import Classification, Likelihood, upcast
 from bayes_dps.training.checkpoint import load_checkpoint, save_checkpoint
-from bayes_dps.training.runtime import rng_state, set_rng_state, synchronize
+from bayes_dps.training.runtime import rng_states, set_rng_states, synchronize
 
 CLASSIFICATION = Classification()
 
@@ -50,6 +51,8 @@ def sgd_step(
     autocast=nullcontext,
     where: str = "",
     check: bool = True,
+    total: int | None = None,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """One optimiser step on ``−mean_i w_i · log p(z_i | θ)`` (the likelihood's; default the
     classifier's cross-entropy), the forward pass inside ``autocast()``.
@@ -59,20 +62,30 @@ def sgd_step(
     empty for models without them). With ``check`` a non-finite loss raises
     :class:`NumericalError` naming ``where``, before the parameters change (a host sync; loops
     that avoid per-step syncs pass ``check=False`` and test the returned losses in bulk).
+    Distributed, ``(x, y)`` is this process's share of a batch of ``total`` points: the loss is
+    its part of the global mean and the gradients are summed over processes before the step.
+    ``scaler`` (``16-mixed``): scale the loss, skip steps whose gradients overflow.
     """
     model.train()
     with autocast():
         out = (likelihood or CLASSIFICATION)(model, x, y)
     losses = -upcast(out.values)
-    loss = (losses * weights).mean() if weights is not None else losses.mean()
+    weighted = losses * weights if weights is not None else losses
+    loss = weighted.mean() if total is None or not dist.active() else weighted.sum() / total
     if check and not torch.isfinite(loss):
         raise NumericalError(
             f"non-finite training loss {loss.item()} {where}; lower optimizer.lr or check the "
             "inputs for NaN/inf"
         )
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+    (loss if scaler is None else scaler.scale(loss)).backward()
+    if dist.active():
+        dist.all_reduce_sum_([p.grad for p in model.parameters() if p.grad is not None])
+    if scaler is None:
+        optimizer.step()
+    else:
+        scaler.step(optimizer)
+        scaler.update()
     feats = out.features if out.features is not None else x.new_zeros(len(losses), 0)
     logits = None if out.logits is None else out.logits.detach()
     return losses.detach(), logits, feats.detach()
@@ -171,12 +184,14 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "epoch_step": self.epoch_step.state_dict(),
-            "rng": rng_state(),
+            "rng": rng_states(),
             "fingerprint": self.fingerprint,
         }
 
     def _restore(self) -> int:
-        state = load_checkpoint(self.checkpoint_path) if self.checkpoint_path else None
+        path = self.checkpoint_path
+        # rank 0 reads (its error, if any, stops every process); every rank gets the state
+        state = dist.on_main(load_checkpoint, path) if path else None
         if state is None:
             return 0
         if state.get("fingerprint") != self.fingerprint:
@@ -188,7 +203,7 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch_step.load_state_dict(state["epoch_step"])
-        set_rng_state(state["rng"])
+        set_rng_states(state["rng"])
         self.history = list(state["history"])
         return int(state["epoch"])
 
@@ -202,7 +217,8 @@ class Trainer:
             initial=start,
             total=self.epochs,
             desc=self.desc,
-            disable=None if self.progress else True,  # None: off when not a terminal
+            # None: off when not a terminal; only the writing process shows a bar
+            disable=None if self.progress and dist.is_main() else True,
             leave=False,
         )
         for epoch in bar:
@@ -214,9 +230,11 @@ class Trainer:
             record = {"epoch": epoch + 1, "seconds": seconds, **stats, "test": self.evaluate()}
             self.history.append(record)
             if self.checkpoint_path is not None:
-                save_checkpoint(self.checkpoint_path, self._state(epoch + 1))
+                state = self._state(epoch + 1)  # every rank takes part (random states)
+                if dist.is_main():
+                    save_checkpoint(self.checkpoint_path, state)
             bar.set_postfix({k: f"{v:.3f}" for k, v in record["test"].items()}, refresh=False)
-            if self.on_epoch_end is not None:
+            if self.on_epoch_end is not None and dist.is_main():
                 self.on_epoch_end(self.history)
         bar.close()
         return self.history

@@ -69,6 +69,14 @@ MUTATIONS = [
         "pSGLD preconditioner / SGHMC momentum not restored on resume",
     ),
     Mutation(
+        "w-kernel-state",
+        "bayes_dps/inference/bads_sampler.py",
+        '        self.w_updates.state = dict(state["w_kernel"])',
+        "        pass",
+        ("tests/test_resume_exact.py",),
+        "the weights' pSGLD preconditioner / SGHMC momentum not restored on resume",
+    ),
+    Mutation(
         "sampler-generator",
         "bayes_dps/inference/bads_sampler.py",
         '        self.generator.set_state(state["generator"])',
@@ -99,6 +107,22 @@ MUTATIONS = [
         "target = log_prior + self.rho_t * ll.sum() / big_b",
         ("tests/test_normaliser.py",),
         "the auxiliary chain ignores the weights (targets p(θ'|D_t) unweighted)",
+    ),
+    Mutation(
+        "aux-state",
+        "bayes_dps/inference/bads_sampler.py",
+        '{k: v.to(self.device) for k, v in state["theta_aux"].items()}',
+        "self.theta_aux",
+        ("tests/test_resume_exact.py",),
+        "the auxiliary chain θ' not restored on resume",
+    ),
+    Mutation(
+        "aux-window",
+        "bayes_dps/inference/bads_sampler.py",
+        '            self.aux_mean.copy_(state["aux_mean"])',
+        "            pass",
+        ("tests/test_resume_exact.py",),
+        "the normaliser's window of ℓ(θ') not restored on resume",
     ),
     Mutation(
         "log-jacobian",
