@@ -11,9 +11,9 @@ each per repeat) and summarised by medians, so drift of a shared machine affects
         [--repeats 21] [--device cpu|cuda] [--precision 32|bf16-mixed|16-mixed]
         [--threads N] [--out selection_cost.json]
 
-Prints and writes ``bayesian_over_rho_loss`` (and for ``bayesian_shared``, the common-random-
-numbers variant), ``bayesian_over_uniform``, ``scoring_over_forward`` (Bayesian scoring maths
-alone over the big-batch forward pass every scoring rule needs), the medians, and the split
+Prints and writes ``bayesian_over_rho_loss``, ``bayesian_over_uniform``,
+``scoring_over_forward`` (Bayesian scoring maths alone over the big-batch forward pass every
+scoring rule needs), the medians, and the split
 of a step into scoring forward, selection maths, training step and posterior update (a
 separate, synchronised pass). With ``--world-size N``: steps per second of the same global
 batches with 1 and N processes.
@@ -41,7 +41,7 @@ from bayes_dps.training import OnlineSelectionEpoch
 from bayes_dps.training.runtime import autocast_for, resolve_device, synchronize
 
 SHAPES = {"mlp": (64,), "resnet18": (3, 32, 32), "resnet32": (3, 32, 32)}
-METHODS = ("uniform", "rho_loss", "bayesian", "bayesian_shared")
+METHODS = ("uniform", "rho_loss", "bayesian")
 
 
 def timed(device, fn, *args):
@@ -72,9 +72,7 @@ def make_loops(args, device, profile=False):
             rule = RhoLossSelection(table)
         else:
             post = LastLayerKFACLaplace(model.feature_dim, k, n_e=500, tau0=1.0, device=device)
-            noise = "shared" if name == "bayesian_shared" else "independent"
-            rule = BayesianSelection(post, table, alpha=0.3, num_samples=args.num_samples,
-                                     noise=noise)  # fmt: skip
+            rule = BayesianSelection(post, table, alpha=0.3, num_samples=args.num_samples)
         stream = BatchStream(data, args.n_big, seed=0, device=device)
         loops[name] = OnlineSelectionEpoch(
             model, opt, stream, rule, args.n_small, autocast=autocast, profile=profile
@@ -134,7 +132,6 @@ def main(argv=None) -> dict:
 
     result = {
         "bayesian_over_rho_loss": med["bayesian"] / med["rho_loss"],
-        "bayesian_shared_over_rho_loss": med["bayesian_shared"] / med["rho_loss"],
         "bayesian_over_uniform": med["bayesian"] / med["uniform"],
         "scoring_over_forward": med["scoring"] / med["forward"],
         "median_ms": {k: 1e3 * v for k, v in med.items()},

@@ -26,8 +26,7 @@ def test_selection_cost_runs(tmp_path):
          "resnet32", "--device", "cpu", "--num-samples", "8", "--out", str(out)]
     )  # fmt: skip
     result = json.loads(out.read_text())
-    for key in ("bayesian_over_rho_loss", "bayesian_shared_over_rho_loss",
-                "bayesian_over_uniform", "scoring_over_forward"):  # fmt: skip
+    for key in ("bayesian_over_rho_loss", "bayesian_over_uniform", "scoring_over_forward"):
         assert result[key] > 0
     split = result["split_ms_per_step"]["bayesian"]
     assert set(split) == {"scoring_forward", "selection", "training_step", "posterior_update"}

@@ -254,12 +254,6 @@ ONLINE: Tree = {
         "adaptive_alpha": Key(
             Bool(), False, "`α = L_zs / (L_model + L_zs)` per step (authors' code)"
         ),
-        "noise": Key(
-            Choice(("independent", "shared")),
-            "independent",
-            "Monte-Carlo draws of `f_x`: independent per point, or `shared` by the batch's "
-            "points (common random numbers: same per-point law, S·k instead of S·n_B·k normals)",
-        ),
     },
     "zero_shot": {
         "name": Key(

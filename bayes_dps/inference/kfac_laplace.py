@@ -52,22 +52,21 @@ class KronPredictive:
         u_inv = self.scale_tril @ self.scale_tril.T
         return self.var_scale[:, None, None] * u_inv
 
-    def sample(
-        self, num_samples: int, generator: torch.Generator | None = None, shared: bool = False
-    ) -> torch.Tensor:
-        """``(S, n, k)`` draws ``f_x^(s) = mean_x + √s_x · ε^(s) Cᵀ``.
+    def sample(self, num_samples: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``(S, n, k)`` independent draws ``f_x^(s) = mean_x + √s_x · ε_x^(s) Cᵀ`` (one matrix
+        product over all ``S·n`` draws).
 
-        ``shared=False``: independent ``ε_x^(s)`` for every point (``S·n·k`` normals, one
-        matrix product). ``shared=True``: the same ``ε^(s)`` for every point of the batch
-        (common random numbers, ``S·k`` normals): each point's draws have exactly the same
-        distribution as before, the points' Monte-Carlo errors become correlated — which makes
-        the *differences* between their scores, what a top-k selection ranks, less noisy."""
+        (Drawing one ``ε^(s)`` for the whole batch instead — common random numbers, ``S·k``
+        normals — halves the scoring time but was measured to slow learning on noisy digits
+        (27 instead of 9 epochs to 90%): errors shared by points of different labels bias the
+        ranking class by class. The draws stay independent.)"""
         n, k = self.mean.shape
-        rows = num_samples if shared else num_samples * n
         eps = torch.randn(
-            (rows, k), generator=generator, device=self.mean.device, dtype=self.mean.dtype
-        )
-        correlated = (eps @ self.scale_tril.T).view(num_samples, 1 if shared else n, k)
+            (num_samples * n, k), generator=generator, device=self.mean.device,
+            dtype=self.mean.dtype,
+        )  # fmt: skip
+        # (a contiguous Cᵀ: the transposed view takes a slower matrix-product path)
+        correlated = (eps @ self.scale_tril.T.contiguous()).view(num_samples, n, k)
         return torch.addcmul(self.mean, self.var_scale.sqrt()[:, None], correlated)
 
 

@@ -48,7 +48,6 @@ def _bayesian(*, predictor, seed, config, feature_dim, num_classes, device, **_)
         num_samples=b.get("num_samples", 100),
         adaptive_alpha=b.get("adaptive_alpha", False),
         seed=seed,
-        noise=b.get("noise", "independent"),
     )
 
 

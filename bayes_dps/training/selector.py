@@ -31,7 +31,7 @@ from bayes_dps.selection.predictors.base import Predictor
 from bayes_dps.selection.registry import RULES, build_rule, predictor_for
 from bayes_dps.training.profile import PhaseTimer
 
-_HYPER = {"alpha", "n_e", "tau0", "momentum", "num_samples", "adaptive_alpha", "noise"}
+_HYPER = {"alpha", "n_e", "tau0", "momentum", "num_samples", "adaptive_alpha"}
 
 
 class OnlineSelector:
