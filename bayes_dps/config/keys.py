@@ -23,7 +23,7 @@ from bayes_dps.config.checks import (
 )
 from bayes_dps.config.schema import Key, Tree
 from bayes_dps.data.corruptions import OFF_DOMAIN_KINDS, PROFILES
-from bayes_dps.data.registry import LOADERS
+from bayes_dps.data.registry import LOADERS, TEXT_DATASETS
 from bayes_dps.errors import ConfigError
 from bayes_dps.inference.bads_sampler import KERNELS
 from bayes_dps.models.priors import check_prior_spec
@@ -43,6 +43,19 @@ SEED = Int(0, 2**31 - 1)
 EPOCHS = Int(1, MAX_EPOCHS)
 BATCH = Int(1, MAX_BATCH)
 MODEL_NAMES = Choice(("auto", *sorted(MODELS)))
+#: Hugging Face architectures of the language scenarios (models.language)
+LANGUAGE_MODELS = ("t5", "llama")
+LANGUAGE_OPTIONS: dict[str, Any] = {
+    "pretrained": Nullable(Str(what="a local model folder, a .gguf file or `smollm2`")),
+    "d_model": Int(8, 8192),
+    "d_ff": Int(8, 65_536),
+    "layers": Int(1, 96),
+    "heads": Int(1, 128),
+    "lora_r": Nullable(Int(1, 1024)),
+    "lora_alpha": Float(0, 1e4, low_open=True),
+    "lora_dropout": Float(0, 1, high_open=True),
+    "lora_targets": Nullable(ListOf(Str(), 1, 32)),
+}
 #: the options each network's constructor takes (a test keeps this equal to the signatures)
 MODEL_OPTIONS: dict[str, dict[str, Any]] = {
     "mlp": {"hidden": ListOf(Int(1, 65_536), 0, 64), "dropout": Float(0, 1, high_open=True)},
@@ -50,6 +63,8 @@ MODEL_OPTIONS: dict[str, dict[str, Any]] = {
     "resnet18": {},
     "resnet32": {"blocks": Int(1, 200)},
     "resnet18_imagenet": {"checkpoint": Nullable(Str(what="a path"))},
+    "t5": LANGUAGE_OPTIONS,
+    "llama": LANGUAGE_OPTIONS,
 }
 DEVICE = Str(
     pattern=r"auto|cpu|mps|cuda(:\d{1,3})?",
@@ -88,12 +103,17 @@ def _prior(key: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 MODEL_OPTIONS_CHECK = Mapping(
     "a mapping of network options (`mlp`: `hidden`, `dropout`; `resnet32`: `blocks`; "
-    "`resnet18_imagenet`: `checkpoint`)",
+    "`resnet18_imagenet`: `checkpoint`; `t5`, `llama`: `pretrained`, `d_model`, `d_ff`, "
+    "`layers`, `heads`, `lora_r`, `lora_alpha`, `lora_dropout`, `lora_targets`)",
     check_model_options,
 )
 
 DATASET: Tree = {
-    "name": Key(Choice(tuple(sorted(LOADERS))), "digits", "the data source"),
+    "name": Key(
+        Choice((*sorted(LOADERS), *TEXT_DATASETS)),
+        "digits",
+        "the data source (`wordnet`, `webnlg`, `instructions`: text, for `bayes-dps bads`)",
+    ),
     "path": Key(
         Nullable(Str(what="a path")),
         None,
@@ -152,6 +172,32 @@ DATASET: Tree = {
         SEED,
         0,
         "seed of splits and corruptions (the same data for every method and model seed)",
+    ),
+    # the language scenarios (data.text_scenarios)
+    "target_domain": Key(
+        Nullable(Str()), None, "`wordnet`/`webnlg`: the domain to learn (efficient learning)"
+    ),
+    "in_domain_fraction": Key(
+        Float(0, 1), 0.1, "`wordnet`/`webnlg`: share of the target domain in `D_t`"
+    ),
+    "domains": Key(
+        Nullable(ListOf(Str(), 1, 1000)), None, "`wordnet`/`webnlg`: off-domain domains (all)"
+    ),
+    "train_size": Key(Int(2, 10**7), 2000, "`wordnet`/`webnlg`: examples in `D_t`"),
+    "meta_size": Key(Int(1, 10**6), 100, "`wordnet`/`webnlg`: target-domain examples in `D_m`"),
+    "val_size": Key(Int(0, 10**6), 100, "`wordnet`/`webnlg`: held-out validation examples"),
+    "test_size": Key(Int(1, 10**6), 300, "`wordnet`/`webnlg`: held-out test examples"),
+    "sources": Key(
+        Nullable(ListOf(Str(), 1, 100)),
+        None,
+        "`instructions`: tasks — `wordnet:define|use_in_sentence|hypernym|synonyms`, "
+        "`chatterbot:<category>`, or JSON/JSONL files",
+    ),
+    "per_task": Key(Int(2, 10**7), 200, "`instructions`: training examples per task"),
+    "test_per_task": Key(Int(1, 10**6), 20, "`instructions`: held-out test examples per task"),
+    "val_per_task": Key(Int(0, 10**6), 10, "`instructions`: validation examples per task"),
+    "corrupt_task": Key(
+        Nullable(Str()), None, "`instructions`: the task whose answers are shuffled"
     ),
 }
 
@@ -311,8 +357,40 @@ ONLINE: Tree = {
     ),
 }
 
+TEXT: Tree = {
+    "tokenizer": Key(
+        Choice(("auto", "bpe", "gpt2", "model")),
+        "auto",
+        "`bpe` (trained on `D_t`), `gpt2`, `model` (the pretrained model's); `auto`: model's "
+        "if pretrained, else bpe",
+    ),
+    "vocab_size": Key(Int(200, 500_000), 4000, "size of a trained `bpe` vocabulary"),
+    "max_source": Key(Int(4, 8192), 64, "`seq2seq`: source tokens kept"),
+    "max_target": Key(Int(4, 8192), 48, "`seq2seq`: target tokens kept (and decoded)"),
+    "max_length": Key(Int(8, 32_768), 128, "`causal_lm`: prompt + response tokens kept"),
+    "reduction": Key(
+        Choice(("mean", "sum")),
+        "mean",
+        "token reduction of `log p(z_i | θ)`: `mean` per token (the configs' choice: under `sum` "
+        "a long target is pushed towards `w = 0` for its length alone) or `sum` (the exact "
+        "sequence likelihood)",
+    ),
+}
+
 BADS: Tree = {
     **COMMON,
+    "task": Key(
+        Choice(("classification", "seq2seq", "causal_lm")),
+        "classification",
+        "`classification`, `seq2seq` (data-to-text, BLEU) or `causal_lm` (instruction tuning, "
+        "next-token accuracy)",
+    ),
+    "model": Key(
+        Choice(("auto", *sorted(MODELS), *LANGUAGE_MODELS)),
+        "auto",
+        "network; `t5` (`seq2seq`) and `llama` (`causal_lm`) for text",
+    ),
+    "text": TEXT,
     "methods": Key(
         ListOf(Choice(BADS_METHODS), 1, 50, unique=True),
         ["mixing", "bads"],
@@ -322,7 +400,11 @@ BADS: Tree = {
     "eval_every": Key(Int(1, MAX_STEPS), 100, "evaluate (and checkpoint) every this many steps"),
     "batch_size": Key(BATCH, 64, "`|B_t|`"),
     "meta_batch_size": Key(BATCH, 32, "`|B_m|`"),
-    "metric": Key(Choice(("acc", "balanced_acc")), "acc", "test metric"),
+    "metric": Key(
+        Choice(("auto", "acc", "balanced_acc", "bleu", "token_acc")),
+        "auto",
+        "test metric; `auto`: `acc`, `bleu` (seq2seq) or `token_acc` (causal LM)",
+    ),
     "bads": {
         "kernel": Key(
             Choice(KERNELS),

@@ -16,6 +16,7 @@ import yaml
 from bayes_dps.config import keys
 from bayes_dps.config.checks import show
 from bayes_dps.config.schema import Tree, defaults, set_dotted, validate
+from bayes_dps.data.registry import TEXT_DATASETS
 from bayes_dps.errors import ConfigError
 
 COMMANDS: dict[str, Tree] = {"online": keys.ONLINE, "bads": keys.BADS}
@@ -236,6 +237,11 @@ def sweep_points(cfg: dict[str, Any], command: str) -> list[tuple[dict[str, Any]
 
 
 def _check_online(cfg: dict[str, Any]) -> None:
+    if cfg["dataset"]["name"] in TEXT_DATASETS:
+        raise ConfigError(
+            f"dataset {cfg['dataset']['name']!r} is text: online selection is for classifiers; "
+            "run it with `bayes-dps bads` (task: seq2seq or causal_lm)"
+        )
     if cfg["n_b"] > cfg["n_B"]:
         raise ConfigError(
             f"n_b={cfg['n_b']} exceeds n_B={cfg['n_B']}: the selected batch is drawn from the "
@@ -252,7 +258,46 @@ def _check_online(cfg: dict[str, Any]) -> None:
         raise ConfigError("zero_shot.name=cached needs zero_shot.cache_path (a .pt logit table)")
 
 
+#: the data, models and metrics each task goes with
+TASK_DATA = {
+    "classification": None,
+    "seq2seq": ("wordnet", "webnlg"),
+    "causal_lm": ("instructions",),
+}
+TASK_MODEL = {"seq2seq": "t5", "causal_lm": "llama"}
+TASK_METRICS = {
+    "classification": ("acc", "balanced_acc"),
+    "seq2seq": ("bleu", "token_acc"),
+    "causal_lm": ("token_acc",),
+}
+
+
+def _check_task(cfg: dict[str, Any]) -> None:
+    task, name, model = cfg["task"], cfg["dataset"]["name"], cfg["model"]
+    if cfg["metric"] == "auto":
+        cfg["metric"] = TASK_METRICS[task][0]
+    if cfg["metric"] not in TASK_METRICS[task]:
+        raise ConfigError(
+            f"metric {cfg['metric']!r} does not go with task {task}; use one of "
+            f"{TASK_METRICS[task]}"
+        )
+    if task == "classification":
+        if name in TEXT_DATASETS or model in keys.LANGUAGE_MODELS:
+            raise ConfigError(
+                f"dataset {name!r} / model {model!r} are for language: set task: seq2seq "
+                "(wordnet, webnlg; model t5) or causal_lm (instructions; model llama)"
+            )
+        return
+    if name not in TASK_DATA[task]:
+        raise ConfigError(f"task {task} takes dataset.name from {TASK_DATA[task]}, got {name!r}")
+    if model == "auto":
+        cfg["model"] = TASK_MODEL[task]
+    elif model != TASK_MODEL[task]:
+        raise ConfigError(f"task {task} needs model {TASK_MODEL[task]}, got {model!r}")
+
+
 def _check_bads(cfg: dict[str, Any]) -> None:
+    _check_task(cfg)
     if cfg["precision"] == "16-mixed":
         raise ConfigError(
             "precision=16-mixed is for optimiser steps (a gradient scaler skips steps whose "

@@ -130,3 +130,67 @@ def check_classes_present(splits: DataSplits) -> None:
             UserWarning,
             stacklevel=2,
         )
+
+
+# --------------------------------------------------------------------- text data
+TEXT_DATASETS = ("wordnet", "webnlg", "instructions")
+
+
+def _instruction_sources(spec: dict[str, Any]) -> list:
+    """``sources``: ``wordnet:<task>``, ``chatterbot:<category>`` or a JSON/JSONL file path."""
+    from bayes_dps.data.instructions import load_chatterbot, load_instruction_file
+    from bayes_dps.data.wordnet import INSTRUCTION_TASKS, instruction_tasks, load_wordnet
+
+    sources = spec.get("sources") or []
+    if not sources:
+        raise ConfigError(
+            "dataset.sources lists no instruction sources; e.g. [wordnet:define, "
+            "wordnet:hypernym, chatterbot:science, my_task.jsonl]"
+        )
+    out, wordnet = [], None
+    for src in sources:
+        kind, _, arg = str(src).partition(":")
+        if kind == "wordnet":
+            if arg not in INSTRUCTION_TASKS:
+                raise ConfigError(f"wordnet task {arg!r} unknown; choose from {INSTRUCTION_TASKS}")
+            wordnet = wordnet or load_wordnet(spec.get("path"))
+            out += instruction_tasks(wordnet, (arg,))
+        elif kind == "chatterbot":
+            out += load_chatterbot(categories=[arg] if arg else None)
+        else:
+            out += load_instruction_file(src)
+    return out
+
+
+def load_text_data(spec: dict[str, Any]):
+    """Raw text splits of a language scenario (``data.text_scenarios``) from the ``dataset``
+    block: ``wordnet`` / ``webnlg`` (efficient learning) or ``instructions`` (instruction
+    tuning with one corrupted task)."""
+    from bayes_dps.data.text_scenarios import efficient_learning, instruction_mixture
+
+    name, seed = spec.get("name"), int(spec.get("seed", 0))
+    if name == "instructions":
+        return instruction_mixture(
+            _instruction_sources(spec), per_task=spec["per_task"],
+            meta_per_task=spec["meta_per_class"], test_per_task=spec["test_per_task"],
+            val_per_task=spec["val_per_task"], corrupt_task=spec.get("corrupt_task"), seed=seed,
+            name="instructions",
+        )  # fmt: skip
+    if name == "wordnet":
+        from bayes_dps.data.wordnet import data_to_text, load_wordnet
+
+        examples = data_to_text(load_wordnet(spec.get("path")))
+    elif name == "webnlg":
+        from bayes_dps.data.webnlg import load_webnlg
+
+        examples = load_webnlg(_need_path(spec))
+    else:
+        raise ConfigError(f"{name!r} is not a text dataset; choose from {TEXT_DATASETS}")
+    if not spec.get("target_domain"):
+        raise ConfigError(f"dataset {name}: set dataset.target_domain (the domain to learn)")
+    return efficient_learning(
+        examples, target=spec["target_domain"], train_size=spec["train_size"],
+        meta_size=spec["meta_size"], test_size=spec["test_size"], val_size=spec["val_size"],
+        in_domain_fraction=spec["in_domain_fraction"], domains=spec.get("domains"), seed=seed,
+        name=name,
+    )  # fmt: skip

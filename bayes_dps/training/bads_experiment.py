@@ -20,14 +20,11 @@ import torch
 
 from bayes_dps import distributed as dist
 from bayes_dps.data.batches import BatchStream
-from bayes_dps.data.splits import DataSplits
 from bayes_dps.errors import ConfigError, DataError, NumericalError
 from bayes_dps.inference.bads_sampler import KERNELS, BADSSampler, default_weight_net
 from bayes_dps.inference.weight_trace import WeightRecorder, top_fraction
 from bayes_dps.io import atomic_write_bytes, atomic_write_json
-from bayes_dps.models.likelihoods import Classification
 from bayes_dps.models.priors import build_weight_prior
-from bayes_dps.models.registry import build_model
 from bayes_dps.training.bads import (
     BADS_METHODS,
     WEIGHT_METHODS,
@@ -39,32 +36,20 @@ from bayes_dps.training.bads import (
 from bayes_dps.training.blo import BLOBlock
 from bayes_dps.training.contrastive import contrastive_scores
 from bayes_dps.training.experiment import metrics_log_for
-from bayes_dps.training.metrics import evaluate, mean_std
+from bayes_dps.training.metrics import mean_std
 from bayes_dps.training.optim import build_optimizer
 from bayes_dps.training.runtime import autocast_for, resolve_device, seed_everything
 from bayes_dps.training.seeds import record_path, run_seeds
 from bayes_dps.training.session import session
+from bayes_dps.training.tasks import ClassificationTask
 from bayes_dps.training.trainer import Trainer
 
 
-def scenario_groups(cfg: dict[str, Any]) -> str:
-    """Which ground-truth groups the weights are reported for (``bads.groups``, or inferred)."""
-    kind = cfg["bads"]["groups"]
-    if kind != "auto":
-        return kind
-    ds = cfg["dataset"]
-    if ds.get("domain"):
-        return "domain"
-    if float(ds.get("imbalance") or 1) > 1:
-        return "imbalance"
-    return "noise"
-
-
-def check_bads_config(cfg: dict[str, Any], splits: DataSplits) -> None:
+def check_bads_config(cfg: dict[str, Any], task) -> None:
     unknown = [m for m in cfg["methods"] if m not in BADS_METHODS]
     if unknown:
         raise ConfigError(f"unknown bads method(s) {unknown}; available: {', '.join(BADS_METHODS)}")
-    if splits.meta is None or len(splits.meta) == 0:
+    if task.meta is None or len(task.meta) == 0:
         raise DataError(
             "BADS needs a curated meta set D_m but the data have none: set "
             "dataset.meta_per_class > 0 (or provide x_meta/y_meta in the .npz file)"
@@ -107,17 +92,19 @@ def _recorder(cfg: dict[str, Any], n_t: int, device: torch.device | str = "cpu")
     )  # fmt: skip
 
 
-def _sampler(cfg, splits, model, method, device, seed=0, likelihood=None) -> BADSSampler:
+def _sampler(cfg, task, model, method, device, seed=0) -> BADSSampler:
     b = cfg["bads"]
-    likelihood = likelihood or Classification()
+    likelihood = task.likelihood
     weight_net = None
     if method == "bads_weightnet":
+        if hasattr(task, "embeddings"):  # text: the base model's view of each example, cached
+            likelihood.embeddings = task.embeddings(model)
         weight_net = default_weight_net(likelihood.embed_dim(model), b["weight_net_hidden"])
         weight_net = weight_net.to(device)
     return BADSSampler(
         model,
-        len(splits.train),
-        len(splits.meta),
+        len(task.train),
+        len(task.meta),
         prior=build_weight_prior(b["prior"]),
         likelihood=likelihood,
         lam=b["lam"],
@@ -147,9 +134,14 @@ def _sampler(cfg, splits, model, method, device, seed=0, likelihood=None) -> BAD
     )
 
 
+def _task(cfg: dict[str, Any], data):
+    """A task from loaded data (a :class:`DataSplits` becomes a classification task)."""
+    return data if hasattr(data, "likelihood") else ClassificationTask(cfg, data)
+
+
 def train_bads_run(
     cfg: dict[str, Any],
-    splits: DataSplits,
+    data,
     method: str,
     seed: int,
     *,
@@ -158,87 +150,64 @@ def train_bads_run(
     fingerprint: str | None = None,
     metrics_log=None,
 ) -> tuple[dict[str, Any], WeightRecorder | None]:
-    """One (method, seed); returns its RUN record and (weight methods) its recorder."""
+    """One (method, seed) on ``data`` (a task, or classification ``DataSplits``); returns its
+    RUN record and (weight methods) its recorder."""
+    task = _task(cfg, data)
     device = resolve_device(cfg["device"])
     seed_everything(seed)
     b = cfg["bads"]
     steps, every = step_plan(cfg)
-    model = build_model(cfg["model"], splits.input_shape, splits.num_classes, cfg["model_options"])
-    model = model.to(device)
+    model = task.build_model(device)
+    trainable = [p for p in model.parameters() if p.requires_grad]
     workers = cfg["num_workers"]
-    masks = splits.train.group_masks(scenario_groups(cfg))
+    masks = task.group_masks()
+    lik = task.likelihood
+    autocast = autocast_for(cfg["precision"], device)
     recorder = None
     fixed_weights = None  # contrastive: the selection indicator, reported as weights
     if method in WEIGHT_METHODS or method == "blo":
         train = BatchStream(
-            splits.train,
-            min(cfg["batch_size"], len(splits.train)),
-            seed=seed,
-            device=device,
+            task.train, min(cfg["batch_size"], len(task.train)), seed=seed, device=device,
             num_workers=workers,
-        )
+        )  # fmt: skip
         meta = BatchStream(
-            splits.meta,
-            min(cfg["meta_batch_size"], len(splits.meta)),
-            seed=seed + 10_000,
-            device=device,
-            num_workers=workers,
-        )
+            task.meta, min(cfg["meta_batch_size"], len(task.meta)), seed=seed + 10_000,
+            device=device, num_workers=workers,
+        )  # fmt: skip
     if method in WEIGHT_METHODS:
-        sampler = _sampler(cfg, splits, model, method, device, seed=seed)
+        sampler = _sampler(cfg, task, model, method, device, seed=seed)
         step = BADSBlock(sampler, train, meta, every, masks)
         recorder = step.recorder
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # checkpointed, never stepped
+        optimizer = torch.optim.SGD(trainable, lr=0.0)  # checkpointed, never stepped
     elif method == "blo":
-        recorder = _recorder(cfg, len(splits.train), device)
-        optimizer = build_optimizer(model.parameters(), cfg["optimizer"])
+        recorder = _recorder(cfg, len(task.train), device)
+        optimizer = build_optimizer(trainable, cfg["optimizer"])
         step = BLOBlock(
-            model,
-            optimizer,
-            train,
-            meta,
-            every,
-            cfg["blo"]["inner_lr"],
-            recorder,
-            masks,
-            device=device,
-        )
+            model, optimizer, train, meta, every, cfg["blo"]["inner_lr"], recorder, masks,
+            device=device, likelihood=lik,
+        )  # fmt: skip
     else:
         if method == "contrastive":
             scores = contrastive_scores(
-                lambda: build_model(
-                    cfg["model"], splits.input_shape, splits.num_classes, cfg["model_options"]
-                ).to(device),
-                splits.train,
-                splits.meta,
-                cfg,
-                seed=seed,
-                device=device,
-            )
+                lambda: task.build_model(device), task.train, task.meta, cfg, seed=seed,
+                device=device, likelihood=lik,
+            )  # fmt: skip
             keep = np.asarray(top_fraction(scores, b["select_fraction"]))
-            fixed_weights = torch.zeros(len(splits.train))
+            fixed_weights = torch.zeros(len(task.train))
             fixed_weights[torch.as_tensor(keep)] = 1.0
-            data = splits.train.subset(keep).concat(splits.meta)
+            data = task.train.subset(keep).concat(task.meta)
         else:
-            data = baseline_data(method, splits.train, splits.meta, b["select_fraction"], seed)
-        optimizer = build_optimizer(model.parameters(), cfg["optimizer"])
+            data = baseline_data(method, task.train, task.meta, b["select_fraction"], seed)
+        optimizer = build_optimizer(trainable, cfg["optimizer"])
         stream = BatchStream(
             data, min(cfg["batch_size"], len(data)), seed=seed, device=device, num_workers=workers
         )
-        step = SGDBlock(
-            model, optimizer, stream, every, autocast=autocast_for(cfg["precision"], device)
-        )
-    test = BatchStream.sequential(
-        splits.test,
-        cfg["eval_batch_size"],
-        device=device,
-        num_workers=workers,
-    )
+        step = SGDBlock(model, optimizer, stream, every, likelihood=lik, autocast=autocast)
     trainer = Trainer(
         model,
         optimizer,
         step,
-        evaluate=lambda: evaluate(model, test, splits.num_classes),
+        evaluate=lambda: task.evaluate(model, device),
         epochs=steps // every,
         device=device,
         checkpoint_path=checkpoint_path,
@@ -254,15 +223,7 @@ def train_bads_run(
         history, stopped = trainer.history, str(err)
     if not history:
         raise NumericalError(f"{method} seed {seed} failed before its first evaluation: {stopped}")
-    metric = [h["test"][cfg["metric"]] for h in history]
-    record: dict[str, Any] = {
-        "seed": seed,
-        "eval_steps": [h["epoch"] * every for h in history],
-        "test_metric": metric,
-        "final_metric": metric[-1],
-        "group_weights": {},
-        "seconds_per_step": float(sum(h["seconds"] for h in history) / (len(history) * every)),
-    }
+    record = _record(cfg, seed, history, every)
     if stopped:
         record["stopped"] = stopped
     if recorder is not None:
@@ -279,11 +240,34 @@ def train_bads_run(
     return record, recorder
 
 
+def _record(cfg: dict[str, Any], seed: int, history: list[dict[str, Any]], every: int) -> dict:
+    """The RUN record's metrics: the test metric at every evaluation; for language runs with a
+    validation split also the checkpoint chosen by validation next-token accuracy (the
+    paper's selection) and its test metric."""
+    metric = [h["test"][cfg["metric"]] for h in history]
+    record: dict[str, Any] = {
+        "seed": seed,
+        "eval_steps": [h["epoch"] * every for h in history],
+        "test_metric": metric,
+        "final_metric": metric[-1],
+        "group_weights": {},
+        "seconds_per_step": float(sum(h["seconds"] for h in history) / (len(history) * every)),
+    }
+    if "val_token_acc" in history[0]["test"]:
+        val = [h["test"]["val_token_acc"] for h in history]
+        best = int(np.argmax(val))
+        record.update(val_token_acc=val, selected_step=record["eval_steps"][best],
+                      selected_metric=metric[best])  # fmt: skip
+    return record
+
+
 def bads_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "final_metric": mean_std([r["final_metric"] for r in runs]),
         "seconds_per_step": mean_std([r["seconds_per_step"] for r in runs]),
     }
+    if "selected_metric" in runs[0]:
+        out["selected_metric"] = mean_std([r["selected_metric"] for r in runs])
     if runs[0].get("final_group_weights"):
         out["final_group_weights"] = {
             g: mean_std([r["final_group_weights"][g] for r in runs])
@@ -304,7 +288,7 @@ def run_bads_experiment(
     ground-truth ``group`` names and per-chain sample ``stats`` (``{method: [{name: [...]}]}``)."""
     out = Path(out_dir)
     with session(cfg, out, "bads", resume=resume, log=log) as s:
-        return _run_methods(cfg, s.splits, s, resume, log)
+        return _run_methods(cfg, s.task, s, resume, log)
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
@@ -313,14 +297,17 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def _run_methods(cfg, splits, s, resume, log):
+def _run_methods(cfg, task, s, resume, log):
     out, log = s.out, s.log  # silent on processes other than rank 0
-    check_bads_config(cfg, splits)
-    groups = scenario_groups(cfg)
-    masks = splits.train.group_masks(groups)
+    check_bads_config(cfg, task)
+    kinds = task.group_kinds()
+    groups = kinds[0]
+    masks = task.group_masks()
+    shown = list(masks.items())[:12]
     log(
-        f"data: {splits.name} {splits.sizes()}, groups by {groups}: "
-        + ", ".join(f"{g} {int(m.sum())}" for g, m in masks.items())
+        f"data: {task.describe()}; groups by {' + '.join(kinds)}: "
+        + ", ".join(f"{g} {int(m.sum())}" for g, m in shown)
+        + (" …" if len(masks) > len(shown) else "")
     )
     methods: dict[str, Any] = {}
     traces: dict[str, list[np.ndarray]] = {}
@@ -336,7 +323,7 @@ def _run_methods(cfg, splits, s, resume, log):
         try:
             record, recorder = train_bads_run(
                 cfg,
-                splits,
+                task,
                 method,
                 seed,
                 checkpoint_path=ckpt,
@@ -394,10 +381,12 @@ def _run_methods(cfg, splits, s, resume, log):
             reuse=lambda seed, method=method: reuse(method, seed),
         )
         methods[method] = {"seeds": runs, "summary": bads_summary(runs)}
-    results = s.write_results({"config": cfg, "methods": methods, "groups": groups})
-    instances = _recorder(cfg, len(splits.train)).instances
-    labels = np.empty(len(splits.train), dtype=object)
-    for g, m in masks.items():
+    results = s.write_results(
+        {"config": cfg, "methods": methods, "groups": groups, "group_kinds": list(kinds)}
+    )
+    instances = _recorder(cfg, len(task.train)).instances
+    labels = np.empty(len(task.train), dtype=object)
+    for g, m in task.train.group_masks(groups).items():  # the headline groups label instances
         labels[m] = g
     attrs = {
         "warmup_steps": _trace_settings(cfg)["average_from"],

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from bayes_dps import distributed as dist
 from bayes_dps.data.batches import BatchStream
@@ -56,7 +57,8 @@ def lookahead_meta_gradient(
     params = [p for p in model.parameters() if p.requires_grad]
     dtype = upcast(params[0]).dtype
     eps = torch.zeros(len(y_t), device=params[0].device, dtype=dtype, requires_grad=True)
-    with frozen_running_stats(model):
+    # the math attention kernel: the fused ones have no second-order backward
+    with frozen_running_stats(model), sdpa_kernel([SDPBackend.MATH]):
         meta_loss = -upcast(lik(model, x_m, y_m).values).mean()
         meta_grads = [g.detach() for g in torch.autograd.grad(meta_loss, params, allow_unused=True)]
         meta_grads = [

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from bayes_dps import distributed as dist
-from bayes_dps.data.registry import load_data
+from bayes_dps.data.registry import load_data, load_text_data
 from bayes_dps.data.splits import DataSplits
 from bayes_dps.errors import ConfigError
 from bayes_dps.io import atomic_write_json
@@ -25,13 +25,15 @@ from bayes_dps.training.metrics_log import require_tensorboard
 from bayes_dps.training.provenance import provenance
 from bayes_dps.training.run_folder import RunFolder
 from bayes_dps.training.runtime import configure_threads, resolve_device
+from bayes_dps.training.tasks import build_task
 
 
 @dataclass
 class Session:
     cfg: dict[str, Any]
     out: Path
-    splits: DataSplits
+    splits: Any  # DataSplits (classification) or raw text splits
+    task: Any
     device: torch.device
     threads: int
     fingerprint: str
@@ -106,17 +108,24 @@ def session(
         fingerprint = dist.on_main(
             lambda: stack.enter_context(RunFolder(out, cfg, command, resume, log=log)).fingerprint
         )
-        splits = load_data(cfg["dataset"])
-        model = resolved_model(cfg["model"], splits)
+        kind = cfg.get("task", "classification")
+        splits = (
+            load_data(cfg["dataset"])
+            if kind == "classification"
+            else load_text_data(cfg["dataset"])
+        )
+        model = resolved_model(cfg["model"], splits) if kind == "classification" else kind
         threads, why = configure_threads(cfg["threads"], model, device)
         world = dist.world_size()
         log(
             f"device {device}, {threads} CPU thread(s) ({why})"
             + (f", {world} processes" if world > 1 else "")
         )
-        preflight_model(cfg, splits)
+        if kind == "classification":
+            preflight_model(cfg, splits)
+        task = build_task(cfg, splits)
         yield Session(
-            cfg, Path(out), splits, device, threads, fingerprint, log, started=started,
+            cfg, Path(out), splits, task, device, threads, fingerprint, log, started=started,
             world_size=world,
         )  # fmt: skip
 

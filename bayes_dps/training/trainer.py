@@ -177,11 +177,18 @@ class Trainer:
         self.fingerprint = fingerprint
         self.history: list[dict[str, Any]] = []
 
+    def _model_state(self) -> dict[str, torch.Tensor]:
+        """The model's state; with a frozen base (LoRA adapters) only what trains and the
+        buffers — the base is reloaded from its source, not rewritten every epoch."""
+        state = self.model.state_dict()
+        frozen = {n for n, p in self.model.named_parameters() if not p.requires_grad}
+        return {k: v for k, v in state.items() if k not in frozen}
+
     def _state(self, epoch: int) -> dict[str, Any]:
         return {
             "epoch": epoch,
             "history": self.history,
-            "model": self.model.state_dict(),
+            "model": self._model_state(),
             "optimizer": self.optimizer.state_dict(),
             "epoch_step": self.epoch_step.state_dict(),
             "rng": rng_states(),
@@ -200,7 +207,12 @@ class Trainer:
                 f"(fingerprint {state.get('fingerprint')}, this run {self.fingerprint}); "
                 "resume with the same settings or delete it"
             )
-        self.model.load_state_dict(state["model"])
+        frozen = any(not p.requires_grad for p in self.model.parameters())
+        _, unexpected = self.model.load_state_dict(state["model"], strict=not frozen)
+        if unexpected:
+            raise ConfigError(
+                f"checkpoint {self.checkpoint_path} holds unknown tensors {unexpected[:3]}"
+            )
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch_step.load_state_dict(state["epoch_step"])
         set_rng_states(state["rng"])
