@@ -118,7 +118,7 @@ def _run_sweep(cfg: dict[str, Any], out: Path, command: str, run) -> dict[str, A
     points = sweep_points(cfg, command)
     cfg_cache = cfg.get("cache_dir") or str(out / "cache")  # one holdout model for all points
     points = [(p, {**c, "cache_dir": cfg_cache} if "cache_dir" in c else c) for p, c in points]
-    sweep = run_sweep(points, out, run, targets=cfg.get("targets"))
+    sweep = run_sweep(points, out, run, targets=cfg.get("targets"), metric=cfg.get("metric"))
     from bayes_dps import distributed as dist
 
     if not dist.is_main():
@@ -163,7 +163,7 @@ def cmd_bads(args: argparse.Namespace) -> dict[str, Any]:
 def _run_bads(cfg: dict[str, Any], out: Path, resume: bool) -> dict[str, Any]:
     from bayes_dps import distributed as dist
     from bayes_dps.diagnostics.arviz_export import save_inference_data, weights_to_inference_data
-    from bayes_dps.diagnostics.tables import as_text, bads_rows
+    from bayes_dps.diagnostics.tables import as_text, bads_rows, group_weight_rows, has_fine_groups
     from bayes_dps.training.bads_experiment import run_bads_experiment
 
     results, traces, traced = run_bads_experiment(cfg, out, resume=resume)
@@ -182,8 +182,13 @@ def _run_bads(cfg: dict[str, Any], out: Path, resume: bool) -> dict[str, Any]:
     plots = _plots()
     plots.save_figure(plots.plot_bads_curves(results), out / "curves.png")
     plots.save_figure(plots.plot_group_weights(results), out / "weights.png")
+    extra = ""
+    if has_fine_groups(results):  # per domain / per task (language scenarios)
+        plots.save_figure(plots.plot_final_weights(results), out / "group_weights.png")
+        print(as_text(group_weight_rows(results)))
+        extra = ", group_weights.png"
     print(as_text(bads_rows(results)))
-    print(f"wrote {out / 'results.json'}, curves.png, weights.png and the posterior traces")
+    print(f"wrote {out / 'results.json'}, curves.png, weights.png{extra} and the posterior traces")
     return results
 
 

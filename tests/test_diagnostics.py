@@ -276,5 +276,5 @@ def test_bads_sweep_over_a_grid_writes_a_table_and_figure(tmp_path):
     assert (out / "bads.normaliser_weight=1,bads.rho_w=10" / "posterior.nc").is_file()
     assert main(["report", str(out)]) == 0
     text = (out / "report.md").read_text()
-    assert "| bads.normaliser_weight | bads.rho_w | method | final metric % |" in text
+    assert "| bads.normaliser_weight | bads.rho_w | method | final acc % |" in text
     assert "](sweep.png)" in text and "could not be drawn" not in text

@@ -180,23 +180,23 @@ INSTRUCTION_TASKS = ("define", "use_in_sentence", "hypernym", "synonyms")
 def instruction_tasks(
     synsets: dict[str, Synset], tasks: tuple[str, ...] = INSTRUCTION_TASKS
 ) -> list[TextExample]:
-    """Instruction examples with WordNet's own answers (group = the task)."""
+    """Instruction examples with WordNet's own answers (group = `wordnet/<task>`)."""
     out = []
     for s in synsets.values():
         word = s.word
         if "define" in tasks and s.definition:
-            out.append(TextExample(f"Define the word '{word}'.", s.definition, "define"))
+            out.append(TextExample(f"Define the word '{word}'.", s.definition, "wordnet/define"))
         if "use_in_sentence" in tasks and s.examples:
             out.append(TextExample(f"Use the word '{word}' in a sentence.", s.examples[0],
-                                   "use_in_sentence"))  # fmt: skip
+                                   "wordnet/use_in_sentence"))  # fmt: skip
         if "hypernym" in tasks and s.hypernyms:
             target = _lookup(synsets, "a" if s.pos == "s" else s.pos, s.hypernyms[0])
             if target:
                 out.append(TextExample(f"What is a more general word for '{word}'?",
-                                       target.word, "hypernym"))  # fmt: skip
+                                       target.word, "wordnet/hypernym"))  # fmt: skip
         if "synonyms" in tasks and len(s.lemmas) > 1:
             out.append(TextExample(f"List synonyms of '{word}'.", ", ".join(s.lemmas[1:4]),
-                                   "synonyms"))  # fmt: skip
+                                   "wordnet/synonyms"))  # fmt: skip
     return out
 
 

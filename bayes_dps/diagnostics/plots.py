@@ -234,6 +234,15 @@ def _mean_band(ax, x, runs, label, color=None, style="-"):
     ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
 
 
+#: y-axis labels of the BADS test metrics
+METRIC_LABELS = {
+    "acc": "test accuracy",
+    "balanced_acc": "balanced test accuracy",
+    "bleu": "test BLEU (sacrebleu, 0-100)",
+    "token_acc": "next-token accuracy on response tokens",
+}
+
+
 def plot_bads_curves(results: dict[str, Any], title: str | None = None) -> plt.Figure:
     """Test metric over training steps, one line per method (mean ± std over seeds)."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -244,7 +253,7 @@ def plot_bads_curves(results: dict[str, Any], title: str | None = None) -> plt.F
             ax, x, [r["test_metric"] for r in method["seeds"]], f"{name} (n={len(method['seeds'])})"
         )
     ax.set_xlabel("training step")
-    ax.set_ylabel("balanced test accuracy" if metric == "balanced_acc" else "test accuracy")
+    ax.set_ylabel(METRIC_LABELS.get(metric, f"test {metric}"))
     cfg = results["config"]
     ax.set_title(title or f"{cfg.get('name') or 'bads'}: test {metric}\n{describe_scenario(cfg)}")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="method (seeds)", fontsize=9)
@@ -270,7 +279,8 @@ def plot_group_weights(results: dict[str, Any], title: str | None = None) -> plt
     fig, axes = plt.subplots(rows, cols, figsize=(6.2 * cols, 3.9 * rows), squeeze=False)
     for ax, name in zip(axes.flat, names, strict=False):
         seeds = results["methods"][name]["seeds"]
-        groups = list(seeds[0]["group_weights"])
+        shown = results.get("headline_groups")  # per-domain/task weights: plot_final_weights
+        groups = [g for g in seeds[0]["group_weights"] if shown is None or g in shown]
         if name == "contrastive":
             kept = [[r["final_group_weights"][g] for r in seeds] for g in groups]
             ax.bar(
@@ -306,6 +316,48 @@ def plot_group_weights(results: dict[str, Any], title: str | None = None) -> plt
         title
         or f"{cfg.get('name') or 'bads'}: instance weights by group ({describe_scenario(cfg)})"
     )
+    fig.tight_layout()
+    return fig
+
+
+def plot_final_weights(results: dict[str, Any], title: str | None = None) -> plt.Figure:
+    """Final mean weight of every fine-grained group (a domain, an instruction task) per method
+    with weights, mean ± std over seeds — the paper's Table 4 as bars. Groups are sorted by the
+    weight of the first such method; the headline groups (``in_domain``, ``noisy``, …) are
+    left to :func:`plot_group_weights`."""
+    headline = set(results.get("headline_groups") or ())
+    names = [
+        n for n, m in results["methods"].items()
+        if m["seeds"][0].get("final_group_weights") and n != "contrastive"
+    ]  # fmt: skip
+    groups = [] if not names else [
+        g for g in results["methods"][names[0]]["seeds"][0]["final_group_weights"]
+        if g not in headline
+    ]  # fmt: skip
+    fig, axes = plt.subplots(
+        len(names) or 1, 1, figsize=(max(6.0, 0.28 * len(groups) + 2), 3.2 * max(1, len(names))),
+        squeeze=False,
+    )  # fmt: skip
+    order = groups
+    for i, (ax, name) in enumerate(zip(axes[:, 0], names, strict=False)):
+        seeds = results["methods"][name]["seeds"]
+        vals = {g: [r["final_group_weights"].get(g, np.nan) for r in seeds] for g in groups}
+        if i == 0:
+            order = sorted(groups, key=lambda g: -float(np.nanmean(vals[g])))
+        ax.bar(
+            order, [np.nanmean(vals[g]) for g in order],
+            yerr=[np.nanstd(vals[g]) if len(seeds) > 1 else 0 for g in order], capsize=2,
+        )  # fmt: skip
+        ax.set_ylabel(WEIGHT_UNITS.get(name, "final mean w_i"), fontsize=9)
+        ax.set_title(name, fontsize=11)
+        ax.tick_params(axis="x", labelrotation=90, labelsize=8)
+        ax.grid(alpha=0.3, axis="y")
+        if name == "blo":
+            ax.axhline(1.0, color="grey", linestyle=":", linewidth=1)
+    if not names:
+        axes[0][0].set_title("no method with instance weights")
+    cfg = results["config"]
+    fig.suptitle(title or f"{cfg.get('name') or 'bads'}: final mean weight by domain / task")
     fig.tight_layout()
     return fig
 

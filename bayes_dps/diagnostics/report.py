@@ -22,6 +22,7 @@ from bayes_dps.diagnostics.convergence import convergence
 from bayes_dps.diagnostics.plots import (
     plot_bads_curves,
     plot_bads_sweep,
+    plot_final_weights,
     plot_group_weights,
     plot_online_curves,
     plot_selection_stats,
@@ -30,7 +31,14 @@ from bayes_dps.diagnostics.plots import (
     plot_weight_trace,
     save_figure,
 )
-from bayes_dps.diagnostics.tables import as_markdown, bads_rows, online_rows, sweep_rows
+from bayes_dps.diagnostics.tables import (
+    as_markdown,
+    bads_rows,
+    group_weight_rows,
+    has_fine_groups,
+    online_rows,
+    sweep_rows,
+)
 from bayes_dps.io import atomic_write
 
 
@@ -158,6 +166,13 @@ def write_report(run_dir: str | Path) -> tuple[Path, list[str]]:
                 ("curves.png", lambda: plot_bads_curves(results), "test metric over steps"),
                 ("weights.png", lambda: plot_group_weights(results), "mean weight by group"),
             ]
+            if has_fine_groups(results):
+                lines += ["Final mean weight by domain / task:", ""]
+                lines += [as_markdown(group_weight_rows(results)), ""]
+                plots.append(
+                    ("group_weights.png", lambda: plot_final_weights(results),
+                     "final mean weight by domain / task")
+                )  # fmt: skip
         else:
             plots = [
                 ("curves.png", lambda: plot_online_curves(results), "test accuracy"),

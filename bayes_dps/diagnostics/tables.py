@@ -12,6 +12,18 @@ def _fmt(stat: dict, pct: bool = False, digits: int = 1) -> str:
     return f"{stat['mean'] * scale:.{digits}f}±{stat['std'] * scale:.{digits}f}"
 
 
+#: metrics stored as fractions in [0, 1] and shown as percentages (BLEU is already 0–100)
+FRACTION_METRICS = ("acc", "balanced_acc", "token_acc")
+
+
+def metric_header(metric: str) -> str:
+    return f"final {metric}" + (" %" if metric in FRACTION_METRICS else "")
+
+
+def _metric(stat: dict, metric: str) -> str:
+    return _fmt(stat, pct=metric in FRACTION_METRICS)
+
+
 def online_rows(results: dict[str, Any]) -> list[list[str]]:
     """Deng et al. Table 1 protocol: final accuracy, epochs to each target (seeds that reached
     it, if not all), share of noisy and of redundant points among the selected."""
@@ -46,7 +58,8 @@ def sweep_rows(sweep: dict[str, Any]) -> list[list[str]]:
         head += ["final acc %", *[f"epochs to {t:.2f}" for t in targets]]
         head += [f"s to {t:.2f}" for t in targets]
     else:
-        head += ["final metric %", "final mean weight by group"]
+        metric = sweep.get("metric") or (runs[0].get("config", {}).get("metric") if runs else None)
+        head += [metric_header(metric or "metric"), "final mean weight by group"]
     rows = [head]
     for run in runs:
         values = [str(run["values"][k]) for k in keys]
@@ -63,7 +76,7 @@ def sweep_rows(sweep: dict[str, Any]) -> list[list[str]]:
                 weights = ", ".join(
                     f"{g} {v['mean']:.3f}" for g, v in s.get("final_group_weights", {}).items()
                 )
-                row = [*values, name, _fmt(s["final_metric"], pct=True), weights or "-"]
+                row = [*values, name, _metric(s["final_metric"], metric or "acc"), weights or "-"]
             rows.append(row)
     return rows
 
@@ -71,13 +84,50 @@ def sweep_rows(sweep: dict[str, Any]) -> list[list[str]]:
 def bads_rows(results: dict[str, Any]) -> list[list[str]]:
     """Final test metric and final mean weight per ground-truth group, per method."""
     metric = results["config"]["metric"]
-    rows = [["method", f"final {metric} %", "final mean weight by group"]]
+    rows = [["method", metric_header(metric), "final mean weight by group"]]
+    shown = results.get("headline_groups")  # per-domain/per-task weights stay in results.json
     for name, m in results["methods"].items():
         s = m["summary"]
         weights = ", ".join(
-            f"{g} {v['mean']:.3f}" for g, v in s.get("final_group_weights", {}).items()
+            f"{g} {v['mean']:.3f}"
+            for g, v in s.get("final_group_weights", {}).items()
+            if shown is None or g in shown
         )
-        rows.append([name, _fmt(s["final_metric"], pct=True), weights or "-"])
+        rows.append([name, _metric(s["final_metric"], metric), weights or "-"])
+    return rows
+
+
+def has_fine_groups(results: dict[str, Any]) -> bool:
+    """True when runs carry weights of groups beyond the headline ones (domains, tasks)."""
+    shown = results.get("headline_groups")
+    if shown is None:
+        return False
+    return any(
+        g not in shown
+        for m in results["methods"].values()
+        for g in m["summary"].get("final_group_weights", {})
+    )
+
+
+def group_weight_rows(results: dict[str, Any]) -> list[list[str]]:
+    """Final mean weight (± std over seeds) of every fine-grained group — a domain or an
+    instruction task — by method (the paper's Table 4), groups sorted by the first method."""
+    shown = set(results.get("headline_groups") or ())
+    names = [
+        n for n, m in results["methods"].items()
+        if m["summary"].get("final_group_weights") and n != "contrastive"
+    ]  # fmt: skip
+    if not names:
+        return [["group"], ["(no method with instance weights)"]]
+    first = results["methods"][names[0]]["summary"]["final_group_weights"]
+    groups = sorted((g for g in first if g not in shown), key=lambda g: -first[g]["mean"])
+    rows = [["group", *names]]
+    for g in groups:
+        cells = []
+        for n in names:
+            v = results["methods"][n]["summary"]["final_group_weights"].get(g)
+            cells.append("-" if v is None else f"{v['mean']:.3f} ± {v.get('std', 0.0):.3f}")
+        rows.append([g, *cells])
     return rows
 
 

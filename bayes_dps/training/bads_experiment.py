@@ -303,6 +303,7 @@ def _run_methods(cfg, task, s, resume, log):
     kinds = task.group_kinds()
     groups = kinds[0]
     masks = task.group_masks()
+    headline = list(task.train.group_masks(groups))  # the groups tables and logs show
     shown = list(masks.items())[:12]
     log(
         f"data: {task.describe()}; groups by {' + '.join(kinds)}: "
@@ -359,7 +360,7 @@ def _run_methods(cfg, task, s, resume, log):
 
     def describe(record: dict[str, Any]) -> str:
         weights = record.get("final_group_weights") or {}
-        shown = ", mean weights " + str({g: round(v, 3) for g, v in weights.items()})
+        shown = ", mean weights " + str({g: round(weights[g], 3) for g in headline if g in weights})
         return (
             f"final {cfg['metric']} {record['final_metric']:.4f}"
             + (shown if weights else "")
@@ -382,7 +383,13 @@ def _run_methods(cfg, task, s, resume, log):
         )
         methods[method] = {"seeds": runs, "summary": bads_summary(runs)}
     results = s.write_results(
-        {"config": cfg, "methods": methods, "groups": groups, "group_kinds": list(kinds)}
+        {
+            "config": cfg,
+            "methods": methods,
+            "groups": groups,
+            "group_kinds": list(kinds),
+            "headline_groups": headline,
+        }
     )
     instances = _recorder(cfg, len(task.train)).instances
     labels = np.empty(len(task.train), dtype=object)

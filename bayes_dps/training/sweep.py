@@ -47,8 +47,10 @@ def run_sweep(
     run: Callable[[dict[str, Any], Path], dict[str, Any]],
     *,
     targets: list[float] | None = None,
+    metric: str | None = None,
 ) -> dict[str, Any]:
-    """``run(cfg, folder)`` for each ``(point, cfg)``; writes and returns ``sweep.json``."""
+    """``run(cfg, folder)`` for each ``(point, cfg)``; writes and returns ``sweep.json``
+    (``metric``: the BADS test metric its tables name)."""
     runs: dict[str, Any] = {}
     with folder_lock(out) if dist.is_main() else nullcontext():
         for point, cfg in points:
@@ -71,6 +73,7 @@ def run_sweep(
             "key": keys[0] if len(keys) == 1 else ", ".join(keys),
             "values": {k: list(dict.fromkeys(p[k] for p, _ in points)) for k in keys},
             "targets": targets or [],
+            "metric": metric,
             "runs": runs,
         }
         if dist.is_main():

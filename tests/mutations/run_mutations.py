@@ -180,6 +180,39 @@ MUTATIONS = [
         ("tests/test_sgmcmc_exactness.py",),
         "ρ_t defaults to 1 instead of N_t",
     ),
+    Mutation(
+        "causal-prompt-counted",
+        "bayes_dps/models/likelihoods.py",
+        "        target = y[:, 1:]\n        counted = (target != IGNORE).to(logp.dtype)",
+        "        target = x[:, 1:]\n        counted = (target != PAD).to(logp.dtype)",
+        ("tests/test_language.py",),
+        "the causal-LM likelihood counts prompt tokens",
+    ),
+    Mutation(
+        "causal-no-shift",
+        "bayes_dps/models/likelihoods.py",
+        "        logp = torch.log_softmax(upcast(out.logits[:, :-1]), dim=-1)",
+        "        logp = torch.log_softmax(upcast(out.logits[:, 1:]), dim=-1)",
+        ("tests/test_language.py",),
+        "the causal-LM logits are not shifted against the targets",
+    ),
+    Mutation(
+        "token-mean-over-padding",
+        "bayes_dps/models/likelihoods.py",
+        "        return total / counted.sum(1).clamp_min(1)",
+        "        return total / counted.shape[1]",
+        ("tests/test_language.py",),
+        "the per-token mean divides by the padded length",
+    ),
+    Mutation(
+        "lora-base-trainable",
+        "bayes_dps/models/language.py",
+        "    return get_peft_model(model, config)",
+        "    model = get_peft_model(model, config)\n"
+        "    [p.requires_grad_(True) for p in model.parameters()]\n    return model",
+        ("tests/test_language.py",),
+        "LoRA leaves the base model trainable (the sampler moves it)",
+    ),
 ]
 
 

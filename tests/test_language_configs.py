@@ -1,0 +1,132 @@
+"""Every language config runs end to end through the CLI on tiny stand-ins: the small files the
+tests write in the real formats (WordNet database files, WebNLG XML, instruction JSONL), tiny
+random models (saved to local folders where the config loads a pretrained one), a few steps —
+results.json, the weight figures, posterior.nc, the report and an exact --resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("transformers")
+pytest.importorskip("peft")
+pytest.importorskip("sacrebleu")
+
+from bayes_dps.cli import main
+from tests.helpers import without_timings
+from tests.text_files import write_instructions, write_webnlg, write_wordnet
+
+TINY = ["model_options.d_model=16", "model_options.d_ff=32", "model_options.layers=1",
+        "model_options.heads=2"]  # fmt: skip
+SHORT = ["seeds=[0]", "steps=4", "eval_every=2", "bads.s_avg=2", "bads.thin=1", "device=cpu",
+         "progress=false", "eval_batch_size=16"]  # fmt: skip
+
+
+def _run(config: str, out: Path, sets: list[str], *extra: str) -> dict:
+    args = ["bads", "--config", config, "--out", str(out), "--threads", "1", *extra]
+    for s in [*SHORT, *sets]:
+        args += ["--set", s]
+    assert main(args) == 0
+    return json.loads((out / "results.json").read_text())
+
+
+def _saved_model(tmp_path: Path, seq2seq: bool) -> Path:
+    """A tiny random model and its tokenizer saved as a local Hugging Face folder."""
+    from bayes_dps.data.tokenizers import train_bpe
+    from bayes_dps.models.language import build_causal_lm, build_seq2seq
+
+    texts = ["the runway of airport is metres long", "add the numbers", "the capital is city"]
+    tok = train_bpe(texts * 30, 300)
+    opts = {"d_model": 16, "d_ff": 32, "layers": 1, "heads": 2}
+    model = build_seq2seq(tok, opts) if seq2seq else build_causal_lm(tok, opts)
+    folder = tmp_path / ("t5" if seq2seq else "llama")
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def _check_run(out: Path, res: dict, metric: str, headline: set[str]) -> None:
+    assert res["config"]["metric"] == metric
+    assert set(res["headline_groups"]) == headline
+    bads = next(m for n, m in res["methods"].items() if n.startswith("bads"))
+    run = bads["seeds"][0]
+    assert len(run["test_metric"]) == len(run["eval_steps"]) and run["final_metric"] >= 0
+    assert headline <= set(run["final_group_weights"])  # and every domain / task besides
+    assert len(run["final_group_weights"]) > len(headline)
+    for f in ("curves.png", "weights.png", "group_weights.png", "posterior.nc"):
+        assert (out / f).is_file(), f
+    assert main(["report", str(out)]) == 0
+    report = (out / "report.md").read_text()
+    assert "Final mean weight by domain / task" in report and "group_weights.png" in report
+
+
+def test_wordnet_efficient_runs_every_method_and_resumes_exactly(tmp_path):
+    dict_dir = write_wordnet(tmp_path / "dict", per_domain=30)
+    sets = [f"dataset.path={dict_dir}", "dataset.train_size=40", "dataset.meta_size=4",
+            "dataset.val_size=2", "dataset.test_size=6", "text.vocab_size=300",
+            "contrastive.base_steps=2", "contrastive.finetune_steps=2", "batch_size=8",
+            "meta_batch_size=4", *TINY]  # fmt: skip
+    out = tmp_path / "we"
+    res = _run("wordnet_efficient", out, sets)
+    assert list(res["methods"]) == ["mixing", "meta_only", "dup_meta", "contrastive", "blo",
+                                    "bads"]  # fmt: skip
+    _check_run(out, res, "bleu", {"in_domain", "off_domain"})
+    assert set(res["methods"]["bads"]["seeds"][0]["final_group_weights"]) >= {
+        "noun.animal", "noun.plant", "verb.motion"}  # fmt: skip
+    again = _run("wordnet_efficient", out, sets, "--resume")  # every record reused
+    assert without_timings(again) == without_timings(res)
+
+
+def test_smollm_ift_with_a_corrupted_task_on_a_tiny_random_llama(tmp_path):
+    pytest.importorskip("chatterbot_corpus")
+    dict_dir = write_wordnet(tmp_path / "dict", per_domain=12)
+    sets = [f"dataset.path={dict_dir}", "model_options.pretrained=null", "text.tokenizer=bpe",
+            "text.vocab_size=300", "text.max_length=48",
+            "dataset.sources=[wordnet:define, wordnet:hypernym, chatterbot:ai]",
+            "dataset.per_task=8", "dataset.meta_per_class=2", "dataset.test_per_task=2",
+            "dataset.val_per_task=1", "model_options.lora_r=2", *TINY]  # fmt: skip
+    out = tmp_path / "ift"
+    res = _run("smollm_ift", out, sets)
+    _check_run(out, res, "token_acc", {"clean", "noisy"})
+    weights = res["methods"]["bads_weightnet"]["seeds"][0]["final_group_weights"]
+    assert set(weights) >= {"wordnet/define", "wordnet/hypernym", "chatterbot/ai"}
+
+
+def test_webnlg_config_with_a_local_pretrained_t5_folder(tmp_path):
+    xml = write_webnlg(tmp_path / "webnlg.xml", per_category=20)
+    model = _saved_model(tmp_path, seq2seq=True)
+    sets = [f"dataset.path={xml}", f"model_options.pretrained={model}", "dataset.train_size=40",
+            "dataset.meta_size=4", "dataset.val_size=2", "dataset.test_size=6",
+            "methods=[mixing, bads]", "batch_size=8", "meta_batch_size=4"]  # fmt: skip
+    out = tmp_path / "webnlg"
+    res = _run("webnlg", out, sets)
+    _check_run(out, res, "bleu", {"in_domain", "off_domain"})
+    assert set(res["methods"]["bads"]["seeds"][0]["final_group_weights"]) >= {
+        "Airport", "Food", "City"}  # fmt: skip
+
+
+def test_llm_ift_config_on_instruction_files_and_a_local_causal_lm(tmp_path):
+    files = write_instructions(tmp_path / "data", per_task=16)
+    model = _saved_model(tmp_path, seq2seq=False)
+    sets = [f"model_options.pretrained={model}", f"dataset.sources=[{', '.join(map(str, files))}]",
+            "dataset.corrupt_task=arithmetic", "dataset.per_task=8", "dataset.meta_per_class=2",
+            "dataset.test_per_task=2", "dataset.val_per_task=1", "text.max_length=48",
+            "model_options.lora_r=2", "batch_size=4", "meta_batch_size=4"]  # fmt: skip
+    out = tmp_path / "llm"
+    res = _run("llm_ift", out, sets)
+    _check_run(out, res, "token_acc", {"clean", "noisy"})
+    assert res["config"]["precision"] == "bf16-mixed"
+
+
+def test_a_missing_local_model_is_a_clear_error(tmp_path, capsys):
+    xml = write_webnlg(tmp_path / "webnlg.xml", per_category=4)
+    missing = tmp_path / "none"
+    args = ["bads", "--config", "webnlg", "--out", str(tmp_path / "o"), "--set",
+            f"dataset.path={xml}", "--set", f"model_options.pretrained={missing}"]  # fmt: skip
+    for size in ("train_size=8", "meta_size=1", "val_size=1", "test_size=1"):
+        args += ["--set", f"dataset.{size}"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"no local model at {tmp_path / 'none'}" in err and "save_pretrained" in err
