@@ -12,7 +12,7 @@ from bayes_dps.errors import (
     NumericalError,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: the library-in-your-own-loop API, imported on first use (``import bayes_dps`` stays light)
 _LAZY = {

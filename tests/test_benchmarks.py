@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -59,3 +61,16 @@ def test_bads_cost_runs(tmp_path):
                 "bads_memory_over_plain", "bads_chain_memory_over_plain"):  # fmt: skip
         assert result[key] > 0
     assert set(result["peak_bytes"]) == {"plain", "bads", "bads_chain", "blo"}
+
+
+def test_bads_cost_on_a_tiny_causal_lm(tmp_path):
+    pytest.importorskip("transformers")
+    out = tmp_path / "bads_cost_lm.json"
+    load("bads_cost").main(
+        ["--model", "tiny-causal-lm", "--seq-len", "16", "--repeats", "1", "--warmup", "0",
+         "--batch", "2", "--meta-batch", "2", "--memory-steps", "0", "--threads", "1",
+         "--out", str(out)]
+    )  # fmt: skip
+    result = json.loads(out.read_text())
+    assert result["settings"]["model"] == "tiny-causal-lm"
+    assert result["bads_over_plain"] > 0 and result["blo_over_plain"] > 0

@@ -1,4 +1,4 @@
-"""BADS experiments: every method × seed of a config, results per DESIGN section 4.
+"""BADS experiments: every method × seed of a config, results as docs/contracts.md states.
 
 A RUN records ``seed``, ``eval_steps``, ``test_metric``, ``final_metric``, ``group_weights``
 (mean weight per scenario group at each evaluation; weight methods only) and
