@@ -124,6 +124,7 @@ def test_bads_end_to_end_results_posterior_and_plots(tmp_path):
         "contrastive",
         "blo",
         "bads",
+        "bads_chain",
         "bads_weightnet",
     }
     run = results["methods"]["bads"]["seeds"][0]
@@ -150,6 +151,7 @@ def test_bads_end_to_end_results_posterior_and_plots(tmp_path):
     summary = arviz().summary(idata, var_names=["w"], coords={"instance": [0, 1, 2]})
     assert np.isfinite(summary["r_hat"]).all() and np.isfinite(summary["ess_bulk"]).all()
     assert (out / "posterior_bads_weightnet.nc").is_file()
+    assert (out / "posterior_bads_chain.nc").is_file()
     assert not list(out.glob("posterior_blo*")), "only posterior weights are exported to ArviZ"
     for name in ("contrastive", "blo"):  # baselines with weights report them per group
         rec = results["methods"][name]["seeds"][0]
