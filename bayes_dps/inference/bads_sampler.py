@@ -61,7 +61,7 @@ from bayes_dps.inference.kernel_state import KERNELS, KernelState
 from bayes_dps.inference.weight_trace import WeightRecorder, top_fraction
 from bayes_dps.models.batchnorm import frozen_running_stats
 from bayes_dps.models.likelihoods import Classification, Likelihood, LogLik, upcast
-from bayes_dps.models.priors import TruncatedNormal, prior_on, prior_spec
+from bayes_dps.models.priors import TruncatedNormal, prior_on, prior_spec, unvalidated
 
 __all__ = ["KERNELS", "BADSSampler", "default_weight_net"]
 
@@ -175,6 +175,7 @@ class BADSSampler:
             )
         self.device = torch.device(device)
         self.model, self.prior, self.lam = model, prior_on(prior, self.device), float(lam)
+        self._prior_fast = unvalidated(self.prior)  # no host sync per step
         self.likelihood = likelihood or Classification()
         self.n_t, self.n_m = n_t, n_m
         self.rho_t = float(n_t if rho_t is None else rho_t)
@@ -356,7 +357,9 @@ class BADSSampler:
             self._update_weight_net(idx, drift, out_t, y, big_b)
             return
         if self.kernel == "gibbs":
-            cond = weight_conditional(self.prior.loc, self.prior.scale, drift, self.rho_w)
+            cond = weight_conditional(
+                self.prior.loc, self.prior.scale, drift, self.rho_w, validate_args=False
+            )
             u = torch.rand((big_b,), generator=self.generator, device=drift.device,
                            dtype=torch.float64)[dist.shard(big_b)]  # fmt: skip
             self._merge(idx, cond.icdf(u).to(self.w.dtype), None)
@@ -365,7 +368,7 @@ class BADSSampler:
         z = torch.logit(w).requires_grad_(True)
         w_of_z = torch.sigmoid(z)
         target = (
-            self.prior.log_prob(w_of_z)
+            self._prior_fast.log_prob(w_of_z)
             + self.rho_w * w_of_z * drift
             + torch.log(w_of_z * (1 - w_of_z))  # log |dw/dz|
         ).sum()
@@ -398,7 +401,7 @@ class BADSSampler:
         world = dist.world_size()
         target = (
             -0.5 * self.lam * sum((p**2).sum() for p in params) / world
-            + (self.n_t / big_b) * (self.prior.log_prob(w) + self.rho_phi * w * drift).sum()
+            + (self.n_t / big_b) * (self._prior_fast.log_prob(w) + self.rho_phi * w * drift).sum()
         )
         grads = list(torch.autograd.grad(target, params))
         dist.all_reduce_sum_(grads)

@@ -28,10 +28,14 @@ def weight_conditional(
     sigma: torch.Tensor | float,
     loglik: torch.Tensor,
     scale: float = 1.0,
+    validate_args: bool | None = None,
 ) -> TruncatedNormal:
-    """``p(w_i | θ)`` for a ``TruncatedNormal(β, σ)`` prior and log-likelihoods ``ℓ_i``."""
+    """``p(w_i | θ)`` for a ``TruncatedNormal(β, σ)`` prior and log-likelihoods ``ℓ_i``
+    (``validate_args=False`` in loops: the check reads the parameters back to the host)."""
     sigma = torch.as_tensor(sigma, dtype=loglik.dtype)
-    return TruncatedNormal(beta + sigma**2 * scale * loglik, sigma.expand_as(loglik))
+    return TruncatedNormal(
+        beta + sigma**2 * scale * loglik, sigma.expand_as(loglik), validate_args=validate_args
+    )
 
 
 class GibbsWeights(SGMCMCKernel):

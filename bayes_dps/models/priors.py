@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import ClassVar
 
@@ -15,6 +16,7 @@ import pyro.distributions as dist
 import torch
 from pyro.distributions import constraints
 from pyro.distributions.torch_distribution import TorchDistribution
+from torch.distributions import TransformedDistribution
 from torch.distributions.utils import broadcast_all
 
 from bayes_dps.errors import ConfigError
@@ -199,6 +201,17 @@ def prior_spec(prior: TorchDistribution) -> dict | None:
         a, b = prior.concentration1, prior.concentration0
         return {"name": "beta", "a": float(a), "b": float(b)}
     return None
+
+
+def unvalidated(prior: TorchDistribution) -> TorchDistribution:
+    """A shallow copy of ``prior`` that does not check its arguments or values: the check is a
+    host synchronisation per call, and a sampler's hot path keeps ``w`` inside ``[0, 1]`` by
+    construction."""
+    fast = copy.copy(prior)
+    fast._validate_args = False
+    if isinstance(fast, TransformedDistribution):
+        fast.base_dist = unvalidated(fast.base_dist)
+    return fast
 
 
 def prior_on(prior: TorchDistribution, device: torch.device | str) -> TorchDistribution:

@@ -10,6 +10,7 @@ killed run to bit-for-bit the same result on the same device.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -113,16 +114,23 @@ class MinibatchEpoch:
         self.step_limit = step_limit
 
     def run_epoch(self, epoch: int) -> dict[str, float]:
-        total, n = 0.0, 0
+        """The epoch's steps; the loss is summed on the device and read once, at the end (a
+        non-finite loss is reported there, naming the epoch)."""
+        total = torch.zeros((), device=self.stream.device)
+        n = 0
         for step, (x, y, _) in enumerate(self.stream.epoch(epoch)):
             if self.step_limit is not None and epoch * len(self.stream) + step >= self.step_limit:
                 break
-            losses, _, _ = sgd_step(
-                self.model, self.optimizer, x, y, where=f"at epoch {epoch + 1}, step {step + 1}"
-            )
-            total += losses.sum().item()
+            losses, _, _ = sgd_step(self.model, self.optimizer, x, y, check=False)
+            total += losses.sum()
             n += len(losses)
-        return {"train_loss": total / max(n, 1), "steps": len(self.stream)}
+        loss = float(total) / max(n, 1)
+        if not math.isfinite(loss):
+            raise NumericalError(
+                f"non-finite training loss in epoch {epoch + 1}; lower optimizer.lr or check "
+                "the inputs for NaN/inf"
+            )
+        return {"train_loss": loss, "steps": len(self.stream)}
 
     def state_dict(self) -> dict[str, Any]:
         return {}

@@ -213,6 +213,22 @@ MUTATIONS = [
         ("tests/test_language.py",),
         "LoRA leaves the base model trainable (the sampler moves it)",
     ),
+    Mutation(
+        "online-per-step-sync",
+        "bayes_dps/training/online.py",
+        "            noisy += self.noisy[chosen.idx].sum()",
+        "            noisy += int(self.noisy[chosen.idx].sum())",
+        ("tests/test_host_syncs.py",),
+        "the online loop reads the noisy count back to the host every step",
+    ),
+    Mutation(
+        "bads-validated-prior",
+        "bayes_dps/inference/bads_sampler.py",
+        "            self._prior_fast.log_prob(w_of_z)",
+        "            self.prior.log_prob(w_of_z)",
+        ("tests/test_host_syncs.py",),
+        "the weight update validates the prior's argument every step (a host sync)",
+    ),
 ]
 
 
