@@ -120,8 +120,8 @@ def test_plain_training_loops_read_back_once_per_epoch(loop, splits):
         if loop == "sgd_block":
             runner = SGDBlock(model, opt, BatchStream(splits.train, 32, seed=0), steps)
         else:  # an epoch is the whole stream: its length sets the steps
-            n = 32 * steps
-            runner = MinibatchEpoch(model, opt, BatchStream(splits.train.subset(list(range(n))), 32))
+            part = splits.train.subset(list(range(32 * steps)))
+            runner = MinibatchEpoch(model, opt, BatchStream(part, 32))
         runner.run_epoch(0)
         counts.append(syncs(lambda runner=runner: runner.run_epoch(1)))
     assert len(counts[0]) == len(counts[1]), f"per-step read-backs: {counts}"
