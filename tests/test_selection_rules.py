@@ -136,7 +136,8 @@ def test_bayesian_score_equals_loop_over_points(batch, alpha):
 
     V, U = post.factors()
     C = torch.linalg.cholesky(torch.linalg.inv(U))
-    eps = torch.randn((S, N, K), generator=torch.Generator().manual_seed(11))
+    # KronPredictive.sample draws ε class-major: a (K, S·N) block
+    eps = torch.randn((K, S, N), generator=torch.Generator().manual_seed(11))
     expected = []
     for i in range(N):
         h = torch.cat([b.features[i], torch.ones(1)])
@@ -144,7 +145,7 @@ def test_bayesian_score_equals_loop_over_points(batch, alpha):
         yi = int(b.y[i])
         loglik = []
         for s in range(S):
-            f = b.logits[i] + math.sqrt(s_i) * (C @ eps[s, i])
+            f = b.logits[i] + math.sqrt(s_i) * (C @ eps[:, s, i])
             loglik.append(torch.log_softmax(f, 0)[yi].item())
         zs = torch.log_softmax(table[b.idx[i]], 0)[yi].item()
         term1 = sum(loglik) / S

@@ -33,8 +33,10 @@ def bayesian_scores(
 ) -> torch.Tensor:
     """Eq. 16 from ``(S, n, k)`` posterior draws, ``(n, k)`` zero-shot logits and labels."""
     S = samples.shape[0]
-    logp = torch.log_softmax(upcast(samples), dim=-1)  # (faster here than f_y − logsumexp)
-    logp_y = logp.gather(-1, y.expand(S, -1)[..., None])[..., 0]  # (S, n)
+    # classes first: (k, S, n), contiguous for the draws of KronPredictive.sample, so the
+    # log-softmax reduces over the outermost axis (faster here than f_y − logsumexp)
+    logp = torch.log_softmax(upcast(samples).permute(2, 0, 1), dim=0)
+    logp_y = logp.gather(0, y.expand(S, -1)[None])[0]  # (S, n)
     expected_loglik = logp_y.mean(0)
     log_predictive = torch.logsumexp(logp_y, dim=0) - math.log(S)
     zero_shot = -cross_entropy(zero_shot_logits, y)
