@@ -197,3 +197,24 @@ def test_metrics():
     assert s == {"mean": 2.0, "std": 1.0, "n": 2}
     assert mean_std([None])["mean"] is None
     assert math.isclose(mean_std([0.5])["std"], 0.0)
+
+
+@pytest.mark.parametrize("loop", ["minibatch_epoch", "sgd_block"])
+def test_plain_loops_report_a_non_finite_loss_at_the_end_of_the_epoch(loop):
+    """The plain loops sum the loss on the device; a NaN input still ends the epoch with a
+    NumericalError naming where it happened (not a NaN train_loss in the results)."""
+    from bayes_dps.training.bads import SGDBlock
+
+    x = torch.randn(64, 5)
+    x[37] = float("nan")
+    data = IndexedDataset(x, torch.randint(0, 3, (64,)), num_classes=3)
+    torch.manual_seed(0)
+    model = build_model("mlp", (5,), 3, {"hidden": [8]})
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    stream = BatchStream(data, 16, seed=0)
+    runner = MinibatchEpoch(model, opt, stream) if loop == "minibatch_epoch" else (
+        SGDBlock(model, opt, stream, 4)
+    )  # fmt: skip
+    where = "in epoch 1" if loop == "minibatch_epoch" else "in steps 1–4"
+    with pytest.raises(NumericalError, match=f"non-finite training loss {where}; lower"):
+        runner.run_epoch(0)

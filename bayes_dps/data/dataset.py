@@ -45,6 +45,20 @@ def check_labels(targets: np.ndarray, num_classes: int, what: str = "labels") ->
     return arr
 
 
+def per_index_annotations(
+    annotations: dict[str, Any] | None, n: int, defaults: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """``annotations`` as per-index arrays of length ``n``, with ``defaults`` for the keys not
+    given; an array of another length is a :class:`DataError` naming the key."""
+    ann = {k: np.asarray(v) for k, v in (annotations or {}).items()}
+    for k, v in defaults.items():
+        ann.setdefault(k, v)
+    for k, v in ann.items():
+        if len(v) != n:
+            raise DataError(f"annotation {k!r} has length {len(v)}, dataset has {n}")
+    return ann
+
+
 def _take(inputs: Any, indices: np.ndarray) -> Any:
     if isinstance(inputs, torch.Tensor):
         return inputs[torch.as_tensor(indices, dtype=torch.long)]
@@ -114,14 +128,10 @@ class IndexedDataset(Dataset):
         self.eval_transform = eval_transform
         self.loader = loader
         n = len(self.targets)
-        ann = {k: np.asarray(v) for k, v in (annotations or {}).items()}
-        ann.setdefault("true_target", self.targets.copy())
-        for flag, _, _ in GROUP_KINDS.values():
-            ann.setdefault(flag, np.zeros(n, dtype=bool))
-        for k, v in ann.items():
-            if len(v) != n:
-                raise DataError(f"annotation {k!r} has length {len(v)}, dataset has {n}")
-        self.annotations = ann
+        defaults = {flag: np.zeros(n, dtype=bool) for flag, _, _ in GROUP_KINDS.values()}
+        self.annotations = per_index_annotations(
+            annotations, n, {"true_target": self.targets.copy(), **defaults}
+        )
 
     def __len__(self) -> int:
         return len(self.targets)

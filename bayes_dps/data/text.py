@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from bayes_dps.data.dataset import per_index_annotations
 from bayes_dps.errors import DataError
 
 #: padding of token inputs (masked out of attention) and of token targets (not counted);
@@ -74,14 +75,15 @@ class TextDataset(Dataset):
             )
         self.inputs, self.targets, self.examples = inputs, targets, list(examples)
         n = len(self.examples)
-        ann = {k: np.asarray(v) for k, v in (annotations or {}).items()}
-        ann.setdefault("group", np.array([e.group for e in self.examples], dtype=object))
-        ann.setdefault("noisy", np.zeros(n, dtype=bool))
-        ann.setdefault("in_domain", np.zeros(n, dtype=bool))
-        for k, v in ann.items():
-            if len(v) != n:
-                raise DataError(f"annotation {k!r} has length {len(v)}, dataset has {n}")
-        self.annotations = ann
+        self.annotations = per_index_annotations(
+            annotations,
+            n,
+            {
+                "group": np.array([e.group for e in self.examples], dtype=object),
+                "noisy": np.zeros(n, dtype=bool),
+                "in_domain": np.zeros(n, dtype=bool),
+            },
+        )
 
     def __len__(self) -> int:
         return len(self.examples)

@@ -15,7 +15,6 @@ which the test metric is evaluated and a checkpoint written. Every method sees m
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from contextlib import nullcontext
 from typing import Any
@@ -26,10 +25,9 @@ import torch
 from bayes_dps import distributed as dist
 from bayes_dps.data.batches import BatchStream
 from bayes_dps.data.dataset import IndexedDataset
-from bayes_dps.errors import NumericalError
 from bayes_dps.inference.bads_sampler import BADSSampler
 from bayes_dps.models.likelihoods import Likelihood
-from bayes_dps.training.trainer import sgd_step
+from bayes_dps.training.trainer import mean_loss, sgd_step
 
 
 def cycle(stream: BatchStream, start_step: int = 0) -> Iterator:
@@ -124,12 +122,8 @@ class SGDBlock:
                 autocast=self.autocast, check=False, total=n,
             )  # fmt: skip
             total += losses.mean()
-        loss = float(total) / self.steps
-        if not math.isfinite(loss):
-            raise NumericalError(
-                f"non-finite training loss in steps {block * self.steps + 1}–"
-                f"{(block + 1) * self.steps}; lower optimizer.lr or check the inputs"
-            )
+        where = f"in steps {block * self.steps + 1}–{(block + 1) * self.steps}"
+        loss = mean_loss(total, self.steps, where, "lower optimizer.lr or check the inputs")
         return {"steps": self.steps, "train_loss": loss}
 
     def state_dict(self) -> dict:

@@ -16,7 +16,6 @@ BADS paper contrasts with its single pass.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -31,7 +30,7 @@ from bayes_dps.inference.weight_trace import WeightRecorder
 from bayes_dps.models.batchnorm import frozen_running_stats
 from bayes_dps.models.likelihoods import Classification, Likelihood, upcast
 from bayes_dps.training.bads import cycle, group_means, local
-from bayes_dps.training.trainer import sgd_step
+from bayes_dps.training.trainer import mean_loss, sgd_step
 
 
 def lookahead_meta_gradient(
@@ -139,15 +138,10 @@ class BLOBlock:
             self.w[dist.all_gather_cat(idx)] = dist.all_gather_cat(w * n)
             self.recorder.record(start + s, self.w)
             loss += losses.mean()
-        mean_loss = float(loss) / self.steps
-        if not math.isfinite(mean_loss):
-            raise NumericalError(
-                f"non-finite training loss in steps {start + 1}–{start + self.steps}; lower "
-                "optimizer.lr or blo.inner_lr"
-            )
+        where = f"in steps {start + 1}–{start + self.steps}"
         return {
             "steps": self.steps,
-            "train_loss": mean_loss,
+            "train_loss": mean_loss(loss, self.steps, where, "lower optimizer.lr or blo.inner_lr"),
             "group_weights": group_means(self.w, self.masks),
         }
 

@@ -92,6 +92,16 @@ def sgd_step(
     return losses.detach(), logits, feats.detach()
 
 
+def mean_loss(total: torch.Tensor, count: int, where: str, fix: str) -> float:
+    """``total / count``, read back to the host once per epoch or block (loops sum their
+    losses on the device); a non-finite value raises :class:`NumericalError` naming ``where``
+    (e.g. ``"in epoch 3"``) and the ``fix``."""
+    loss = float(total) / max(count, 1)
+    if not math.isfinite(loss):
+        raise NumericalError(f"non-finite training loss {where}; {fix}")
+    return loss
+
+
 def epochs_within(epochs: int, steps_per_epoch: int, step_limit: int | None) -> int:
     """Epochs to run so that at most ``step_limit`` steps are taken (all, without a limit)."""
     if step_limit is None:
@@ -124,12 +134,9 @@ class MinibatchEpoch:
             losses, _, _ = sgd_step(self.model, self.optimizer, x, y, check=False)
             total += losses.sum()
             n += len(losses)
-        loss = float(total) / max(n, 1)
-        if not math.isfinite(loss):
-            raise NumericalError(
-                f"non-finite training loss in epoch {epoch + 1}; lower optimizer.lr or check "
-                "the inputs for NaN/inf"
-            )
+        loss = mean_loss(
+            total, n, f"in epoch {epoch + 1}", "lower optimizer.lr or check the inputs for NaN/inf"
+        )
         return {"train_loss": loss, "steps": len(self.stream)}
 
     def state_dict(self) -> dict[str, Any]:
