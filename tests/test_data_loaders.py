@@ -156,3 +156,17 @@ def test_unknown_dataset_and_missing_path():
         load_data({"name": "cifar11"})
     with pytest.raises(ConfigError, match=r"dataset\.path"):
         load_data({"name": "npz"})
+
+
+def test_annotations_of_the_wrong_length_are_refused_by_image_and_text_datasets():
+    from bayes_dps.data.dataset import IndexedDataset
+    from bayes_dps.data.text import TextDataset, TextExample
+
+    with pytest.raises(DataError, match="annotation 'noisy' has length 3, dataset has 5"):
+        IndexedDataset(torch.zeros(5, 2), np.zeros(5, int), 2, annotations={"noisy": [0, 0, 0]})
+    examples = [TextExample("q", "a", "g")] * 4
+    ids = torch.zeros(4, 3, dtype=torch.long)
+    with pytest.raises(DataError, match="annotation 'group' has length 2, dataset has 4"):
+        TextDataset(ids, ids, examples, annotations={"group": np.array(["g", "g"])})
+    data = TextDataset(ids, ids, examples)
+    assert list(data.annotations["group"]) == ["g"] * 4 and not data.annotations["noisy"].any()
