@@ -163,7 +163,9 @@ def test_annotations_of_the_wrong_length_are_refused_by_image_and_text_datasets(
     from bayes_dps.data.text import TextDataset, TextExample
 
     with pytest.raises(DataError, match="annotation 'noisy' has length 3, dataset has 5"):
-        IndexedDataset(torch.zeros(5, 2), np.zeros(5, int), 2, annotations={"noisy": [0, 0, 0]})
+        IndexedDataset(
+            torch.zeros(5, 2), np.zeros(5, int), num_classes=2, annotations={"noisy": [0, 0, 0]}
+        )
     examples = [TextExample("q", "a", "g")] * 4
     ids = torch.zeros(4, 3, dtype=torch.long)
     with pytest.raises(DataError, match="annotation 'group' has length 2, dataset has 4"):
