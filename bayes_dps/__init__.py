@@ -1,9 +1,11 @@
 """bayes-dps: Bayesian data point selection for PyTorch.
 
 Layers import only downwards: ``data`` → ``models`` → ``inference`` → ``selection`` →
-``training`` → ``diagnostics`` → ``cli``.
+``training`` → ``tasks`` → ``runs`` → ``methods`` → ``config`` → ``diagnostics`` → ``cli``
+(``docs/architecture.md``).
 """
 
+from bayes_dps._moved import install as _install_moved_paths
 from bayes_dps.errors import (
     BayesDPSError,
     ConfigError,
@@ -12,12 +14,15 @@ from bayes_dps.errors import (
     NumericalError,
 )
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
+_install_moved_paths()
 
 #: the library-in-your-own-loop API, imported on first use (``import bayes_dps`` stays light)
 _LAZY = {
-    "OnlineSelector": "bayes_dps.training.selector",
-    "BADSSampler": "bayes_dps.inference.bads_sampler",
+    "OnlineSelector": "bayes_dps.selection.selector",
+    "BADSSampler": "bayes_dps.inference.bads.sampler",
+    "BADSSettings": "bayes_dps.inference.bads.settings",
+    "BayesianSettings": "bayes_dps.selection.bayesian",
     "ModelPredictor": "bayes_dps.selection.predictors.base",
     "OpenCLIPZeroShot": "bayes_dps.selection.predictors.openclip",
     "truncated_normal": "bayes_dps.models.priors",

@@ -98,7 +98,7 @@ def _plots() -> Any:
 def _run_and_plot(cfg: dict[str, Any], out: Path, resume: bool) -> dict[str, Any]:
     from bayes_dps import distributed as dist
     from bayes_dps.diagnostics.tables import as_text, online_rows
-    from bayes_dps.training.experiment import run_online_experiment
+    from bayes_dps.methods.online.experiment import run_online_experiment
 
     plots = _plots()
     results = run_online_experiment(cfg, out, resume=resume)
@@ -113,7 +113,7 @@ def _run_and_plot(cfg: dict[str, Any], out: Path, resume: bool) -> dict[str, Any
 
 def _run_sweep(cfg: dict[str, Any], out: Path, command: str, run) -> dict[str, Any]:
     from bayes_dps.config import sweep_points
-    from bayes_dps.training.sweep import run_sweep
+    from bayes_dps.runs.sweep import run_sweep
 
     points = sweep_points(cfg, command)
     cfg_cache = cfg.get("cache_dir") or str(out / "cache")  # one holdout model for all points
@@ -164,7 +164,7 @@ def _run_bads(cfg: dict[str, Any], out: Path, resume: bool) -> dict[str, Any]:
     from bayes_dps import distributed as dist
     from bayes_dps.diagnostics.arviz_export import save_inference_data, weights_to_inference_data
     from bayes_dps.diagnostics.tables import as_text, bads_rows, group_weight_rows, has_fine_groups
-    from bayes_dps.training.bads_experiment import run_bads_experiment
+    from bayes_dps.methods.bads.experiment import run_bads_experiment
 
     results, traces, traced = run_bads_experiment(cfg, out, resume=resume)
     if not dist.is_main():  # rank 0 alone writes files and prints

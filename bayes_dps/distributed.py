@@ -82,6 +82,15 @@ def shard(n: int) -> slice:
     return slice(rank() * part, (rank() + 1) * part)
 
 
+def local_shard(batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """This rank's equal share of a global batch ``(x, y, idx)`` (all of it when not
+    distributed)."""
+    if not active():
+        return batch
+    part = shard(len(batch[1]))
+    return tuple(t[part] for t in batch)
+
+
 def all_reduce_sum_(tensors: list[torch.Tensor]) -> None:
     """Sum each tensor over ranks, in place (one flat buffer, one collective)."""
     if not active() or not tensors:

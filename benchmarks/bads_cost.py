@@ -13,7 +13,7 @@ high-water mark (``VmHWM``) over its size after setting up the model and the bat
 
     python benchmarks/bads_cost.py [--model resnet32|mlp|tiny-causal-lm|smollm2-lora]
         [--repeats 7] [--device cpu|cuda] [--precision 32|bf16-mixed] [--threads N]
-        [--world-size N] [--out bads_cost.json]
+        [--world-size N] [--out runs/benchmarks/bads_cost.json]
 
 Prints and writes ``{"bads_over_plain", "bads_chain_over_plain", "blo_over_plain",
 "*_memory_over_plain"}`` plus the raw medians (seconds, bytes); with ``--world-size N`` the
@@ -35,13 +35,15 @@ import torch
 import torch.distributed as tdist
 import torch.multiprocessing as mp
 
-from bayes_dps.inference.bads_sampler import BADSSampler
+from bayes_dps.distributed import local_shard
+from bayes_dps.inference.bads import BADSSampler
+from bayes_dps.io import atomic_write_json
+from bayes_dps.methods.bads.blo import lookahead_weights
 from bayes_dps.models import build_model
 from bayes_dps.models.priors import truncated_normal
-from bayes_dps.training.bads import local
-from bayes_dps.training.blo import lookahead_weights
-from bayes_dps.training.runtime import autocast_for, resolve_device, synchronize
-from bayes_dps.training.trainer import sgd_step
+from bayes_dps.training.devices import resolve_device, synchronize
+from bayes_dps.training.precision import autocast_for
+from bayes_dps.training.step import sgd_step
 
 METHODS = ("plain", "bads", "bads_chain", "blo")
 
@@ -181,8 +183,8 @@ def _bads_steps_per_second(rank, world, port, args, queue) -> None:
     model, lik, (x_t, y_t), (x_m, y_m) = problem(args, device)
     sampler = BADSSampler(model, 50_000, 1000, prior=truncated_normal(0.5, 1.0),
                           likelihood=lik, eta_theta=1e-8, check_inputs=False)  # fmt: skip
-    batch_t = local((x_t, y_t, torch.arange(len(y_t))))
-    batch_m = local((x_m, y_m, torch.arange(len(y_m))))
+    batch_t = local_shard((x_t, y_t, torch.arange(len(y_t))))
+    batch_m = local_shard((x_m, y_m, torch.arange(len(y_m))))
     for _ in range(args.warmup):
         sampler.step(batch_t, batch_m, check=False)
     if world > 1:
@@ -231,7 +233,7 @@ def main(argv=None) -> dict:
     p.add_argument("--world-size", type=int, default=1)
     p.add_argument("--memory-steps", type=int, default=2, help="0: do not measure memory")
     p.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
-    p.add_argument("--out", default="bads_cost.json")
+    p.add_argument("--out", default="runs/benchmarks/bads_cost.json")
     args = p.parse_args(argv)
     if args.child:
         child_memory(args)
@@ -266,8 +268,7 @@ def main(argv=None) -> dict:
     }  # fmt: skip
     if args.world_size > 1:
         result["throughput"] = throughput(args)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=2)
+    atomic_write_json(args.out, result)  # its folder is made if needed
     for key in [f"{m}_over_plain" for m in METHODS[1:]]:
         print(f"{key}: {result[key]:.3f}")
     print("seconds per step:", {m: round(s, 4) for m, s in seconds.items()})

@@ -9,7 +9,7 @@ each per repeat) and summarised by medians, so drift of a shared machine affects
     python benchmarks/selection_cost.py --model resnet18     # CIFAR ResNet-18, 32x32 inputs
     python benchmarks/selection_cost.py --model mlp --world-size 2   # 1 vs 2 processes (gloo)
         [--repeats 21] [--device cpu|cuda] [--precision 32|bf16-mixed|16-mixed]
-        [--threads N] [--out selection_cost.json]
+        [--threads N] [--out runs/benchmarks/selection_cost.json]
 
 Prints and writes ``bayesian_over_rho_loss``, ``bayesian_over_uniform``,
 ``scoring_over_forward`` (Bayesian scoring maths alone over the big-batch forward pass every
@@ -34,11 +34,13 @@ import torch.multiprocessing as mp
 
 from bayes_dps.data import BatchStream, IndexedDataset
 from bayes_dps.inference import LastLayerKFACLaplace
+from bayes_dps.io import atomic_write_json
+from bayes_dps.methods.online import OnlineSelectionEpoch
 from bayes_dps.models import build_model
 from bayes_dps.selection import BayesianSelection, BigBatch, RhoLossSelection, UniformSelection
 from bayes_dps.selection.predictors import CachedLogits
-from bayes_dps.training import OnlineSelectionEpoch
-from bayes_dps.training.runtime import autocast_for, resolve_device, synchronize
+from bayes_dps.training.devices import resolve_device, synchronize
+from bayes_dps.training.precision import autocast_for
 
 SHAPES = {"mlp": (64,), "resnet18": (3, 32, 32), "resnet32": (3, 32, 32)}
 METHODS = ("uniform", "rho_loss", "bayesian")
@@ -97,7 +99,7 @@ def main(argv=None) -> dict:
     p.add_argument("--precision", default="32", choices=["32", "bf16-mixed", "16-mixed"])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--world-size", type=int, default=1)
-    p.add_argument("--out", default="selection_cost.json")
+    p.add_argument("--out", default="runs/benchmarks/selection_cost.json")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -146,8 +148,7 @@ def main(argv=None) -> dict:
     if args.world_size > 1:
         result["throughput"] = throughput(args)
     print(json.dumps(result, indent=2))
-    with open(args.out, "w") as fh:
-        json.dump(result, fh, indent=2)
+    atomic_write_json(args.out, result)  # its folder is made if needed
     return result
 
 

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
+
+#: the repository
+ROOT = Path(__file__).resolve().parents[1]
+#: CLI options of a quick run: no progress bars, on the CPU, no checkpoints
+FAST = ["--quiet", "--set", "device=cpu", "--set", "checkpoint=false"]
 
 #: what differs between two runs of the same config: wall-clock and where they ran
 TIMING_KEYS = ("seconds_per_epoch", "epoch_seconds", "seconds_to_target", "seconds_per_step",

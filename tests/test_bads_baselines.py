@@ -3,26 +3,25 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import ROOT
 from torch import nn
 
 from bayes_dps.config import BADS_DEFAULTS, load_config
 from bayes_dps.data.registry import load_data
-from bayes_dps.inference.bads_sampler import BADSSampler, default_weight_net
+from bayes_dps.inference.bads import BADSSampler, default_weight_net
 from bayes_dps.inference.weight_trace import top_fraction
-from bayes_dps.models import build_model
-from bayes_dps.models.priors import truncated_normal
-from bayes_dps.training.blo import lookahead_meta_gradient, lookahead_weights
-from bayes_dps.training.contrastive import (
+from bayes_dps.methods.bads.blo import lookahead_meta_gradient, lookahead_weights
+from bayes_dps.methods.bads.contrastive import (
     contrastive_scores,
     log_likelihoods,
 )
+from bayes_dps.models import build_model
+from bayes_dps.models.priors import truncated_normal
 
-ROOT = Path(__file__).resolve().parents[1]
 DENOISE = ROOT / "experiments" / "configs" / "digits_denoise.yaml"
 
 

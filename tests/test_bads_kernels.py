@@ -28,7 +28,9 @@ from bayes_dps.inference import (
     PSGLD,
     SGHMC,
     SGLD,
-    GibbsWeights,
+    GibbsWeightsKernel,
+    SGMCMCKernel,
+    SGMCMCState,
     psgld_update,
     sghmc_update,
     sgld_update,
@@ -134,8 +136,9 @@ def test_pyro_model_log_joint_equals_hand_density(ref):
 
 @pytest.mark.parametrize("kernel_cls", [SGLD, PSGLD, SGHMC])
 def test_mcmc_kernel_step_is_its_update_rule(ref, kernel_cls):
-    """One pyro.infer.MCMC-driven step == the update rule on the trace's gradient."""
-    kernel = kernel_cls(bads_model, step_size=1e-3, step_sizes={"w": 5e-3})
+    """One pyro.infer.MCMC-driven step of the adapter == the algorithm's update rule on the
+    trace's gradient."""
+    kernel = SGMCMCKernel(bads_model, kernel_cls(1e-3), step_sizes={"w": 5e-3})
     kernel.setup(0, *model_args(ref), **KW)
     params = kernel.initial_params
     _, grads = kernel.log_joint_and_grad(params)
@@ -152,7 +155,10 @@ def test_mcmc_kernel_step_is_its_update_rule(ref, kernel_cls):
             expected, _ = sghmc_update(value, grads[name], None, eta)
         assert torch.allclose(new[name], expected, atol=1e-6), name
     mcmc = MCMC(
-        kernel_cls(bads_model, step_size=1e-3), num_samples=20, warmup_steps=5, disable_progbar=True
+        SGMCMCKernel(bads_model, kernel_cls(1e-3)),
+        num_samples=20,
+        warmup_steps=5,
+        disable_progbar=True,
     )
     mcmc.run(*model_args(ref), **KW)
     w = mcmc.get_samples()["w"]
@@ -161,12 +167,12 @@ def test_mcmc_kernel_step_is_its_update_rule(ref, kernel_cls):
 
 def test_kernels_run_on_subsampled_plates(ref):
     mcmc = MCMC(
-        SGLD(bads_model, step_size=1e-3), num_samples=30, warmup_steps=0, disable_progbar=True
+        SGMCMCKernel(bads_model, SGLD(1e-3)), num_samples=30, warmup_steps=0, disable_progbar=True
     )
     mcmc.run(*model_args(ref), **KW, batch_size_t=4, batch_size_m=3)
     assert mcmc.get_samples()["theta.weight"].shape == (30, 2, 2)
     gibbs = MCMC(
-        GibbsWeights(bads_model, step_size=1e-3),
+        GibbsWeightsKernel(bads_model, SGLD(1e-3)),
         num_samples=10,
         warmup_steps=0,
         disable_progbar=True,
@@ -177,10 +183,12 @@ def test_kernels_run_on_subsampled_plates(ref):
 
 def test_kernel_errors(ref):
     with pytest.raises(ConfigError, match="step size 'w' must be > 0"):
-        SGLD(bads_model, step_sizes={"w": 0.0})
+        SGMCMCKernel(bads_model, SGLD(1e-3), step_sizes={"w": 0.0})
+    with pytest.raises(ConfigError, match="SG-MCMC algorithm"):
+        SGMCMCKernel(bads_model, "sgld")
     with pytest.raises(ConfigError, match="friction"):
-        SGHMC(bads_model, friction=0)
-    kernel = SGLD(bads_model, step_size=1e-3)
+        SGHMC(1e-3, friction=0)
+    kernel = SGMCMCKernel(bads_model, SGLD(1e-3))
     kernel.setup(0, *model_args(ref), **KW)
     bad = dict(kernel.initial_params)
     bad["theta.bias"] = torch.full_like(bad["theta.bias"], float("nan"))
@@ -188,45 +196,53 @@ def test_kernel_errors(ref):
         kernel.sample(bad)
     beta_kw = {"weight_prior": build_weight_prior({"name": "beta", "a": 1, "b": 1}), "lam": 1.0}
     with pytest.raises(ConfigError, match="TruncatedNormal"):
-        GibbsWeights(bads_model).setup(0, *model_args(ref), **beta_kw)
+        GibbsWeightsKernel(bads_model, SGLD(1e-3)).setup(0, *model_args(ref), **beta_kw)
 
 
 # ------------------------------------------------------------ agreement with NUTS
 def run_chains(ref, rule, chains=200, steps=4000, burn=1000, thin=10, eta=0.01, eta_w=0.05):
+    """Parallel chains of the package's algorithms (``init`` / ``apply``) on the hand-written
+    log joint of the model (``z = logit w``)."""
     torch.manual_seed(0)
-    state = {
-        "W": torch.zeros(chains, 2, 2),
-        "b": torch.zeros(chains, 2),
-        "z": torch.zeros(chains, 12),
+    algorithm = {
+        "sgld": SGLD(eta),
+        "gibbs": SGLD(eta),
+        # a slowly adapting preconditioner: with the Γ term dropped, a = 0.99 inflates the
+        # posterior std by ~20% on this model, a = 0.999 by < 8%
+        "psgld": PSGLD(eta * 0.2, alpha=0.999),
+        "sghmc": SGHMC(eta * 0.1),
+    }[rule]
+    step_w = eta_w / eta  # w's step size relative to θ's
+    blocks = {
+        "theta": algorithm,
+        "w": algorithm.with_step_size(algorithm.step_size * step_w),
     }
-    aux: dict = {}
+    state = {
+        "theta": algorithm.init({"W": torch.zeros(chains, 2, 2), "b": torch.zeros(chains, 2)}),
+        "w": algorithm.init({"z": torch.zeros(chains, 12)}),
+    }
     draws = {"W": [], "b": [], "w": []}
     for t in range(steps):
-        leaves = {k: v.detach().requires_grad_(True) for k, v in state.items()}
+        leaves = {
+            k: v.detach().requires_grad_(True)
+            for k, v in {**state["theta"].params, **state["w"].params}.items()
+        }
         lj, _ = hand_log_joint(ref, leaves["W"], leaves["b"], leaves["z"])
         grads = dict(zip(leaves, torch.autograd.grad(lj.sum(), list(leaves.values())), strict=True))
-        for k in ("W", "b", "z"):
-            if rule == "gibbs" and k == "z":
+        for block in ("theta", "w"):
+            if rule == "gibbs" and block == "w":
                 continue
-            step = eta_w if k == "z" else eta
-            if rule in ("sgld", "gibbs"):
-                state[k] = sgld_update(state[k], grads[k], step)
-            elif rule == "psgld":
-                # a slowly adapting preconditioner: with the Γ term dropped, a = 0.99 inflates
-                # the posterior std by ~20% on this model, a = 0.999 by < 8%
-                state[k], aux[k] = psgld_update(
-                    state[k], grads[k], aux.get(k), step * 0.2, alpha=0.999
-                )
-            else:
-                state[k], aux[k] = sghmc_update(state[k], grads[k], aux.get(k), step * 0.1)
+            g = {k: grads[k] for k in state[block].params}
+            state[block] = blocks[block].apply(state[block], g)
         if rule == "gibbs":  # exact draw of w | θ at the new θ
-            _, ll_new = hand_log_joint(ref, state["W"], state["b"], state["z"])
+            th = state["theta"].params
+            _, ll_new = hand_log_joint(ref, th["W"], th["b"], state["w"].params["z"])
             w = weight_conditional(0.5, 1.0, ll_new.detach()).sample()
-            state["z"] = W_TO_UNIT.inv(w.clamp(1e-6, 1 - 1e-6))
+            state["w"] = SGMCMCState({"z": W_TO_UNIT.inv(w.clamp(1e-6, 1 - 1e-6))})
         if t >= burn and t % thin == 0:
-            draws["W"].append(state["W"].detach())
-            draws["b"].append(state["b"].detach())
-            draws["w"].append(W_TO_UNIT(state["z"]).detach())
+            draws["W"].append(state["theta"].params["W"].detach())
+            draws["b"].append(state["theta"].params["b"].detach())
+            draws["w"].append(W_TO_UNIT(state["w"].params["z"]).detach())
     return {k: torch.cat(v) for k, v in draws.items()}
 
 

@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import FAST, ROOT
 
 from bayes_dps.cli import main
 from bayes_dps.diagnostics.arviz_export import arviz
-from bayes_dps.inference.bads_sampler import BADSSampler
-from bayes_dps.inference.gibbs_weights import weight_conditional
+from bayes_dps.inference.bads import BADSSampler
+from bayes_dps.inference.sgmcmc.gibbs import weight_conditional
 from bayes_dps.models import build_model
 from bayes_dps.models.priors import truncated_normal
 
-ROOT = Path(__file__).resolve().parents[1]
 DENOISE = str(ROOT / "experiments" / "configs" / "digits_denoise.yaml")
-FAST = ["--quiet", "--set", "device=cpu", "--set", "checkpoint=false"]
 
 
 def frozen_model():

@@ -14,9 +14,9 @@ import torch
 from torch import nn
 
 from bayes_dps import ModelPredictor, OnlineSelector
+from bayes_dps.methods.online.loop import OnlineSelectionEpoch
 from bayes_dps.models.base import FeatureHeadModel
 from bayes_dps.selection.uniform import UniformSelection
-from bayes_dps.training.online import OnlineSelectionEpoch
 
 
 class BNNet(FeatureHeadModel):

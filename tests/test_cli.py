@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import without_timings
+from helpers import FAST, ROOT, without_timings
 
 from bayes_dps.cli import main
-from bayes_dps.training import online
+from bayes_dps.methods.online import loop as online
 from tests.conftest import write_npz
 
-ROOT = Path(__file__).resolve().parents[1]
 DIGITS = str(ROOT / "experiments" / "configs" / "digits.yaml")
-FAST = ["--quiet", "--set", "device=cpu", "--set", "checkpoint=false"]
 
 RUN_KEYS = {
     "seed",

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import matplotlib
 import numpy as np
 import pytest
+from helpers import FAST, ROOT
 
 from bayes_dps.cli import main
 from bayes_dps.diagnostics.plots import (
@@ -23,9 +23,8 @@ from bayes_dps.diagnostics.plots import (
 from bayes_dps.inference.inference_data import weights_to_inference_data
 
 matplotlib.use("Agg")
-ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "experiments" / "configs"
-FAST = ["--quiet", "--set", "device=cpu", "--set", "checkpoint=false", "--set", "seeds=[0, 1]"]
+TWO_SEEDS = [*FAST, "--set", "seeds=[0, 1]"]
 
 
 def fake_idata(chains=2, draws=16, groups=("clean", "noisy", "clean", "noisy", "clean")):
@@ -158,7 +157,7 @@ def test_sweep_plot_shows_spread_and_labelled_targets():
 @pytest.fixture(scope="module")
 def bads_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bads") / "run"
-    args = ["bads", "--config", str(CONFIGS / "digits_denoise.yaml"), "--out", str(out), *FAST]
+    args = ["bads", "--config", str(CONFIGS / "digits_denoise.yaml"), "--out", str(out), *TWO_SEEDS]
     for s in ("steps=40", "eval_every=20", "bads.s_avg=20", "bads.thin=2",
               "methods=[mixing, bads]"):  # fmt: skip
         args += ["--set", s]
@@ -169,7 +168,7 @@ def bads_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def online_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("online") / "run"
-    args = ["online", "--config", str(CONFIGS / "digits_noisy.yaml"), "--out", str(out), *FAST]
+    args = ["online", "--config", str(CONFIGS / "digits_noisy.yaml"), "--out", str(out), *TWO_SEEDS]
     args += ["--set", "epochs=2", "--set", "methods=[uniform, train_loss]"]
     assert main(args) == 0
     return out
@@ -236,7 +235,7 @@ def test_report_names_what_is_missing(bads_run, tmp_path, capsys):
 
 def test_report_on_a_sweep_folder(tmp_path):
     out = tmp_path / "sweep"
-    args = ["online", "--config", str(CONFIGS / "digits_noisy.yaml"), "--out", str(out), *FAST]
+    args = ["online", "--config", str(CONFIGS / "digits_noisy.yaml"), "--out", str(out), *TWO_SEEDS]
     args += ["--set", "epochs=2", "--set", "methods=[uniform]", "--set", "seeds=[0]"]
     args += ["--sweep", "n_b=8,16"]
     assert main(args) == 0
@@ -265,7 +264,7 @@ def test_convergence_flags_chains_that_disagree_and_not_those_that_agree():
 
 def test_bads_sweep_over_a_grid_writes_a_table_and_figure(tmp_path):
     out = tmp_path / "gamma"
-    args = ["bads", "--config", str(CONFIGS / "digits_denoise.yaml"), "--out", str(out), *FAST]
+    args = ["bads", "--config", str(CONFIGS / "digits_denoise.yaml"), "--out", str(out), *TWO_SEEDS]
     for s in ("steps=20", "eval_every=10", "bads.s_avg=10", "bads.thin=2", "methods=[bads]",
               "seeds=[0]", "model_options={hidden: [16]}"):  # fmt: skip
         args += ["--set", s]

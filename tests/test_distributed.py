@@ -33,11 +33,12 @@ from helpers import without_timings
 
 from bayes_dps import BADSSampler, truncated_normal
 from bayes_dps.data import BatchStream, load_data
+from bayes_dps.distributed import local_shard
 from bayes_dps.inference import LastLayerKFACLaplace
+from bayes_dps.methods.online.loop import OnlineSelectionEpoch
 from bayes_dps.models import build_model
 from bayes_dps.selection import BayesianSelection, RhoLossSelection, UniformSelection
 from bayes_dps.selection.predictors import CachedLogits
-from bayes_dps.training.online import OnlineSelectionEpoch
 
 STEPS = 24
 
@@ -96,12 +97,10 @@ def bads_run(kernel: str) -> dict:
     train, meta = BatchStream(splits.train, 32, seed=0), BatchStream(splits.meta, 8, seed=1)
     t_batches = [b for e in range(2) for b in train.epoch(e)][:STEPS]
     m_batches = [b for e in range(10) for b in meta.epoch(e)][:STEPS]
-    from bayes_dps.training.bads import local
-
     for bt, bm in zip(t_batches, m_batches, strict=True):
         bt = (bt[0].double(), bt[1], bt[2])
         bm = (bm[0].double(), bm[1], bm[2])
-        sampler.step(local(bt), local(bm))
+        sampler.step(local_shard(bt), local_shard(bm))
     return {
         "params": [p.detach().clone() for p in model.parameters()],
         "w": sampler.w.clone(),
@@ -140,8 +139,8 @@ def runners(folder: Path) -> dict:
     """A tiny online and BADS experiment through the package's runners (checkpoints, CSV,
     records, results.json): under torch.distributed every rank runs them, rank 0 writes."""
     from bayes_dps.config import load_config
-    from bayes_dps.training.bads_experiment import run_bads_experiment
-    from bayes_dps.training.experiment import run_online_experiment
+    from bayes_dps.methods.bads.experiment import run_bads_experiment
+    from bayes_dps.methods.online.experiment import run_online_experiment
 
     common = ["seeds=1", "model_options={hidden: [8]}", "progress=false", "device=cpu"]
     online = load_config(None, [*common, "dataset.meta_per_class=4", "epochs=2", "n_B=64",

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import ROOT
 
 from bayes_dps import BADSSampler, ModelPredictor, OnlineSelector, truncated_normal
 from bayes_dps.cli import main
@@ -30,10 +31,9 @@ from bayes_dps.errors import ConfigError, DataError
 from bayes_dps.models import build_model
 from bayes_dps.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
-ROOT = Path(__file__).resolve().parents[1]
-FAST = ["--quiet", "--set", "device=cpu", "--set", "seeds=[0]"]
-ONLINE_FAST = [*FAST, "--set", "epochs=2", "--set", "methods=[uniform]"]
-BADS_FAST = [*FAST, "--set", "steps=20", "--set", "eval_every=10", "--set", "bads.s_avg=10"]
+QUICK = ["--quiet", "--set", "device=cpu", "--set", "seeds=[0]"]
+ONLINE_FAST = [*QUICK, "--set", "epochs=2", "--set", "methods=[uniform]"]
+BADS_FAST = [*QUICK, "--set", "steps=20", "--set", "eval_every=10", "--set", "bads.s_avg=10"]
 BADS_FAST += ["--set", "bads.thin=2", "--set", "model_options={hidden: [16]}"]
 
 

@@ -17,14 +17,14 @@ from torch.overrides import TorchFunctionMode
 from bayes_dps import BADSSampler, truncated_normal
 from bayes_dps.data import BatchStream, load_data
 from bayes_dps.inference import LastLayerKFACLaplace
-from bayes_dps.inference.bads_sampler import default_weight_net
+from bayes_dps.inference.bads import default_weight_net
+from bayes_dps.methods.bads.loop import BADSBlock
+from bayes_dps.methods.online.loop import OnlineSelectionEpoch
 from bayes_dps.models import build_model
 from bayes_dps.selection import BayesianSelection, RhoLossSelection, UniformSelection
 from bayes_dps.selection.grad_norm import GradNormISSelection
 from bayes_dps.selection.predictors import CachedLogits
-from bayes_dps.training.bads import BADSBlock, SGDBlock
-from bayes_dps.training.online import OnlineSelectionEpoch
-from bayes_dps.training.trainer import MinibatchEpoch
+from bayes_dps.training import MinibatchEpoch
 
 SYNCS = {"item", "__int__", "__float__", "__bool__", "__index__", "tolist", "nonzero"}
 
@@ -118,7 +118,8 @@ def test_plain_training_loops_read_back_once_per_epoch(loop, splits):
     counts = []
     for steps in (2, 6):
         if loop == "sgd_block":
-            runner = SGDBlock(model, opt, BatchStream(splits.train, 32, seed=0), steps)
+            stream = BatchStream(splits.train, 32, seed=0)
+            runner = MinibatchEpoch(model, opt, stream, steps=steps)
         else:  # an epoch is the whole stream: its length sets the steps
             part = splits.train.subset(list(range(32 * steps)))
             runner = MinibatchEpoch(model, opt, BatchStream(part, 32))

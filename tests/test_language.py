@@ -25,11 +25,11 @@ from bayes_dps.data.wordnet import (
     load_wordnet,
 )
 from bayes_dps.errors import DataError, DatasetNotFoundError
-from bayes_dps.inference.bads_sampler import BADSSampler
+from bayes_dps.inference.bads import BADSSampler
 from bayes_dps.models.language import apply_lora, build_causal_lm, build_seq2seq
 from bayes_dps.models.likelihoods import CausalLM, Seq2Seq
 from bayes_dps.models.priors import build_weight_prior
-from bayes_dps.training.text_metrics import corpus_bleu, token_accuracy
+from bayes_dps.tasks.text_metrics import corpus_bleu, token_accuracy
 from tests.text_files import (
     write_chatterbot,
     write_instructions,

@@ -9,13 +9,13 @@ import torch.nn.functional as F
 
 from bayes_dps.diagnostics.arviz_export import arviz
 from bayes_dps.errors import ConfigError
-from bayes_dps.inference.bads_sampler import BADSSampler
+from bayes_dps.inference.bads import BADSSampler
+from bayes_dps.methods.online.loop import OnlineSelectionEpoch
 from bayes_dps.models import build_model
 from bayes_dps.models.priors import truncated_normal
 from bayes_dps.selection.predictors.base import ModelPredictor
 from bayes_dps.selection.registry import RULES
-from bayes_dps.training.online import OnlineSelectionEpoch
-from bayes_dps.training.selector import OnlineSelector
+from bayes_dps.selection.selector import OnlineSelector
 
 
 def problem(seed=0, n=64, d=6, k=3):

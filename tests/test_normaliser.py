@@ -41,7 +41,7 @@ from scipy.linalg import solve_discrete_lyapunov
 from torch import nn
 
 from bayes_dps import BADSSampler, truncated_normal
-from bayes_dps.inference import SGLD
+from bayes_dps.inference import SGLD, SGMCMCKernel
 from bayes_dps.models.bads import bads_model
 from bayes_dps.models.likelihoods import Likelihood, LogLik
 
@@ -191,7 +191,7 @@ def test_pyro_model_surrogate_factors_give_the_exact_posterior_under_pyro_sgld(r
     xt, yt = replicate(d["x_t"], d["y_t"], chains)
     xm, ym = replicate(d["x_m"], d["y_m"], chains)
     net = ChainedLinear(chains, 2)
-    kernel = SGLD(bads_model, step_size=0.01, step_sizes={"w": 0.05, "theta_aux": 0.03})
+    kernel = SGMCMCKernel(bads_model, SGLD(0.01), step_sizes={"w": 0.05, "theta_aux": 0.03})
     pyro.set_rng_seed(0)
     mcmc = MCMC(kernel, num_samples=800, warmup_steps=400, disable_progbar=True)
     mcmc.run(

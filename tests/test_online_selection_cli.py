@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import FAST, ROOT
 
 from bayes_dps.cli import main, parse_sweep
 from bayes_dps.data import load_data
 from bayes_dps.selection.predictors import CachedLogits
 
-ROOT = Path(__file__).resolve().parents[1]
 NOISY = str(ROOT / "experiments" / "configs" / "digits_noisy.yaml")
-FAST = ["--quiet", "--set", "device=cpu", "--set", "checkpoint=false", "--set", "seeds=[0]"]
+ONE_SEED = [*FAST, "--set", "seeds=[0]"]
 
 
 def test_every_method_runs_and_plots(tmp_path):
     out = tmp_path / "run"
-    args = ["online", "--config", NOISY, "--out", str(out), *FAST]
+    args = ["online", "--config", NOISY, "--out", str(out), *ONE_SEED]
     args += ["--set", "epochs=2", "--set", "holdout.epochs=5", "--set", "svp.epochs=1"]
     assert main(args) == 0
     results = json.loads((out / "results.json").read_text())
@@ -45,7 +44,7 @@ def test_every_method_runs_and_plots(tmp_path):
 def test_bayesian_avoids_noisy_labels_where_train_loss_seeks_them(tmp_path):
     """A short run already shows the Fig. 1a ordering on 20% label noise."""
     out = tmp_path / "run"
-    args = ["online", "--config", NOISY, "--out", str(out), *FAST, "--set", "epochs=15"]
+    args = ["online", "--config", NOISY, "--out", str(out), *ONE_SEED, "--set", "epochs=15"]
     args += ["--set", "methods=[uniform, bayesian, train_loss]"]
     assert main(args) == 0
     m = json.loads((out / "results.json").read_text())["methods"]
@@ -55,7 +54,7 @@ def test_bayesian_avoids_noisy_labels_where_train_loss_seeks_them(tmp_path):
 
 def test_sweep_writes_one_run_per_value(tmp_path):
     out = tmp_path / "sweep"
-    args = ["online", "--config", NOISY, "--out", str(out), *FAST, "--set", "epochs=2"]
+    args = ["online", "--config", NOISY, "--out", str(out), *ONE_SEED, "--set", "epochs=2"]
     args += ["--set", "methods=[bayesian]", "--sweep", "bayesian.alpha=0.1,0.4"]
     assert main(args) == 0
     sweep = json.loads((out / "sweep.json").read_text())
@@ -99,7 +98,7 @@ def test_online_bad_input(tmp_path, capsys, sets, message):
     wrong_k = tmp_path / "k.pt"
     CachedLogits(torch.zeros(len(train), 7), "x").save(wrong_k)
     out = tmp_path / "out"
-    args = ["online", "--config", NOISY, "--out", str(out), *FAST, "--set", "epochs=1"]
+    args = ["online", "--config", NOISY, "--out", str(out), *ONE_SEED, "--set", "epochs=1"]
     for s in sets:
         args += ["--set", s.format(bad_cache=bad, wrong_k=wrong_k, tmp=tmp_path)]
     assert main(args) == 2
@@ -120,7 +119,7 @@ def test_nan_inputs_stop_with_a_clear_error(tmp_path, capsys):
         x_test=x[:50],
         y_test=rng.integers(0, 3, 50),
     )
-    args = ["online", "--config", NOISY, "--out", str(tmp_path / "o"), *FAST]
+    args = ["online", "--config", NOISY, "--out", str(tmp_path / "o"), *ONE_SEED]
     args += [
         "--set",
         "dataset.name=npz",

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from bayes_dps.config import ONLINE_DEFAULTS, load_config
-from bayes_dps.training import run_online_experiment
-from bayes_dps.training.bads import BADS_METHODS
+from bayes_dps.methods.bads import BADS_METHODS
+from bayes_dps.methods.online import run_online_experiment
 from tests.conftest import write_cifar_balanced, write_imagefolder
 
 CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
@@ -87,7 +87,7 @@ def test_paper_config_end_to_end(path, tmp_path, tiny_clip_arch):
 @pytest.mark.parametrize("name", BADS_PAPER)
 def test_bads_paper_config_end_to_end(name, tmp_path):
     from bayes_dps.config import BADS_DEFAULTS
-    from bayes_dps.training.bads_experiment import run_bads_experiment
+    from bayes_dps.methods.bads.experiment import run_bads_experiment
     from tests.conftest import write_mnist
 
     raw = load_config(CONFIGS / name, [], BADS_DEFAULTS)

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from bayes_dps.config import ONLINE_DEFAULTS, load_config
 from bayes_dps.data import IndexedDataset, load_digits
 from bayes_dps.errors import DataError, DatasetNotFoundError
+from bayes_dps.methods.online.predictor_factory import PredictorFactory
 from bayes_dps.models import build_model
 from bayes_dps.selection.predictors import (
     CachedLogits,
@@ -18,7 +19,6 @@ from bayes_dps.selection.predictors import (
     OpenCLIPZeroShot,
     compute_logit_table,
 )
-from bayes_dps.training.predictors import PredictorFactory
 
 logging.getLogger().setLevel(logging.ERROR)  # open_clip warns about random weights
 

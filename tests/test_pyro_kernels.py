@@ -22,14 +22,14 @@ import torch
 from pyro.infer import MCMC
 from test_bads_kernels import KW, REF, hand_log_joint, model_args
 
-from bayes_dps.inference import PSGLD, SGHMC, SGLD, GibbsWeights
+from bayes_dps.inference import PSGLD, SGHMC, SGLD, GibbsWeightsKernel, SGMCMCKernel
 from bayes_dps.models.bads import bads_model
 
 KERNELS = {
-    "SGLD": lambda: SGLD(bads_model, step_size=0.01, step_sizes={"w": 0.05}),
-    "PSGLD": lambda: PSGLD(bads_model, step_size=0.01, step_sizes={"w": 0.05}, alpha=0.999),
-    "SGHMC": lambda: SGHMC(bads_model, step_size=0.002, step_sizes={"w": 0.01}),
-    "GibbsWeights": lambda: GibbsWeights(bads_model, step_size=0.01),
+    "SGLD": lambda: SGMCMCKernel(bads_model, SGLD(0.01), step_sizes={"w": 0.05}),
+    "PSGLD": lambda: SGMCMCKernel(bads_model, PSGLD(0.01, alpha=0.999), step_sizes={"w": 0.05}),
+    "SGHMC": lambda: SGMCMCKernel(bads_model, SGHMC(0.002), step_sizes={"w": 0.01}),
+    "GibbsWeights": lambda: GibbsWeightsKernel(bads_model, SGLD(0.01)),
 }
 
 

@@ -18,9 +18,10 @@ import torch
 
 from bayes_dps.config import load_config
 from bayes_dps.data import load_data
-from bayes_dps.training.bads_experiment import train_bads_run
-from bayes_dps.training.experiment import train_online_run
-from bayes_dps.training.predictors import PredictorFactory
+from bayes_dps.errors import ConfigError
+from bayes_dps.methods.bads.experiment import train_bads_run
+from bayes_dps.methods.online.experiment import train_online_run
+from bayes_dps.methods.online.predictor_factory import PredictorFactory
 
 ONLINE = [
     "dataset.noise=0.2", "dataset.meta_per_class=5", "model=mlp",
@@ -152,3 +153,25 @@ def test_bads_method_resumes_exactly(bads_splits, tmp_path, case):
     )
     if ref_recorder is not None:
         assert_identical(ref_recorder.trace, recorder.trace, "trace")
+
+
+def test_a_bads_checkpoint_of_the_old_layout_is_refused_with_what_changed(bads_splits, tmp_path):
+    """bayes-dps 0.2 kept one sampler state (``w``, ``kernel``, ``w_kernel``, ...); 0.3 keeps
+    one per move. Resuming an old checkpoint is refused, naming the file and what to do."""
+    cfg = load_config(None, [*BADS, "methods=[bads]"], "bads")
+    ckpt = tmp_path / "old.pt"
+    with pytest.raises(Interrupt):
+        train_bads_run(
+            cfg, bads_splits, "bads", 0, checkpoint_path=ckpt, fingerprint="f",
+            metrics_log=stop_after(1),
+        )  # fmt: skip
+    state = torch.load(ckpt, weights_only=False)
+    sampler = state["epoch_step"]["sampler"]
+    state["epoch_step"]["sampler"] = {  # the 0.2 layout
+        "w": sampler["weights"]["w"], "num_steps": sampler["num_steps"], "kernel": {},
+        "w_kernel": {}, "generator": sampler["generator"], "recorder": sampler["recorder"],
+    }  # fmt: skip
+    torch.save(state, ckpt)
+    with pytest.raises(ConfigError, match=r"old.pt: this BADS sampler state was written by"):
+        train_bads_run(cfg, bads_splits, "bads", 0, checkpoint_path=ckpt, resume=True,
+                       fingerprint="f")  # fmt: skip

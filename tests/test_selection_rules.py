@@ -197,9 +197,11 @@ def test_bad_inputs(batch):
     b, _ = batch
     pred, _ = table_predictor()
     post = LastLayerKFACLaplace(D, K)
-    with pytest.raises(ConfigError, match=r"alpha must lie in \[0, 1\], got 1.5"):
+    with pytest.raises(ConfigError, match=r"bayesian.alpha must be a number in \[0, 1\], got 1.5"):
         BayesianSelection(post, pred, alpha=1.5)
-    with pytest.raises(ConfigError, match=r"num_samples \(S\) must be an integer >= 1, got 0"):
+    with pytest.raises(
+        ConfigError, match=r"bayesian.num_samples must be an integer in \[1, 10_000\], got 0"
+    ):
         BayesianSelection(post, pred, num_samples=0)
     nan = BigBatch(b.x, b.y, b.idx, b.logits.clone(), b.features)
     nan.logits[2, 1] = float("nan")

@@ -11,18 +11,13 @@ from torch import nn
 
 from bayes_dps.data import BatchStream, IndexedDataset, load_digits
 from bayes_dps.errors import DataError, NumericalError
+from bayes_dps.methods.online import OnlineSelectionEpoch
 from bayes_dps.models import build_model
+from bayes_dps.models.batchnorm import frozen_running_stats
+from bayes_dps.runs.summary import epochs_to_target, mean_std
 from bayes_dps.selection import UniformSelection
-from bayes_dps.training import (
-    MinibatchEpoch,
-    OnlineSelectionEpoch,
-    Trainer,
-    evaluate,
-    frozen_running_stats,
-    seed_everything,
-    sgd_step,
-)
-from bayes_dps.training.metrics import epochs_to_target, mean_std
+from bayes_dps.tasks import evaluate
+from bayes_dps.training import MinibatchEpoch, Trainer, seed_everything, sgd_step
 
 
 class Interrupt(Exception):
@@ -201,10 +196,9 @@ def test_metrics():
 
 @pytest.mark.parametrize("loop", ["minibatch_epoch", "sgd_block"])
 def test_plain_loops_report_a_non_finite_loss_at_the_end_of_the_epoch(loop):
-    """The plain loops sum the loss on the device; a NaN input still ends the epoch with a
+    """The plain loop sums the loss on the device, counted in passes over the data or in
+    blocks of steps (the BADS data baselines); a NaN input still ends the epoch with a
     NumericalError naming where it happened (not a NaN train_loss in the results)."""
-    from bayes_dps.training.bads import SGDBlock
-
     x = torch.randn(64, 5)
     x[37] = float("nan")
     data = IndexedDataset(x, torch.randint(0, 3, (64,)), num_classes=3)
@@ -212,9 +206,7 @@ def test_plain_loops_report_a_non_finite_loss_at_the_end_of_the_epoch(loop):
     model = build_model("mlp", (5,), 3, {"hidden": [8]})
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     stream = BatchStream(data, 16, seed=0)
-    runner = MinibatchEpoch(model, opt, stream) if loop == "minibatch_epoch" else (
-        SGDBlock(model, opt, stream, 4)
-    )  # fmt: skip
+    runner = MinibatchEpoch(model, opt, stream, steps=None if loop == "minibatch_epoch" else 4)
     where = "in epoch 1" if loop == "minibatch_epoch" else "in steps 1–4"
     with pytest.raises(NumericalError, match=f"non-finite training loss {where}; lower"):
         runner.run_epoch(0)

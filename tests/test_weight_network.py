@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from bayes_dps import BADSSampler, truncated_normal
-from bayes_dps.inference.bads_sampler import default_weight_net
+from bayes_dps.inference.bads import default_weight_net
 from bayes_dps.models import build_model
 
 N_T, N_M, K, D = 50, 10, 3, 5

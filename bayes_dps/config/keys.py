@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bayes_dps.config.checks import (
+from bayes_dps.checks import (
+    MAX_STEPS,
     REQUIRED,
     Bool,
     Choice,
@@ -21,19 +22,19 @@ from bayes_dps.config.checks import (
     Str,
     Struct,
 )
-from bayes_dps.config.schema import Key, Tree
+from bayes_dps.config.schema import Key, Tree, keys_from
 from bayes_dps.data.corruptions import OFF_DOMAIN_KINDS, PROFILES
 from bayes_dps.data.registry import LOADERS, TEXT_DATASETS
 from bayes_dps.errors import ConfigError
-from bayes_dps.inference.bads_sampler import KERNELS
+from bayes_dps.inference.bads.settings import CALLER_SETTINGS, BADSSettings
+from bayes_dps.methods.bads.registry import BADS_METHODS
+from bayes_dps.methods.online.predictor_factory import ZERO_SHOT_KINDS
 from bayes_dps.models.priors import check_prior_spec
 from bayes_dps.models.registry import MODELS
+from bayes_dps.selection.bayesian import BayesianSettings
 from bayes_dps.selection.registry import RULES
-from bayes_dps.training.bads import BADS_METHODS
-from bayes_dps.training.predictors import ZERO_SHOT_KINDS
 
 #: upper bounds on sizes (a value beyond them is a typo, not an experiment)
-MAX_STEPS = 10**8
 MAX_EPOCHS = 100_000
 MAX_BATCH = 10**6
 
@@ -289,18 +290,7 @@ ONLINE: Tree = {
     "max_steps_per_epoch": Key(
         Nullable(Int(1, MAX_STEPS)), None, "cut epochs short (smoke tests only)"
     ),
-    "bayesian": {
-        "alpha": Key(Float(0, 1), 0.3, "`α ∈ [0, 1]` of Eq. 16 (paper: from {0.1, …, 0.4})"),
-        "n_e": Key(Float(0, 1e12, low_open=True), 500.0, "effective data `n_e` of Eq. 13"),
-        "tau0": Key(Float(0, 1e12, low_open=True), 1.0, "prior precision `τ0` of Eq. 13"),
-        "num_samples": Key(Int(1, 10_000), 100, "Monte-Carlo draws `S` of `f_x`"),
-        "momentum": Key(
-            Float(0, 1, high_open=True), 0.95, "EMA coefficient of the KFAC factors `A`, `G`"
-        ),
-        "adaptive_alpha": Key(
-            Bool(), False, "`α = L_zs / (L_model + L_zs)` per step (authors' code)"
-        ),
-    },
+    "bayesian": keys_from(BayesianSettings),
     "zero_shot": {
         "name": Key(
             Choice(ZERO_SHOT_KINDS),
@@ -406,43 +396,14 @@ BADS: Tree = {
         "test metric; `auto`: `acc`, `bleu` (seq2seq) or `token_acc` (causal LM)",
     ),
     "bads": {
-        "kernel": Key(
-            Choice(KERNELS),
-            "sgld",
-            "`sgld`, `psgld` (RMSprop preconditioner), `sghmc`, `gibbs` (exact `w` given `θ`)",
-        ),
+        **keys_from(BADSSettings, exclude=CALLER_SETTINGS),
         "prior": Key(
             Mapping("a prior spec `{name, ...parameters}`", _prior),
             {"name": "truncated_normal", "beta": 0.5, "sigma": 1.0},
             "`p(w_i)`: `{name: truncated_normal, beta, sigma}`, `{name: beta, a, b}` or "
             "`{name: logit_normal, loc, scale}` (every parameter required)",
         ),
-        "lam": Key(Float(0, 1e6), 1e-4, "prior precision `λ` of `θ` (and `φ`)"),
-        "rho_t": Key(
-            Nullable(Float(0, 1e12, low_open=True)), None, "impact constant of `D_t`", "`N_t`"
-        ),
-        "rho_m": Key(
-            Nullable(Float(0, 1e12, low_open=True)), None, "impact constant of `D_m`", "`N_m`"
-        ),
-        "rho_w": Key(Float(0, 1e6, low_open=True), 1.0, "impact constant of the `w` update"),
-        "rho_phi": Key(
-            Float(0, 1e6, low_open=True), 1.0, "impact constant of the weight network `φ`"
-        ),
-        "eta_theta": Key(Float(0, 10, low_open=True), 1e-4, "step size of `θ`"),
-        "eta_w": Key(Float(0, 100, low_open=True), 0.05, "step size of `w` (logit scale)"),
-        "eta_phi": Key(Float(0, 10, low_open=True), 1e-5, "step size of `φ`"),
-        "temperature": Key(Float(0, 1e6), 1.0, "`T` of the injected noise"),
-        "temperature_w": Key(
-            Nullable(Float(0, 1e6)),
-            None,
-            "`T` of the weights' (and `φ`'s) noise; 1 samples their conditional",
-            "`temperature`",
-        ),
         "s_avg": Key(Int(1, MAX_STEPS), 500, "running-average window `S_avg` (last steps)"),
-        "thin": Key(Int(1, MAX_STEPS), 20, "trace thinning"),
-        "trace_max_instances": Key(
-            Int(1, 10**7), 100_000, "traced instances (a fixed random subset above)"
-        ),
         "select_fraction": Key(
             Float(0, 1, low_open=True),
             0.5,
@@ -453,31 +414,8 @@ BADS: Tree = {
             "auto",
             "ground-truth groups of the weight plots",
         ),
-        "normaliser_weight": Key(
-            Float(0, 1),
-            0.0,
-            "`γ`: weight of the weighted-data prior's normaliser `log Z(w)` in `bads` "
-            "(0 = the paper's model, 1 = exact; an auxiliary chain estimates its gradient)",
-        ),
         "chain_normaliser_weight": Key(
             Float(0, 1), 0.5, "`γ` of the method `bads_chain` (chosen by the digits γ sweep)"
-        ),
-        "eta_aux": Key(
-            Nullable(Float(0, 10, low_open=True)),
-            None,
-            "step size of the auxiliary chain θ'",
-            "`eta_theta`",
-        ),
-        "temperature_aux": Key(
-            Nullable(Float(0, 1e6)),
-            None,
-            "temperature of the auxiliary chain θ'",
-            "`temperature`",
-        ),
-        "normaliser_window": Key(
-            Int(1, 10_000),
-            1,
-            "average `log p(z_i | θ')` over the last K visits of a point (Gibbs needs K > 1)",
         ),
         "weight_net_hidden": Key(Int(1, 65_536), 64, "weight network `g_φ` width"),
         "weight_net_warmup": Key(Int(0, MAX_STEPS), 0, "`θ`-only steps before `φ` moves"),

@@ -13,11 +13,12 @@ from typing import Any
 
 import yaml
 
+from bayes_dps.checks import show
 from bayes_dps.config import keys
-from bayes_dps.config.checks import show
 from bayes_dps.config.schema import Tree, defaults, set_dotted, validate
 from bayes_dps.data.registry import TEXT_DATASETS
 from bayes_dps.errors import ConfigError
+from bayes_dps.tasks import METRICS as TASK_METRICS
 
 COMMANDS: dict[str, Tree] = {"online": keys.ONLINE, "bads": keys.BADS}
 ONLINE_DEFAULTS: dict[str, Any] = defaults(keys.ONLINE)
@@ -207,7 +208,7 @@ def _check_sweep(cfg: dict[str, Any], command: str, tree: Tree) -> dict[str, lis
         size *= len(values)
         if size > MAX_GRID:
             raise ConfigError(f"the sweep grid has more than {MAX_GRID} points; sweep fewer values")
-    from bayes_dps.training.sweep import grid
+    from bayes_dps.runs.sweep import grid
 
     for point in grid(sweep):
         c = copy.deepcopy(cfg)
@@ -223,7 +224,7 @@ def _check_sweep(cfg: dict[str, Any], command: str, tree: Tree) -> dict[str, lis
 
 def sweep_points(cfg: dict[str, Any], command: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """``(point, config)`` for every point of ``cfg["sweep"]`` (each config without a sweep)."""
-    from bayes_dps.training.sweep import grid
+    from bayes_dps.runs.sweep import grid
 
     tree = COMMANDS[command]
     points = []
@@ -265,11 +266,6 @@ TASK_DATA = {
     "causal_lm": ("instructions",),
 }
 TASK_MODEL = {"seq2seq": "t5", "causal_lm": "llama"}
-TASK_METRICS = {
-    "classification": ("acc", "balanced_acc"),
-    "seq2seq": ("bleu", "token_acc"),
-    "causal_lm": ("token_acc",),
-}
 
 
 def _check_task(cfg: dict[str, Any]) -> None:

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import copy
 import difflib
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, fields
 from typing import Any
 
-from bayes_dps.config.checks import Check, Mapping, Nullable, Struct
+from bayes_dps.checks import Check, Mapping, Nullable, Struct
 from bayes_dps.errors import ConfigError
 
 
@@ -34,6 +34,18 @@ class Key:
 
 
 Tree = dict[str, Any]  # section name -> Tree | Key
+
+
+def keys_from(settings: type, exclude: Iterable[str] = ()) -> Tree:
+    """The keys of a component's typed settings (a :class:`~bayes_dps.checks.Settings`
+    dataclass): its defaults, checks and documentation, in one place for the library and
+    the config."""
+    skip = set(exclude)
+    return {
+        f.name: Key(f.metadata["check"], f.default, f.metadata["doc"], f.metadata["shown"])
+        for f in fields(settings)
+        if f.name not in skip
+    }
 
 
 def defaults(tree: Tree) -> dict[str, Any]:

@@ -127,3 +127,14 @@ class BatchStream:
             )
 
     __iter__ = epoch
+
+    def cycle(self, start_step: int = 0) -> Iterator[Batch]:
+        """Batches forever, epoch after epoch, starting at global step ``start_step`` — so a run
+        counted in steps (BADS) that resumes continues exactly where it stopped."""
+        per_epoch = len(self)
+        epoch, skip = divmod(start_step, per_epoch)
+        while True:
+            for i, batch in enumerate(self.epoch(epoch)):
+                if i >= skip:
+                    yield batch
+            epoch, skip = epoch + 1, 0

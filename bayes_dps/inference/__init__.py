@@ -1,21 +1,42 @@
-"""Inference: online KFAC Laplace posteriors and the SG-MCMC kernels of BADS."""
+"""Inference: the online KFAC Laplace posterior (online selection), SG-MCMC algorithms and
+their Pyro adapter, and the BADS sampler built on them."""
 
+from bayes_dps.inference.bads import BADSSampler, BADSSettings, default_weight_net
 from bayes_dps.inference.cholesky import safe_cholesky
-from bayes_dps.inference.gibbs_weights import GibbsWeights, weight_conditional
 from bayes_dps.inference.kfac_laplace import KronPredictive, LastLayerKFACLaplace, with_bias
-from bayes_dps.inference.psgld import PSGLD, psgld_update
-from bayes_dps.inference.sghmc import SGHMC, sghmc_update
-from bayes_dps.inference.sgld import SGLD, sgld_update
-from bayes_dps.inference.sgmcmc_kernel import SGMCMCKernel
+from bayes_dps.inference.sgmcmc import (
+    ALGORITHMS,
+    KERNELS,
+    PSGLD,
+    SGHMC,
+    SGLD,
+    SGMCMC,
+    GibbsTruncatedNormal,
+    GibbsWeightsKernel,
+    SGMCMCKernel,
+    SGMCMCState,
+    psgld_update,
+    sghmc_update,
+    sgld_update,
+    weight_conditional,
+)
 
 __all__ = [
+    "ALGORITHMS",
+    "KERNELS",
     "PSGLD",
     "SGHMC",
     "SGLD",
-    "GibbsWeights",
+    "SGMCMC",
+    "BADSSampler",
+    "BADSSettings",
+    "GibbsTruncatedNormal",
+    "GibbsWeightsKernel",
     "KronPredictive",
     "LastLayerKFACLaplace",
     "SGMCMCKernel",
+    "SGMCMCState",
+    "default_weight_net",
     "psgld_update",
     "safe_cholesky",
     "sghmc_update",

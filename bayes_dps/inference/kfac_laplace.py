@@ -26,8 +26,21 @@ from dataclasses import dataclass
 
 import torch
 
-from bayes_dps.errors import ConfigError
+from bayes_dps.checks import Float, Settings, setting
 from bayes_dps.inference.cholesky import safe_cholesky
+
+
+@dataclass(frozen=True)
+class LaplaceSettings(Settings):
+    """The posterior's hyper-parameters (Eq. 13; Algorithm 1)."""
+
+    section = "bayesian"
+
+    n_e: float = setting(500.0, Float(0, 1e12, low_open=True), "effective data `n_e` of Eq. 13")
+    tau0: float = setting(1.0, Float(0, 1e12, low_open=True), "prior precision `τ0` of Eq. 13")
+    momentum: float = setting(
+        0.95, Float(0, 1, high_open=True), "EMA coefficient of the KFAC factors `A`, `G`"
+    )
 
 
 def with_bias(features: torch.Tensor) -> torch.Tensor:
@@ -92,19 +105,14 @@ class LastLayerKFACLaplace:
         feature_dim: int,
         num_classes: int,
         *,
-        n_e: float = 500.0,
-        tau0: float = 1.0,
-        momentum: float = 0.95,
+        n_e: float = LaplaceSettings.n_e,
+        tau0: float = LaplaceSettings.tau0,
+        momentum: float = LaplaceSettings.momentum,
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
     ) -> None:
-        if n_e <= 0:
-            raise ConfigError(f"bayesian.n_e must be > 0, got {n_e}")
-        if tau0 <= 0:
-            raise ConfigError(f"bayesian.tau0 must be > 0, got {tau0}")
-        if not 0.0 <= momentum < 1.0:
-            raise ConfigError(f"bayesian.momentum must lie in [0, 1), got {momentum}")
-        self.n_e, self.tau0, self.momentum = float(n_e), float(tau0), float(momentum)
+        checked = LaplaceSettings(n_e=n_e, tau0=tau0, momentum=momentum)
+        self.n_e, self.tau0, self.momentum = checked.n_e, checked.tau0, checked.momentum
         d = feature_dim + 1
         self.A = torch.zeros(d, d, device=device, dtype=dtype)
         self.G = torch.zeros(num_classes, num_classes, device=device, dtype=dtype)

@@ -145,12 +145,12 @@ def mean_pooled_embeddings(
     are padded with ``PAD`` (−1)."""
     from contextlib import nullcontext
 
-    was_training = model.training
-    model.eval()
+    from bayes_dps.models.modes import eval_mode
+
     disable = getattr(model, "disable_adapter", None)
     device = next(model.parameters()).device
     out = []
-    with disable() if disable is not None else nullcontext():
+    with eval_mode(model), disable() if disable is not None else nullcontext():
         for start in range(0, len(inputs), batch_size):
             x = inputs[start : start + batch_size].to(device)
             mask = x >= 0
@@ -161,5 +161,4 @@ def mean_pooled_embeddings(
                 hidden = model(**kwargs, output_hidden_states=True).hidden_states[-1]
             m = mask[..., None].to(hidden.dtype)
             out.append(((hidden * m).sum(1) / m.sum(1).clamp_min(1)).float().cpu())
-    model.train(was_training)
     return torch.cat(out)

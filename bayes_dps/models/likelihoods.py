@@ -161,7 +161,7 @@ class _TokenLikelihood(Likelihood):
         if self.embeddings is None:
             raise ConfigError(
                 "the weight network on text needs per-example embeddings of the base model "
-                "(computed once and cached: LanguageTask.embeddings in bayes_dps.training.tasks)"
+                "(computed once and cached: LanguageTask.embeddings in bayes_dps.tasks)"
             )
         e = self.embeddings.to(out.values.device)[idx]
         return torch.cat([e, -out.values.detach()[:, None].to(e.dtype)], dim=1)

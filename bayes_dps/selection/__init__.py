@@ -1,7 +1,8 @@
-"""Online selection rules (one interface) and zero-shot / validation predictors."""
+"""Online selection: the rules (one interface), the zero-shot / validation predictors, and
+:class:`OnlineSelector`, the library API that puts them in any training loop."""
 
 from bayes_dps.selection.base import BigBatch, Selection, SelectionRule
-from bayes_dps.selection.bayesian import BayesianSelection, bayesian_scores
+from bayes_dps.selection.bayesian import BayesianSelection, BayesianSettings, bayesian_scores
 from bayes_dps.selection.grad_norm import GradNormISSelection, GradNormSelection
 from bayes_dps.selection.loss_based import (
     IrreducibleLossSelection,
@@ -10,16 +11,19 @@ from bayes_dps.selection.loss_based import (
 )
 from bayes_dps.selection.registry import RULES, build_rule, predictor_for
 from bayes_dps.selection.scored import ScoredSelection
+from bayes_dps.selection.selector import OnlineSelector
 from bayes_dps.selection.svp import SVPSelection
 from bayes_dps.selection.uniform import UniformSelection
 
 __all__ = [
     "RULES",
     "BayesianSelection",
+    "BayesianSettings",
     "BigBatch",
     "GradNormISSelection",
     "GradNormSelection",
     "IrreducibleLossSelection",
+    "OnlineSelector",
     "RhoLossSelection",
     "SVPSelection",
     "ScoredSelection",

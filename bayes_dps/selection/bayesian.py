@@ -16,16 +16,29 @@ big batch's mean losses of the zero-shot predictor and of the model.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
-from bayes_dps.errors import ConfigError
-from bayes_dps.inference.kfac_laplace import LastLayerKFACLaplace
+from bayes_dps.checks import Bool, Float, Int, setting
+from bayes_dps.inference.kfac_laplace import LaplaceSettings, LastLayerKFACLaplace
 from bayes_dps.models.likelihoods import upcast
 from bayes_dps.selection.base import BigBatch, Selection
 from bayes_dps.selection.predictors.base import Predictor
 from bayes_dps.selection.rng import DeviceGenerator
 from bayes_dps.selection.scored import ScoredSelection, cross_entropy, require_logits
+
+
+@dataclass(frozen=True)
+class BayesianSettings(LaplaceSettings):
+    """Every setting of the ``bayesian`` rule: the posterior's (``LaplaceSettings``) and the
+    score's."""
+
+    alpha: float = setting(0.3, Float(0, 1), "`α ∈ [0, 1]` of Eq. 16 (paper: from {0.1, …, 0.4})")
+    num_samples: int = setting(100, Int(1, 10_000), "Monte-Carlo draws `S` of `f_x`")
+    adaptive_alpha: bool = setting(
+        False, Bool(), "`α = L_zs / (L_model + L_zs)` per step (authors' code)"
+    )
 
 
 def bayesian_scores(
@@ -62,22 +75,19 @@ class BayesianSelection(ScoredSelection):
         posterior: LastLayerKFACLaplace,
         predictor: Predictor,
         *,
-        alpha: float = 0.3,
-        num_samples: int = 100,
-        adaptive_alpha: bool = False,
+        alpha: float = BayesianSettings.alpha,
+        num_samples: int = BayesianSettings.num_samples,
+        adaptive_alpha: bool = BayesianSettings.adaptive_alpha,
         seed: int = 0,
     ) -> None:
-        if not 0.0 <= alpha <= 1.0:
-            raise ConfigError(f"bayesian.alpha must lie in [0, 1], got {alpha}")
-        if int(num_samples) != num_samples or num_samples < 1:
-            raise ConfigError(
-                f"bayesian.num_samples (S) must be an integer >= 1, got {num_samples}"
-            )
+        checked = BayesianSettings(
+            alpha=alpha, num_samples=num_samples, adaptive_alpha=adaptive_alpha
+        )
         self.posterior = posterior
         self.predictor = predictor
-        self.alpha = float(alpha)
-        self.num_samples = int(num_samples)
-        self.adaptive_alpha = adaptive_alpha
+        self.alpha = checked.alpha
+        self.num_samples = checked.num_samples
+        self.adaptive_alpha = checked.adaptive_alpha
         self.rng = DeviceGenerator(seed)
         self.last_alpha = self.alpha
 

@@ -13,7 +13,7 @@ from typing import Any
 from bayes_dps.errors import ConfigError
 from bayes_dps.inference.kfac_laplace import LastLayerKFACLaplace
 from bayes_dps.selection.base import SelectionRule
-from bayes_dps.selection.bayesian import BayesianSelection
+from bayes_dps.selection.bayesian import BayesianSelection, BayesianSettings
 from bayes_dps.selection.grad_norm import GradNormISSelection, GradNormSelection
 from bayes_dps.selection.loss_based import (
     IrreducibleLossSelection,
@@ -32,21 +32,16 @@ class RuleSpec:
 
 
 def _bayesian(*, predictor, seed, config, feature_dim, num_classes, device, **_):
-    b = config.get("bayesian", {})
+    b = BayesianSettings.build(**config.get("bayesian", {}))
     posterior = LastLayerKFACLaplace(
-        feature_dim,
-        num_classes,
-        n_e=b.get("n_e", 500),
-        tau0=b.get("tau0", 1.0),
-        momentum=b.get("momentum", 0.95),
-        device=device,
+        feature_dim, num_classes, n_e=b.n_e, tau0=b.tau0, momentum=b.momentum, device=device
     )
     return BayesianSelection(
         posterior,
         predictor,
-        alpha=b.get("alpha", 0.3),
-        num_samples=b.get("num_samples", 100),
-        adaptive_alpha=b.get("adaptive_alpha", False),
+        alpha=b.alpha,
+        num_samples=b.num_samples,
+        adaptive_alpha=b.adaptive_alpha,
         seed=seed,
     )
 

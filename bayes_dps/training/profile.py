@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import torch
 
-from bayes_dps.training.runtime import synchronize
+from bayes_dps.training.devices import synchronize
 
 
 class PhaseTimer:

@@ -1,19 +1,17 @@
 """The trainer core shared by every method: epochs, evaluation, timing, checkpoints, resume.
 
 What happens inside an epoch is delegated to an *epoch step* (:class:`EpochStep`): plain
-minibatch SGD (:class:`MinibatchEpoch`), online batch selection, BADS sampling… The trainer
-owns everything around it: per-epoch evaluation, wall-clock timing of the training part,
-a tqdm progress bar, an atomic checkpoint after every epoch (model, optimiser, epoch-step
-state such as posterior factors, and every global RNG state) and ``resume``, which continues a
-killed run to bit-for-bit the same result on the same device.
+minibatch SGD (``training.epoch.MinibatchEpoch``), online batch selection, BADS sampling…
+The trainer owns everything around it: per-epoch evaluation, wall-clock timing of the
+training part, a tqdm progress bar, an atomic checkpoint after every epoch (model, optimiser,
+epoch-step state such as posterior factors, and every global RNG state) and ``resume``, which
+continues a killed run to bit-for-bit the same result on the same device.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,13 +20,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from bayes_dps import distributed as dist
-from bayes_dps.data.batches import BatchStream
-from bayes_dps.errors import ConfigError, NumericalError
-from bayes_dps.models.likelihoods import Classification, Likelihood, upcast
+from bayes_dps.errors import ConfigError
 from bayes_dps.training.checkpoint import load_checkpoint, save_checkpoint
-from bayes_dps.training.runtime import rng_states, set_rng_states, synchronize
-
-CLASSIFICATION = Classification()
+from bayes_dps.training.devices import synchronize
+from bayes_dps.training.seeding import rng_states, set_rng_states
 
 
 class EpochStep(Protocol):
@@ -39,111 +34,6 @@ class EpochStep(Protocol):
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
-
-
-def sgd_step(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    weights: torch.Tensor | None = None,
-    *,
-    likelihood: Likelihood | None = None,
-    autocast=nullcontext,
-    where: str = "",
-    check: bool = True,
-    total: int | None = None,
-    scaler: torch.amp.GradScaler | None = None,
-) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-    """One optimiser step on ``−mean_i w_i · log p(z_i | θ)`` (the likelihood's; default the
-    classifier's cross-entropy), the forward pass inside ``autocast()``.
-
-    Returns the detached per-example losses, logits and last-layer features from the forward
-    pass (taken *before* the update, with the batch's own BatchNorm statistics; ``None`` /
-    empty for models without them). With ``check`` a non-finite loss raises
-    :class:`NumericalError` naming ``where``, before the parameters change (a host sync; loops
-    that avoid per-step syncs pass ``check=False`` and test the returned losses in bulk).
-    Distributed, ``(x, y)`` is this process's share of a batch of ``total`` points: the loss is
-    its part of the global mean and the gradients are summed over processes before the step.
-    ``scaler`` (``16-mixed``): scale the loss, skip steps whose gradients overflow.
-    """
-    model.train()
-    with autocast():
-        out = (likelihood or CLASSIFICATION)(model, x, y)
-    losses = -upcast(out.values)
-    weighted = losses * weights if weights is not None else losses
-    loss = weighted.mean() if total is None or not dist.active() else weighted.sum() / total
-    if check and not torch.isfinite(loss):
-        raise NumericalError(
-            f"non-finite training loss {loss.item()} {where}; lower optimizer.lr or check the "
-            "inputs for NaN/inf"
-        )
-    optimizer.zero_grad(set_to_none=True)
-    (loss if scaler is None else scaler.scale(loss)).backward()
-    if dist.active():
-        dist.all_reduce_sum_([p.grad for p in model.parameters() if p.grad is not None])
-    if scaler is None:
-        optimizer.step()
-    else:
-        scaler.step(optimizer)
-        scaler.update()
-    feats = out.features if out.features is not None else x.new_zeros(len(losses), 0)
-    logits = None if out.logits is None else out.logits.detach()
-    return losses.detach(), logits, feats.detach()
-
-
-def mean_loss(total: torch.Tensor, count: int, where: str, fix: str) -> float:
-    """``total / count``, read back to the host once per epoch or block (loops sum their
-    losses on the device); a non-finite value raises :class:`NumericalError` naming ``where``
-    (e.g. ``"in epoch 3"``) and the ``fix``."""
-    loss = float(total) / max(count, 1)
-    if not math.isfinite(loss):
-        raise NumericalError(f"non-finite training loss {where}; {fix}")
-    return loss
-
-
-def epochs_within(epochs: int, steps_per_epoch: int, step_limit: int | None) -> int:
-    """Epochs to run so that at most ``step_limit`` steps are taken (all, without a limit)."""
-    if step_limit is None:
-        return epochs
-    return max(1, min(epochs, -(-step_limit // max(steps_per_epoch, 1))))
-
-
-class MinibatchEpoch:
-    """Plain minibatch training: every batch of ``stream`` is one optimiser step
-    (``step_limit``: stop after that many steps in all, counted across epochs)."""
-
-    def __init__(
-        self,
-        model: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        stream: BatchStream,
-        step_limit: int | None = None,
-    ):
-        self.model, self.optimizer, self.stream = model, optimizer, stream
-        self.step_limit = step_limit
-
-    def run_epoch(self, epoch: int) -> dict[str, float]:
-        """The epoch's steps; the loss is summed on the device and read once, at the end (a
-        non-finite loss is reported there, naming the epoch)."""
-        total = torch.zeros((), device=self.stream.device)
-        n = 0
-        for step, (x, y, _) in enumerate(self.stream.epoch(epoch)):
-            if self.step_limit is not None and epoch * len(self.stream) + step >= self.step_limit:
-                break
-            losses, _, _ = sgd_step(self.model, self.optimizer, x, y, check=False)
-            total += losses.sum()
-            n += len(losses)
-        loss = mean_loss(
-            total, n, f"in epoch {epoch + 1}", "lower optimizer.lr or check the inputs for NaN/inf"
-        )
-        return {"train_loss": loss, "steps": len(self.stream)}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
 
 
 class Trainer:
@@ -229,7 +119,10 @@ class Trainer:
                 f"checkpoint {self.checkpoint_path} holds unknown tensors {unexpected[:3]}"
             )
         self.optimizer.load_state_dict(state["optimizer"])
-        self.epoch_step.load_state_dict(state["epoch_step"])
+        try:
+            self.epoch_step.load_state_dict(state["epoch_step"])
+        except ConfigError as err:
+            raise ConfigError(f"checkpoint {self.checkpoint_path}: {err}") from err
         set_rng_states(state["rng"])
         self.history = list(state["history"])
         return int(state["epoch"])

@@ -1,0 +1,196 @@
+"""The methods of a ``bayes-dps bads`` config, by name, and how each is set up for one run.
+
+* ``bads`` / ``bads_chain`` / ``bads_weightnet`` — joint SG-MCMC over ``θ`` and ``w``
+  (:class:`~bayes_dps.inference.bads.BADSSampler`; ``bads_chain`` keeps the weighted-data
+  prior's normaliser with the weight ``bads.chain_normaliser_weight``, ``bads_weightnet`` has
+  a weight network);
+* the data baselines ``mixing``, ``meta_only``, ``dup_meta``, ``random_select``
+  (``baselines``) — plain minibatch steps with the config's optimiser;
+* ``contrastive`` (CDS, ``contrastive``) and ``blo`` (L2RW look-ahead weights, ``blo``).
+
+A builder takes a :class:`RunContext` and returns a :class:`Setup`: the trainer's epoch step,
+its optimiser (checkpointed), and, for methods with per-instance weights, their recorder (or,
+for ``contrastive``, its fixed selection as weights). Adding a method is adding an entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from functools import partial
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from bayes_dps.data.batches import BatchStream
+from bayes_dps.inference.bads import BADSSampler, BADSSettings, default_weight_net
+from bayes_dps.inference.bads.settings import CALLER_SETTINGS
+from bayes_dps.inference.weight_trace import WeightRecorder, top_fraction
+from bayes_dps.methods.bads.baselines import DATA_BASELINES, baseline_data
+from bayes_dps.methods.bads.blo import BLOBlock
+from bayes_dps.methods.bads.contrastive import contrastive_scores
+from bayes_dps.methods.bads.loop import BADSBlock
+from bayes_dps.models.priors import build_weight_prior
+from bayes_dps.training.epoch import MinibatchEpoch
+from bayes_dps.training.optim import build_optimizer
+from bayes_dps.training.precision import autocast_for
+
+
+@dataclass
+class RunContext:
+    """One (method, seed) of a config: what every builder may use."""
+
+    cfg: dict[str, Any]
+    task: Any
+    model: nn.Module
+    seed: int
+    device: torch.device
+    steps: int  # the run's steps
+    every: int  # steps per evaluation block
+    masks: dict[str, np.ndarray]
+
+    def stream(self, data, batch_size: int, seed: int) -> BatchStream:
+        return BatchStream(
+            data, min(batch_size, len(data)), seed=seed, device=self.device,
+            num_workers=self.cfg["num_workers"],
+        )  # fmt: skip
+
+    def train_meta_streams(self) -> tuple[BatchStream, BatchStream]:
+        """Minibatches of ``D_t`` and of ``D_m`` (methods that see both at every step)."""
+        return (
+            self.stream(self.task.train, self.cfg["batch_size"], self.seed),
+            self.stream(self.task.meta, self.cfg["meta_batch_size"], self.seed + 10_000),
+        )
+
+    def trainable(self) -> list[torch.nn.Parameter]:
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+
+@dataclass
+class Setup:
+    step: Any  # an EpochStep
+    optimizer: torch.optim.Optimizer
+    recorder: WeightRecorder | None = None
+    fixed_weights: torch.Tensor | None = None  # contrastive: its selection, as weights
+
+
+def trace_settings(cfg: dict[str, Any], steps: int) -> dict[str, int]:
+    """Running average over the last ``s_avg`` steps; the traced instance subset depends on the
+    data seed only, so the chains of all seeds line up."""
+    b = cfg["bads"]
+    return {
+        "average_from": max(steps - b["s_avg"], 0),
+        "thin": b["thin"],
+        "trace_max_instances": b["trace_max_instances"],
+        "trace_seed": cfg["dataset"]["seed"],
+    }
+
+
+def recorder_for(cfg: dict[str, Any], n_t: int, steps: int, device="cpu") -> WeightRecorder:
+    t = trace_settings(cfg, steps)
+    return WeightRecorder(
+        n_t, t["average_from"], t["thin"], t["trace_max_instances"], seed=t["trace_seed"],
+        device=device,
+    )  # fmt: skip
+
+
+def sampler_settings(
+    cfg: dict[str, Any], steps: int, seed: int, *, normaliser: str, weight_net: bool
+) -> BADSSettings:
+    """The sampler's settings from a config's ``bads`` section (``normaliser``: the key that
+    holds this method's ``γ``)."""
+    b = cfg["bads"]
+    shared = {f.name: b[f.name] for f in fields(BADSSettings) if f.name not in CALLER_SETTINGS}
+    return BADSSettings.build(
+        **{
+            **shared,
+            **trace_settings(cfg, steps),
+            "normaliser_weight": b[normaliser],
+            "weight_warmup": b["weight_net_warmup"] if weight_net else 0,
+            "seed": seed,
+        }
+    )
+
+
+def _weights(run: RunContext, *, normaliser: str, weight_net: bool = False) -> Setup:
+    """``bads``, ``bads_chain``, ``bads_weightnet``."""
+    cfg, task = run.cfg, run.task
+    likelihood = task.likelihood
+    net = None
+    if weight_net:
+        if hasattr(task, "embeddings"):  # text: the base model's view of each example, cached
+            likelihood.embeddings = task.embeddings(run.model)
+        net = default_weight_net(likelihood.embed_dim(run.model), cfg["bads"]["weight_net_hidden"])
+        net = net.to(run.device)
+    sampler = BADSSampler(
+        run.model, len(task.train), len(task.meta),
+        prior=build_weight_prior(cfg["bads"]["prior"]), likelihood=likelihood, weight_net=net,
+        settings=sampler_settings(cfg, run.steps, run.seed, normaliser=normaliser,
+                                  weight_net=weight_net),
+        device=run.device, autocast=autocast_for(cfg["precision"], run.device),
+        check_inputs=False,  # the data were checked when loaded
+    )  # fmt: skip
+    train, meta = run.train_meta_streams()
+    step = BADSBlock(sampler, train, meta, run.every, run.masks)
+    optimizer = torch.optim.SGD(run.trainable(), lr=0.0)  # checkpointed, never stepped
+    return Setup(step, optimizer, recorder=sampler.recorder)
+
+
+def _blo(run: RunContext) -> Setup:
+    cfg = run.cfg
+    recorder = recorder_for(cfg, len(run.task.train), run.steps, run.device)
+    optimizer = build_optimizer(run.trainable(), cfg["optimizer"])
+    train, meta = run.train_meta_streams()
+    step = BLOBlock(
+        run.model, optimizer, train, meta, run.every, cfg["blo"]["inner_lr"], recorder,
+        run.masks, device=run.device, likelihood=run.task.likelihood,
+    )  # fmt: skip
+    return Setup(step, optimizer, recorder=recorder)
+
+
+def _sgd(run: RunContext, data) -> Setup:
+    optimizer = build_optimizer(run.trainable(), run.cfg["optimizer"])
+    step = MinibatchEpoch(
+        run.model, optimizer, run.stream(data, run.cfg["batch_size"], run.seed),
+        steps=run.every, likelihood=run.task.likelihood,
+        autocast=autocast_for(run.cfg["precision"], run.device),
+    )  # fmt: skip
+    return Setup(step, optimizer)
+
+
+def _data(run: RunContext, *, method: str) -> Setup:
+    b = run.cfg["bads"]
+    return _sgd(
+        run, baseline_data(method, run.task.train, run.task.meta, b["select_fraction"], run.seed)
+    )
+
+
+def _contrastive(run: RunContext) -> Setup:
+    task, device = run.task, run.device
+    scores = contrastive_scores(
+        lambda: task.build_model(device), task.train, task.meta, run.cfg, seed=run.seed,
+        device=device, likelihood=task.likelihood,
+    )  # fmt: skip
+    keep = np.asarray(top_fraction(scores, run.cfg["bads"]["select_fraction"]))
+    fixed = torch.zeros(len(task.train))
+    fixed[torch.as_tensor(keep)] = 1.0
+    setup = _sgd(run, task.train.subset(keep).concat(task.meta))
+    setup.fixed_weights = fixed
+    return setup
+
+
+METHODS: dict[str, Callable[[RunContext], Setup]] = {
+    "bads": partial(_weights, normaliser="normaliser_weight"),
+    "bads_chain": partial(_weights, normaliser="chain_normaliser_weight"),
+    "bads_weightnet": partial(_weights, normaliser="normaliser_weight", weight_net=True),
+    **{m: partial(_data, method=m) for m in DATA_BASELINES},
+    "contrastive": _contrastive,
+    "blo": _blo,
+}
+#: methods whose weights are a posterior (traced, exported to ArviZ)
+WEIGHT_METHODS = ("bads", "bads_chain", "bads_weightnet")
+#: baselines that choose or weight data with D_m
+META_BASELINES = ("contrastive", "blo")
+BADS_METHODS = tuple(METHODS)

@@ -1,0 +1,214 @@
+"""Building the predictors that online selection rules need, once per experiment.
+
+* ``holdout`` — RHO-LOSS's irreducible-loss model: a network trained on the curated meta /
+  holdout split, saved in the cache folder and reused by every method and seed (and by later
+  runs with the same cache folder).
+* ``zero_shot`` — ``f̃`` of Eq. 10: ``openclip`` (CLIP zero-shot), ``holdout`` (the model above:
+  the paper's "Proposed†", Table 5) or ``cached`` (a logit table from ``zero_shot.cache_path``).
+* ``proxy`` — SVP's small proxy, trained on ``D_t``.
+
+With ``cache: true`` (default) a predictor's logits on the training set are computed once (no
+augmentation) and stored under a key of the dataset fingerprint and the predictor's settings;
+steps then look logits up by index instead of running the predictor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bayes_dps import distributed as dist
+from bayes_dps.data.batches import BatchStream
+from bayes_dps.data.dataset import IndexedDataset
+from bayes_dps.data.fingerprint import dataset_fingerprint
+from bayes_dps.data.splits import DataSplits
+from bayes_dps.errors import ConfigError, DataError
+from bayes_dps.io import atomic_torch_save
+from bayes_dps.models.base import FeatureHeadModel
+from bayes_dps.models.registry import build_model
+from bayes_dps.selection.predictors import (
+    CachedLogits,
+    ModelPredictor,
+    OpenCLIPZeroShot,
+    Predictor,
+    compute_logit_table,
+)
+from bayes_dps.tasks.metrics import evaluate
+from bayes_dps.training.fit import fit_classifier
+
+ZERO_SHOT_KINDS = ("openclip", "holdout", "cached")
+
+
+def _rgb(values: tuple[float, ...]) -> tuple[float, ...]:
+    """Per-channel statistics for 3 channels (grey images are expanded to RGB)."""
+    return tuple(values) * 3 if len(values) == 1 else tuple(values)
+
+
+def _key(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _cached_table(
+    predictor: Predictor, train: IndexedDataset, path: Path, device: torch.device, workers: int
+) -> CachedLogits:
+    if path.is_file():
+        return CachedLogits.load(path, train).to(device)
+    table = compute_logit_table(predictor, train, device=device, num_workers=workers)
+    if dist.is_main():  # every process computed the same table; one writes it
+        table.save(path)
+    return table.to(device)
+
+
+class PredictorFactory:
+    """Builds (and memoises) the predictors an online experiment's methods need."""
+
+    def __init__(
+        self,
+        cfg: dict[str, Any],
+        splits: DataSplits,
+        device: torch.device,
+        cache_dir: str | Path,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.cfg, self.splits, self.device = cfg, splits, device
+        self.cache_dir = Path(cache_dir)
+        self.log = log
+        self.workers = int(cfg.get("num_workers", 0))
+        self.step_limit = cfg.get("step_limit")
+        self._built: dict[str, Predictor] = {}
+        self._holdout_model: FeatureHeadModel | None = None
+        self.test_accuracy: dict[str, float] = {}
+
+    def get(self, kind: str) -> Predictor:
+        if kind not in self._built:
+            builder = {"holdout": self._holdout, "zero_shot": self._zero_shot, "proxy": self._proxy}
+            if kind not in builder:
+                raise ConfigError(f"unknown predictor kind {kind!r}")
+            self._built[kind] = builder[kind]()
+        return self._built[kind]
+
+    # ------------------------------------------------------------------ holdout
+    def holdout_model(self) -> FeatureHeadModel:
+        if self._holdout_model is not None:
+            return self._holdout_model
+        meta = self.splits.meta
+        if meta is None or len(meta) == 0:
+            raise DataError(
+                "this method needs a curated holdout / meta set but the data have none: set "
+                "dataset.meta_per_class > 0 or provide x_meta/y_meta in the .npz file"
+            )
+        spec = self.cfg["holdout"]
+        name = spec.get("model") or "auto"
+        name = self.cfg["model"] if name == "auto" else name
+        options = spec.get("model_options") or (
+            self.cfg["model_options"] if name == self.cfg["model"] else {}
+        )
+        key = _key("holdout", name, options, spec, self.step_limit, dataset_fingerprint(meta))
+        path = self.cache_dir / f"holdout-model-{key}.pt"
+        model = build_model(name, tuple(meta[0][0].shape), meta.num_classes, options).to(
+            self.device
+        )
+        if path.is_file():
+            model.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
+            self.log(f"holdout model: reusing {path}")
+        else:
+            model = fit_classifier(
+                meta,
+                spec,
+                model_name=name,
+                model_options=options,
+                device=self.device,
+                num_workers=self.workers,
+                step_limit=self.step_limit,
+            )
+            state = {k: v.cpu() for k, v in model.state_dict().items()}
+            if dist.is_main():
+                atomic_torch_save(path, state)
+        self._holdout_model = model.eval()
+        acc = self._test_accuracy(ModelPredictor(model, "holdout"))
+        self.test_accuracy["holdout"] = acc
+        self.log(f"holdout model trained on {len(meta)} meta points: test accuracy {acc:.4f}")
+        return self._holdout_model
+
+    def _holdout(self) -> Predictor:
+        model = self.holdout_model()
+        predictor = ModelPredictor(model, "holdout")
+        if not self.cfg["holdout"].get("cache", True):
+            return predictor
+        key = _key(
+            "holdout-logits",
+            self.cfg["holdout"],
+            self.step_limit,
+            dataset_fingerprint(self.splits.meta),
+        )
+        return _cached_table(
+            predictor,
+            self.splits.train,
+            self.cache_dir / f"holdout-{key}.pt",
+            self.device,
+            self.workers,
+        )
+
+    # ---------------------------------------------------------------- zero-shot
+    def _zero_shot(self) -> Predictor:
+        spec = self.cfg["zero_shot"]
+        kind = spec.get("name", "openclip")
+        if kind not in ZERO_SHOT_KINDS:
+            raise ConfigError(f"zero_shot.name must be one of {ZERO_SHOT_KINDS}, got {kind!r}")
+        if kind == "holdout":
+            return self.get("holdout")
+        if kind == "cached":
+            if not spec.get("cache_path"):
+                raise ConfigError("zero_shot.name=cached needs zero_shot.cache_path (a .pt file)")
+            return CachedLogits.load(spec["cache_path"], self.splits.train).to(self.device)
+        classnames = spec.get("classnames") or self.splits.classes
+        mean, std = self.splits.normalization or ((0.0,), (1.0,))
+        predictor = OpenCLIPZeroShot.create(
+            classnames,
+            arch=spec.get("arch", "RN50"),
+            pretrained=spec.get("pretrained", "openai"),
+            checkpoint=spec.get("checkpoint"),
+            device=self.device,
+            temperature=spec.get("temperature", 0.01),
+            input_mean=_rgb(mean),
+            input_std=_rgb(std),
+        )
+        predictor.check_classes(self.splits.num_classes)
+        acc = self._test_accuracy(predictor)
+        self.test_accuracy["zero_shot"] = acc
+        self.log(f"zero-shot predictor {spec.get('arch', 'RN50')}: test accuracy {acc:.4f}")
+        if not spec.get("cache", True):
+            return predictor
+        key = _key("openclip", {k: v for k, v in spec.items() if k != "cache_path"}, classnames)
+        path = Path(spec.get("cache_path") or self.cache_dir / f"zero-shot-{key}.pt")
+        return _cached_table(predictor, self.splits.train, path, self.device, self.workers)
+
+    # -------------------------------------------------------------------- proxy
+    def _proxy(self) -> Predictor:
+        spec = self.cfg["svp"]
+        train = self.splits.train
+        model = fit_classifier(
+            train,
+            spec,
+            model_name=spec.get("model", "mlp"),
+            model_options=spec.get("model_options") or {},
+            device=self.device,
+            num_workers=self.workers,
+            step_limit=self.step_limit,
+        )
+        table = compute_logit_table(ModelPredictor(model, "svp proxy"), train, device=self.device)
+        return table.to(self.device)
+
+    def _test_accuracy(self, predictor: Predictor) -> float:
+        stream = BatchStream.sequential(
+            self.splits.test,
+            256,
+            device=self.device,
+            num_workers=self.workers,
+        )
+        return evaluate(predictor.logits, stream, self.splits.num_classes)["acc"]
