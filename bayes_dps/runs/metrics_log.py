@@ -83,6 +83,12 @@ class MetricsLog:
         if self.writer is not None:
             self.writer.close()
 
+    def __enter__(self) -> MetricsLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def metrics_log_for(
     cfg: dict[str, Any], out: Path, method: str, seed: int, step_of=lambda r: r["epoch"]

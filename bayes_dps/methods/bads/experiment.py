@@ -213,20 +213,12 @@ def _run_methods(cfg, task, s, resume, log):
         )
 
     def train(method: str, seed: int, ckpt: Path | None) -> dict[str, Any]:
-        logger = metrics_log_for(cfg, out, method, seed, step_of=lambda r: r["epoch"] * every)
-        try:
+        step_of = lambda r: r["epoch"] * every  # noqa: E731
+        with metrics_log_for(cfg, out, method, seed, step_of=step_of) as logger:
             record, recorder = train_bads_run(
-                cfg,
-                task,
-                method,
-                seed,
-                checkpoint_path=ckpt,
-                resume=resume,
-                fingerprint=s.fingerprint,
-                metrics_log=logger,
-            )
-        finally:
-            logger.close()
+                cfg, task, method, seed, checkpoint_path=ckpt, resume=resume,
+                fingerprint=s.fingerprint, metrics_log=logger,
+            )  # fmt: skip
         if recorder is not None and method in WEIGHT_METHODS:
             trace_path, stats_path = artefacts(method, seed)
             trace = np.stack(recorder.trace)

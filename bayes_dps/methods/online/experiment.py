@@ -197,21 +197,11 @@ def run_online_experiment(
         for method in cfg["methods"]:
 
             def train(seed: int, ckpt: Path | None, method: str = method) -> dict[str, Any]:
-                logger = metrics_log_for(cfg, out, method, seed)
-                try:
+                with metrics_log_for(cfg, out, method, seed) as logger:
                     return train_online_run(
-                        cfg,
-                        splits,
-                        method,
-                        seed,
-                        predictors=predictors,
-                        checkpoint_path=ckpt,
-                        resume=resume,
-                        fingerprint=s.fingerprint,
-                        metrics_log=logger,
-                    )
-                finally:
-                    logger.close()
+                        cfg, splits, method, seed, predictors=predictors, checkpoint_path=ckpt,
+                        resume=resume, fingerprint=s.fingerprint, metrics_log=logger,
+                    )  # fmt: skip
 
             runs = run_seeds(
                 out,
