@@ -4,7 +4,8 @@
 The BADS paper's cost claim: a BADS step costs about one SGD step on ``B_t ∪ B_m`` (one
 forward/backward, plus noise and a weight update for the minibatch only); a BLO step (L2RW's
 look-ahead meta-gradient) costs several. ``bads_chain`` adds the normaliser's auxiliary chain
-(one more forward/backward over ``B_t``). Same model, same batches, one process; methods are
+(one more forward/backward over ``B_t``); ``bads_fixed_w``, the fixed-weight twin, skips the
+weight move and must cost no more than ``bads``. Same model, same batches, one process; methods are
 timed round-robin and summarised by medians so drift of a shared machine hits all alike.
 
 Peak memory: on CUDA, ``torch.cuda.max_memory_allocated`` around the steps in this process;
@@ -15,8 +16,8 @@ high-water mark (``VmHWM``) over its size after setting up the model and the bat
         [--repeats 7] [--device cpu|cuda] [--precision 32|bf16-mixed] [--threads N]
         [--world-size N] [--out runs/benchmarks/bads_cost.json]
 
-Prints and writes ``{"bads_over_plain", "bads_chain_over_plain", "blo_over_plain",
-"*_memory_over_plain"}`` plus the raw medians (seconds, bytes); with ``--world-size N`` the
+Prints and writes ``{"bads_over_plain", "bads_fixed_w_over_plain", "bads_chain_over_plain",
+"blo_over_plain", "*_memory_over_plain"}`` plus the raw medians (seconds, bytes); with ``--world-size N`` the
 steps per second of a BADS step with 1 and N processes (the same global batches, gloo).
 """
 
@@ -45,7 +46,7 @@ from bayes_dps.training.devices import resolve_device, synchronize
 from bayes_dps.training.precision import autocast_for
 from bayes_dps.training.step import sgd_step
 
-METHODS = ("plain", "bads", "bads_chain", "blo")
+METHODS = ("plain", "bads", "bads_fixed_w", "bads_chain", "blo")
 
 
 def problem(args, device):
@@ -102,15 +103,19 @@ def setup(args, device):
     trainable = [p for p in model.parameters() if p.requires_grad]
     sgd = torch.optim.SGD(trainable, lr=1e-6)
 
-    def sampler(gamma):
+    def sampler(gamma, fixed_weights=False):
         return BADSSampler(
             model, 50_000, 1000, prior=truncated_normal(0.5, 1.0), likelihood=lik,
             eta_theta=1e-8, normaliser_weight=gamma, device=device, autocast=autocast,
-            check_inputs=False,
+            check_inputs=False, fixed_weights=fixed_weights,
         )  # fmt: skip
 
     plain_lik = lik or None
-    samplers = {"bads": sampler(0.0), "bads_chain": sampler(0.5)}
+    samplers = {
+        "bads": sampler(0.0),
+        "bads_fixed_w": sampler(0.0, fixed_weights=True),
+        "bads_chain": sampler(0.5),
+    }
     concat = (lambda a, b, target=False: torch.cat([a, b])) if lik is None else lik.concat
     x_all, y_all = concat(x_t, x_m), concat(y_t, y_m, target=True)
 
@@ -124,7 +129,7 @@ def setup(args, device):
         w = lookahead_weights(model, x_t, y_t, x_m, y_m, 0.1, likelihood=lik)
         sgd_step(model, sgd, x_t, y_t, weights=w * len(y_t), likelihood=plain_lik, check=False)
 
-    return {"plain": plain, "bads": bads("bads"), "bads_chain": bads("bads_chain"), "blo": blo}
+    return {"plain": plain, **{name: bads(name) for name in samplers}, "blo": blo}
 
 
 def _rss_kib(field: str) -> int:

@@ -13,6 +13,7 @@ from helpers import FAST, ROOT
 from bayes_dps.cli import main
 from bayes_dps.diagnostics.arviz_export import arviz
 from bayes_dps.inference.bads import BADSSampler
+from bayes_dps.inference.bads.sampler import stream_seed
 from bayes_dps.inference.sgmcmc.gibbs import weight_conditional
 from bayes_dps.models import build_model
 from bayes_dps.models.priors import truncated_normal
@@ -92,7 +93,8 @@ def test_theta_update_is_sgld_on_the_minibatch_joint():
     lj = -0.05 * sum((p**2).sum() for p in params) + 20 * (w_b * ll[:5]).mean() + 4 * ll[5:].mean()
     grads = torch.autograd.grad(lj, params)
     sampler.step((x, y, idx), (xm, ym, torch.arange(2)))
-    noise = torch.Generator().manual_seed(0)  # the sampler's own generator (seed=0), θ first
+    # the sampler's θ stream (seed=0, stream 0: bayes_dps.inference.bads.sampler.stream_seed)
+    noise = torch.Generator().manual_seed(stream_seed(0, 0))
     for p_new, p0, g in zip(model.parameters(), before, grads, strict=True):
         eps = torch.randn(p0.shape, generator=noise)
         expected = p0 + 0.5e-3 * g + math.sqrt(1e-3 * 0.5) * eps
@@ -122,6 +124,7 @@ def test_bads_end_to_end_results_posterior_and_plots(tmp_path):
         "contrastive",
         "blo",
         "bads",
+        "bads_fixed_w",
         "bads_chain",
         "bads_weightnet",
     }

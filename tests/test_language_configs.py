@@ -71,7 +71,7 @@ def test_wordnet_efficient_runs_every_method_and_resumes_exactly(tmp_path):
     out = tmp_path / "we"
     res = _run("wordnet_efficient", out, sets)
     assert list(res["methods"]) == ["mixing", "meta_only", "dup_meta", "contrastive", "blo",
-                                    "bads", "bads_chain"]  # fmt: skip
+                                    "bads", "bads_fixed_w", "bads_chain"]  # fmt: skip
     _check_run(out, res, "bleu", {"in_domain", "off_domain"})
     assert set(res["methods"]["bads"]["seeds"][0]["final_group_weights"]) >= {
         "noun.animal", "noun.plant", "verb.motion"}  # fmt: skip

@@ -169,7 +169,8 @@ def test_a_bads_checkpoint_of_the_old_layout_is_refused_with_what_changed(bads_s
     sampler = state["epoch_step"]["sampler"]
     state["epoch_step"]["sampler"] = {  # the 0.2 layout
         "w": sampler["weights"]["w"], "num_steps": sampler["num_steps"], "kernel": {},
-        "w_kernel": {}, "generator": sampler["generator"], "recorder": sampler["recorder"],
+        "w_kernel": {}, "generator": sampler["generators"]["theta"],
+        "recorder": sampler["recorder"],
     }  # fmt: skip
     torch.save(state, ckpt)
     with pytest.raises(ConfigError, match=r"old.pt: this BADS sampler state was written by"):

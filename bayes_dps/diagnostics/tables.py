@@ -26,13 +26,13 @@ def _metric(stat: dict, metric: str) -> str:
 
 def online_rows(results: dict[str, Any]) -> list[list[str]]:
     """Deng et al. Table 1 protocol: final accuracy, epochs to each target (seeds that reached
-    it, if not all), share of noisy and of redundant points among the selected."""
+    it, if not all), share of noisy and of redundant points among the selected, seeds."""
     targets = results["config"]["targets"]
-    rows = [["method", "final acc %", *[f"epochs to {t:.2f}" for t in targets],
+    rows = [["method", "seeds", "final acc %", *[f"epochs to {t:.2f}" for t in targets],
              "noisy sel %", "redundant sel %"]]  # fmt: skip
     for name, m in results["methods"].items():
         s = m["summary"]
-        row = [name, _fmt(s["final_acc"], pct=True)]
+        row = [name, str(len(m["seeds"])), _fmt(s["final_acc"], pct=True)]
         for t in targets:
             e = s["epochs_to_target"][f"{t:.2f}"]
             n_seeds = len(m["seeds"])
@@ -82,9 +82,14 @@ def sweep_rows(sweep: dict[str, Any]) -> list[list[str]]:
 
 
 def bads_rows(results: dict[str, Any]) -> list[list[str]]:
-    """Final test metric and final mean weight per ground-truth group, per method."""
+    """Final test metric (mean ± std over the seeds), what the weights contribute (the
+    method minus its fixed-weight twin, paired by seed) where the twin ran, and the final mean
+    weight per ground-truth group, per method."""
     metric = results["config"]["metric"]
-    rows = [["method", metric_header(metric), "final mean weight by group"]]
+    contribution = results.get("weight_contribution") or {}
+    head = ["method", "seeds", metric_header(metric)]
+    head += ["weights' contribution"] if contribution else []
+    rows = [[*head, "final mean weight by group"]]
     shown = results.get("headline_groups")  # per-domain/per-task weights stay in results.json
     for name, m in results["methods"].items():
         s = m["summary"]
@@ -93,8 +98,17 @@ def bads_rows(results: dict[str, Any]) -> list[list[str]]:
             for g, v in s.get("final_group_weights", {}).items()
             if shown is None or g in shown
         )
-        rows.append([name, _metric(s["final_metric"], metric), weights or "-"])
+        row = [name, str(len(m["seeds"])), _metric(s["final_metric"], metric)]
+        if contribution:
+            c = contribution.get(name)
+            row.append("-" if c is None else _signed(c["final_metric"], metric))
+        rows.append([*row, weights or "-"])
     return rows
+
+
+def _signed(stat: dict, metric: str) -> str:
+    text = _metric(stat, metric)
+    return text if text.startswith("-") else f"+{text}"
 
 
 def has_fine_groups(results: dict[str, Any]) -> bool:

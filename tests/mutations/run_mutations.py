@@ -79,8 +79,8 @@ MUTATIONS = [
     Mutation(
         "sampler-generator",
         "bayes_dps/inference/bads/sampler.py",
-        '        self.generator.set_state(state["generator"])',
-        "        pass",
+        '            g.set_state(state["generators"][name])',
+        "            pass",
         ("tests/test_resume_exact.py",),
         "the BADS sampler's noise generator not restored on resume",
     ),
@@ -123,6 +123,22 @@ MUTATIONS = [
         "        pass",
         ("tests/test_resume_exact.py",),
         "the normaliser's window of ℓ(θ') not restored on resume",
+    ),
+    Mutation(
+        "shared-noise-stream",
+        "bayes_dps/inference/bads/sampler.py",
+        'moves.move(idx_t, drift, out_t, y_t, big_b, self.generators["weights"])',
+        'moves.move(idx_t, drift, out_t, y_t, big_b, self.generators["theta"])',
+        ("tests/test_fixed_weights.py",),
+        "the w move draws from θ's noise stream (θ's noise then depends on whether w moves)",
+    ),
+    Mutation(
+        "twin-moves-w",
+        "bayes_dps/inference/bads/sampler.py",
+        " or self.settings.fixed_weights",
+        "",
+        ("tests/test_fixed_weights.py",),
+        "the fixed-weight twin moves its weights",
     ),
     Mutation(
         "log-jacobian",

@@ -15,8 +15,12 @@ moves, each in its own module:
 constant); ``γ = 1`` the exact one, whose marginal is ``p(w | D) ∝ p(w) E_{p(θ|w,D_t)}[p(D_m|θ)]``
 — the Bayesian counterpart of the bilevel objective (``docs/methods.md``).
 
-**Randomness and devices.** All noise comes from the sampler's own generator (``seed``), so a
-checkpoint restores it exactly and every process of a distributed run draws the same numbers.
+**Randomness and devices.** All noise comes from the sampler's own generators, one per move
+(``θ``, ``θ'``, ``w`` or ``φ``), each seeded from ``seed``: a checkpoint restores them exactly,
+every process of a distributed run draws the same numbers, and a move's noise does not depend
+on whether another move ran — the fixed-weight twin (``fixed_weights``: ``w`` held at the prior
+mean, the normaliser's chain not run, since it only feeds ``w``) takes exactly ``bads``'s ``θ``
+noise, so while the weights agree its ``θ`` chain is ``bads``'s step for step.
 Statistics (log joint, loss, a non-finite flag) stay on the device; :meth:`step` reads them
 back only when ``check=True`` (the default, for hand-written loops). SG-MCMC updates run in
 float32 whatever the forward pass's precision.
@@ -122,12 +126,15 @@ class BADSSampler:
         self.rho_t = float(n_t if s.rho_t is None else s.rho_t)
         self.rho_m = float(n_m if s.rho_m is None else s.rho_m)
         self.gamma = s.normaliser_weight
-        self.generator = torch.Generator(device=self.device).manual_seed(int(s.seed))
+        self.generators = {
+            name: torch.Generator(device=self.device).manual_seed(stream_seed(s.seed, i))
+            for i, name in enumerate(STREAMS)
+        }
         # gibbs draws w exactly; the gradient blocks (θ, θ') then move by SGLD
         algorithm = SGLD if s.kernel == "gibbs" else ALGORITHMS[s.kernel]
         self.theta = ThetaMove(algorithm(s.eta_theta, s.temperature), s.lam, self.rho_t, self.rho_m)
         self.normaliser = None
-        if self.gamma > 0:
+        if self.gamma > 0 and not s.fixed_weights:
             self.normaliser = AuxiliaryChain(
                 model, algorithm(s.aux_step_size, s.aux_temperature), s.lam, self.rho_t, n_t,
                 s.normaliser_window, self.device,
@@ -193,19 +200,19 @@ class BADSSampler:
         out_t = LogLik(ll_t, None if out.features is None else out.features[:b],
                        None if out.logits is None else out.logits[:b])  # fmt: skip
         moves = self.weights_move
-        warming = self.num_steps < self.settings.weight_warmup
+        warming = self.num_steps < self.settings.weight_warmup or self.settings.fixed_weights
         w_b = (moves.w[idx_t] if warming else moves.weights_of(idx_t, out_t, y_t)).detach()
         params = [p for p in self.model.parameters() if p.requires_grad]
         log_joint = self.theta.log_joint(params, ll_t, ll_m, w_b, big_b, big_m)
-        self.theta.step(params, log_joint, self.generator)
+        self.theta.step(params, log_joint, self.generators["theta"])
         ll_aux, stats = None, {}
         if self.normaliser is not None:
             ll_aux, stats["aux_lp"] = self.normaliser.step(
-                self.model, lik, batch_t, w_b, big_b, self.generator, self.autocast
+                self.model, lik, batch_t, w_b, big_b, self.generators["aux"], self.autocast
             )
         if not warming:
             drift = ll_t.detach() if ll_aux is None else ll_t.detach() - self.gamma * ll_aux
-            moves.move(idx_t, drift, out_t, y_t, big_b, self.generator)
+            moves.move(idx_t, drift, out_t, y_t, big_b, self.generators["weights"])
         log_joint = log_joint.detach()
         loss = -ll_t.detach().mean()
         self._loss_sum += loss
@@ -283,7 +290,7 @@ class BADSSampler:
             "num_steps": self.num_steps,
             "theta": self.theta.state_dict(),
             "weights": self.weights_move.state_dict(),
-            "generator": self.generator.get_state(),
+            "generators": {k: g.get_state() for k, g in self.generators.items()},
             "recorder": self.recorder.state_dict(),
         }
         if self.normaliser is not None:
@@ -301,14 +308,23 @@ class BADSSampler:
         self.num_steps = int(state["num_steps"])
         self.theta.load_state_dict(state["theta"])
         self.weights_move.load_state_dict(state["weights"])
-        self.generator.set_state(state["generator"])
+        for name, g in self.generators.items():
+            g.set_state(state["generators"][name])
         self.recorder.load_state_dict(state["recorder"])
         if self.normaliser is not None:
             self.normaliser.load_state_dict(state["normaliser"])
 
 
 #: the layout of :meth:`BADSSampler.state_dict` (checkpoints of another layout are refused)
-STATE_LAYOUT = 2
+STATE_LAYOUT = 3
+#: the sampler's random streams, one generator each
+STREAMS = ("theta", "aux", "weights")
+
+
+def stream_seed(seed: int, stream: int) -> int:
+    """The seed of random stream ``stream`` of a sampler seeded ``seed`` (independent streams
+    from one integer, by NumPy's ``SeedSequence``)."""
+    return int(np.random.SeedSequence([int(seed), int(stream)]).generate_state(1, np.uint64)[0])
 
 
 def check_batches(model: nn.Module, n_t: int, batch_t, batch_m, labels: bool = True) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bayes_dps.checks import MAX_STEPS, Choice, Float, Int, Nullable, Settings, setting
+from bayes_dps.checks import MAX_STEPS, Bool, Choice, Float, Int, Nullable, Settings, setting
 from bayes_dps.inference.sgmcmc import KERNELS
 
 POSITIVE = Float(0, 1e12, low_open=True)
@@ -73,7 +73,13 @@ class BADSSettings(Settings):
         0, Int(0, MAX_STEPS), "first step of the running average of `w` (burn-in before it)"
     )
     trace_seed: int = setting(0, Int(0, 2**31 - 1), "seed of the traced instance subset")
-    seed: int = setting(0, Int(0, 2**63 - 1), "seed of the sampler's generator")
+    seed: int = setting(0, Int(0, 2**63 - 1), "seed of the sampler's generators")
+    fixed_weights: bool = setting(
+        False,
+        Bool(),
+        "hold `w` at its initial value (the prior mean) and never move it: the fixed-weight "
+        "twin, whose `θ` chain is `bads`'s with the weights taken out",
+    )
 
     @property
     def weights_temperature(self) -> float:
@@ -89,4 +95,4 @@ class BADSSettings(Settings):
 
 
 #: the settings a caller (the experiment runner) sets, not the config's ``bads`` section
-CALLER_SETTINGS = ("weight_warmup", "average_from", "trace_seed", "seed")
+CALLER_SETTINGS = ("weight_warmup", "average_from", "trace_seed", "seed", "fixed_weights")

@@ -26,6 +26,7 @@ from bayes_dps.io import atomic_write_bytes, atomic_write_json
 from bayes_dps.methods.bads.registry import (
     BADS_METHODS,
     METHODS,
+    TWINS,
     WEIGHT_METHODS,
     RunContext,
     recorder_for,
@@ -169,6 +170,28 @@ def bads_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def weight_contributions(methods: dict[str, Any]) -> dict[str, Any]:
+    """What the weights add: for each weight method run beside its fixed-weight twin, the
+    per-seed difference of the final metric (method − twin, paired by seed) and its mean ± std
+    over the seeds both ran."""
+    out = {}
+    for method, twin in TWINS.items():
+        if method not in methods or twin not in methods:
+            continue
+        theirs = {r["seed"]: r["final_metric"] for r in methods[twin]["seeds"]}
+        diffs = {
+            r["seed"]: r["final_metric"] - theirs[r["seed"]]
+            for r in methods[method]["seeds"]
+            if r["seed"] in theirs
+        }
+        out[method] = {
+            "twin": twin,
+            "final_metric": mean_std(list(diffs.values())),
+            "per_seed": diffs,
+        }
+    return out
+
+
 def run_bads_experiment(
     cfg: dict[str, Any],
     out_dir: str | Path,
@@ -274,6 +297,7 @@ def _run_methods(cfg, task, s, resume, log):
             "groups": groups,
             "group_kinds": list(kinds),
             "headline_groups": headline,
+            "weight_contribution": weight_contributions(methods),
         }
     )
     instances = recorder_for(cfg, len(task.train), step_plan(cfg)[0]).instances

@@ -4,6 +4,10 @@
   (:class:`~bayes_dps.inference.bads.BADSSampler`; ``bads_chain`` keeps the weighted-data
   prior's normaliser with the weight ``bads.chain_normaliser_weight``, ``bads_weightnet`` has
   a weight network);
+* ``bads_fixed_w`` — the fixed-weight twin: the same sampler, step sizes, temperature, impact
+  constants, batches and seeds as ``bads``, with ``w`` held at the prior mean (what the weights
+  contribute is ``bads − bads_fixed_w``; it is also ``bads_chain``'s twin, the normaliser
+  acting on ``θ`` only through ``w``);
 * the data baselines ``mixing``, ``meta_only``, ``dup_meta``, ``random_select``
   (``baselines``) — plain minibatch steps with the config's optimiser;
 * ``contrastive`` (CDS, ``contrastive``) and ``blo`` (L2RW look-ahead weights, ``blo``).
@@ -97,7 +101,13 @@ def recorder_for(cfg: dict[str, Any], n_t: int, steps: int, device="cpu") -> Wei
 
 
 def sampler_settings(
-    cfg: dict[str, Any], steps: int, seed: int, *, normaliser: str, weight_net: bool
+    cfg: dict[str, Any],
+    steps: int,
+    seed: int,
+    *,
+    normaliser: str,
+    weight_net: bool = False,
+    fixed_weights: bool = False,
 ) -> BADSSettings:
     """The sampler's settings from a config's ``bads`` section (``normaliser``: the key that
     holds this method's ``γ``)."""
@@ -110,12 +120,15 @@ def sampler_settings(
             "normaliser_weight": b[normaliser],
             "weight_warmup": b["weight_net_warmup"] if weight_net else 0,
             "seed": seed,
+            "fixed_weights": fixed_weights,
         }
     )
 
 
-def _weights(run: RunContext, *, normaliser: str, weight_net: bool = False) -> Setup:
-    """``bads``, ``bads_chain``, ``bads_weightnet``."""
+def _weights(
+    run: RunContext, *, normaliser: str, weight_net: bool = False, fixed_weights: bool = False
+) -> Setup:
+    """``bads``, ``bads_chain``, ``bads_weightnet``, ``bads_fixed_w``."""
     cfg, task = run.cfg, run.task
     likelihood = task.likelihood
     net = None
@@ -128,7 +141,7 @@ def _weights(run: RunContext, *, normaliser: str, weight_net: bool = False) -> S
         run.model, len(task.train), len(task.meta),
         prior=build_weight_prior(cfg["bads"]["prior"]), likelihood=likelihood, weight_net=net,
         settings=sampler_settings(cfg, run.steps, run.seed, normaliser=normaliser,
-                                  weight_net=weight_net),
+                                  weight_net=weight_net, fixed_weights=fixed_weights),
         device=run.device, autocast=autocast_for(cfg["precision"], run.device),
         check_inputs=False,  # the data were checked when loaded
     )  # fmt: skip
@@ -185,12 +198,15 @@ METHODS: dict[str, Callable[[RunContext], Setup]] = {
     "bads": partial(_weights, normaliser="normaliser_weight"),
     "bads_chain": partial(_weights, normaliser="chain_normaliser_weight"),
     "bads_weightnet": partial(_weights, normaliser="normaliser_weight", weight_net=True),
+    "bads_fixed_w": partial(_weights, normaliser="normaliser_weight", fixed_weights=True),
     **{m: partial(_data, method=m) for m in DATA_BASELINES},
     "contrastive": _contrastive,
     "blo": _blo,
 }
 #: methods whose weights are a posterior (traced, exported to ArviZ)
 WEIGHT_METHODS = ("bads", "bads_chain", "bads_weightnet")
+#: the fixed-weight twin of each weight method (the same θ chain, w held at the prior mean)
+TWINS = {m: "bads_fixed_w" for m in WEIGHT_METHODS}
 #: baselines that choose or weight data with D_m
 META_BASELINES = ("contrastive", "blo")
 BADS_METHODS = tuple(METHODS)
