@@ -17,8 +17,9 @@ high-water mark (``VmHWM``) over its size after setting up the model and the bat
         [--world-size N] [--out runs/benchmarks/bads_cost.json]
 
 Prints and writes ``{"bads_over_plain", "bads_fixed_w_over_plain", "bads_chain_over_plain",
-"blo_over_plain", "*_memory_over_plain"}`` plus the raw medians (seconds, bytes); with ``--world-size N`` the
-steps per second of a BADS step with 1 and N processes (the same global batches, gloo).
+"blo_over_plain", "*_memory_over_plain"}`` plus the raw medians (seconds, bytes); with
+``--world-size N`` the steps per second of a BADS step with 1 and N processes (the same global
+batches, gloo).
 """
 
 from __future__ import annotations

@@ -26,12 +26,27 @@ def test_selection_cost_runs(tmp_path):
          "resnet32", "--device", "cpu", "--num-samples", "8", "--out", str(out)]
     )  # fmt: skip
     result = json.loads(out.read_text())
-    for key in ("bayesian_over_rho_loss", "bayesian_over_uniform", "scoring_over_forward"):
+    for key in ("bayesian_over_rho_loss", "bayesian_mc_over_rho_loss", "bayesian_over_uniform",
+                "scoring_over_forward"):  # fmt: skip
         assert result[key] > 0
     split = result["split_ms_per_step"]["bayesian"]
     assert set(split) == {"scoring_forward", "selection", "training_step", "posterior_update"}
     assert set(result["split_ms_per_step"]["uniform"]) == {"selection", "training_step",
                                                            "posterior_update"}  # fmt: skip
+
+
+def test_selection_cost_scaling_mode(tmp_path, monkeypatch):
+    """--scaling: a row per (k, n_B), each method's ms per step and µs per point."""
+    module = load("selection_cost")
+    monkeypatch.setattr(module, "scaling_grid", lambda: [(3, 16), (12, 16)])
+    out = tmp_path / "scaling.json"
+    module.main(["--repeats", "1", "--warmup", "0", "--scaling", "--num-samples", "4",
+                 "--out", str(out)])  # fmt: skip
+    rows = json.loads(out.read_text())["scaling"]
+    assert set(rows) == {"k=3,n_B=16", "k=12,n_B=16"}
+    for row in rows.values():
+        assert set(row["us_per_point"]) >= {"uniform", "rho_loss", "bayesian", "bayesian_mc",
+                                            "scoring", "scoring_mc"}  # fmt: skip
 
 
 def test_selection_cost_one_versus_two_processes(tmp_path):
@@ -55,10 +70,11 @@ def test_bads_cost_runs(tmp_path):
          "--memory-steps", "1", "--threads", "1", "--out", str(out)]
     )  # fmt: skip
     result = json.loads(out.read_text())
-    for key in ("bads_over_plain", "bads_chain_over_plain", "blo_over_plain",
-                "bads_memory_over_plain", "bads_chain_memory_over_plain"):  # fmt: skip
+    keys = ("bads_over_plain", "bads_fixed_w_over_plain", "bads_chain_over_plain",
+            "blo_over_plain", "bads_memory_over_plain", "bads_chain_memory_over_plain")  # fmt: skip
+    for key in keys:
         assert result[key] > 0
-    assert set(result["peak_bytes"]) == {"plain", "bads", "bads_chain", "blo"}
+    assert set(result["peak_bytes"]) == {"plain", "bads", "bads_fixed_w", "bads_chain", "blo"}
 
 
 def test_bads_cost_on_a_tiny_causal_lm(tmp_path):

@@ -57,11 +57,18 @@ def test_the_counter_sees_each_kind_of_read_back():
     assert calls == ["item", "__float__", "__int__", "__bool__", "tolist"]
 
 
+BAYESIAN = {  # the closed-form and Monte-Carlo estimators, and α recomputed every step
+    "bayesian": {},
+    "bayesian_mc": {"estimator": "mc"},
+    "bayesian_adaptive": {"adaptive_alpha": True},
+}
+
+
 def online_rule(name, splits):
-    if name == "bayesian":
+    if name in BAYESIAN:
         table = CachedLogits(torch.randn(len(splits.train), 10), "fp")
         post = LastLayerKFACLaplace(16, 10, n_e=100)
-        return BayesianSelection(post, table, alpha=0.3, num_samples=10, seed=1)
+        return BayesianSelection(post, table, alpha=0.3, num_samples=10, seed=1, **BAYESIAN[name])
     if name == "rho_loss":
         return RhoLossSelection(CachedLogits(torch.randn(len(splits.train), 10), "fp"))
     if name == "grad_norm_is":
@@ -69,7 +76,7 @@ def online_rule(name, splits):
     return UniformSelection(seed=1)
 
 
-@pytest.mark.parametrize("rule", ["bayesian", "rho_loss", "grad_norm_is", "uniform"])
+@pytest.mark.parametrize("rule", [*BAYESIAN, "rho_loss", "grad_norm_is", "uniform"])
 def test_online_epoch_reads_back_once_per_epoch(rule, splits):
     torch.manual_seed(0)
     model = build_model("mlp", splits.input_shape, 10, {"hidden": [16]})

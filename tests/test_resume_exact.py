@@ -87,9 +87,11 @@ def online_setup(tmp_path_factory):
     return cfg, splits, predictors
 
 
-@pytest.mark.parametrize("rule", ["bayesian", "uniform", "grad_norm_is", "svp"])
+@pytest.mark.parametrize("rule", ["bayesian", "bayesian_mc", "uniform", "grad_norm_is", "svp"])
 def test_online_rule_resumes_exactly(online_setup, tmp_path, rule):
     cfg, splits, predictors = online_setup
+    if rule == "bayesian_mc":  # the Monte-Carlo estimator: its generator must be restored too
+        rule, cfg = "bayesian", {**cfg, "bayesian": {**cfg["bayesian"], "estimator": "mc"}}
 
     def train(ckpt: Path, resume: bool = False, log=None):
         return train_online_run(

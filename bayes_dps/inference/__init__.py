@@ -3,7 +3,8 @@ their Pyro adapter, and the BADS sampler built on them."""
 
 from bayes_dps.inference.bads import BADSSampler, BADSSettings, default_weight_net
 from bayes_dps.inference.cholesky import safe_cholesky
-from bayes_dps.inference.kfac_laplace import KronPredictive, LastLayerKFACLaplace, with_bias
+from bayes_dps.inference.kfac_laplace import LastLayerKFACLaplace, with_bias
+from bayes_dps.inference.kron_predictive import KronPredictive
 from bayes_dps.inference.sgmcmc import (
     ALGORITHMS,
     KERNELS,

@@ -40,6 +40,8 @@ def _bayesian(*, predictor, seed, config, feature_dim, num_classes, device, **_)
         posterior,
         predictor,
         alpha=b.alpha,
+        estimator=b.estimator,
+        log_predictive=b.log_predictive,
         num_samples=b.num_samples,
         adaptive_alpha=b.adaptive_alpha,
         seed=seed,

@@ -24,7 +24,7 @@ RUNS = {
     "online": [
         "online", "--config", "digits_noisy", *COMMON,
         "--set", "methods=[uniform, rho_loss, bayesian]", "--set", "epochs=4",
-        "--set", "holdout.epochs=20",
+        "--set", "holdout.epochs=20", "--set", "bayesian.estimator=mc",
     ],
     "bads": [
         "bads", "--config", "digits_denoise", *COMMON,

@@ -140,7 +140,9 @@ class BADSSampler:
                 s.normaliser_window, self.device,
             )  # fmt: skip
         start = float(prior.mean) if init_w is None else float(init_w)
-        self.weights_move = self._weights_move(algorithm, start, weight_net)
+        self.weights_move = weights_move(
+            s, algorithm, n_t, start, self.prior, self.likelihood, weight_net, self.device
+        )
         self.autocast = autocast or nullcontext
         self.num_steps = 0
         self.check_inputs = check_inputs
@@ -153,18 +155,6 @@ class BADSSampler:
         self._log_joint = torch.zeros((), device=self.device)
         self._nonfinite = FirstNonFinite(self.device)
         self._steps_since = 0
-
-    def _weights_move(self, algorithm, start: float, weight_net) -> InstanceWeights:
-        s, n_t, device = self.settings, self.n_t, self.device
-        alg_w = algorithm(s.eta_w, s.weights_temperature)
-        if weight_net is not None:
-            return WeightNetwork(
-                n_t, start, self.prior, weight_net, self.likelihood,
-                algorithm(s.eta_phi, s.weights_temperature), s.rho_phi, s.lam, device,
-            )  # fmt: skip
-        if s.kernel == "gibbs":
-            return GibbsWeights(n_t, start, self.prior, s.rho_w, device)
-        return LangevinWeights(n_t, start, self.prior, alg_w, s.rho_w, device)
 
     @property
     def w(self) -> torch.Tensor:
@@ -349,3 +339,20 @@ def check_batches(model: nn.Module, n_t: int, batch_t, batch_m, labels: bool = T
             f"an index of the training batch is outside [0, N_t={n_t}): idx are positions in "
             "D_t, as the package's datasets yield them"
         )
+
+
+def weights_move(
+    s: BADSSettings, algorithm, n_t: int, start: float, prior, likelihood, weight_net, device
+) -> InstanceWeights:
+    """The weight move the settings ask for: the weight network's ``φ``, the exact Gibbs draw,
+    or a gradient algorithm on ``logit w``."""
+    if weight_net is not None:
+        return WeightNetwork(
+            n_t, start, prior, weight_net, likelihood,
+            algorithm(s.eta_phi, s.weights_temperature), s.rho_phi, s.lam, device,
+        )  # fmt: skip
+    if s.kernel == "gibbs":
+        return GibbsWeights(n_t, start, prior, s.rho_w, device)
+    return LangevinWeights(
+        n_t, start, prior, algorithm(s.eta_w, s.weights_temperature), s.rho_w, device
+    )
