@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from bayes_dps.errors import ConfigError
 
 #: upper bound of step counts (a value beyond it is a typo, not an experiment)
-MAX_STEPS = 10**8
+MAX_STEPS = 10**7
 
 
 def show(value: Any, limit: int = 60) -> str:

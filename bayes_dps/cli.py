@@ -255,19 +255,27 @@ def cmd_demo(args: argparse.Namespace) -> None:
     cmd_bads(bads)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one ``error:`` line (with where to find the usage), exit
+    status 2 — like every other bad input."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="bayes-dps", description="Bayesian data point selection experiments."
-    )
+    parser = Parser(prog="bayes-dps", description="Bayesian data point selection experiments.")
     parser.add_argument("--version", action="version", version=f"bayes-dps {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     def common(p: argparse.ArgumentParser, out_help: str) -> None:
         p.add_argument(
             "--set",
-            action="append",
+            action="extend",
+            nargs="+",
             metavar="KEY=VALUE",
-            help="override a config key (dotted, YAML value), e.g. --set dataset.noise=0.2",
+            help="override config keys (dotted, YAML values), e.g. --set dataset.noise=0.2 "
+            "epochs=20 (one or more after each --set)",
         )
         p.add_argument("--out", help=out_help)
         p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -306,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     common(demo, "output folder; OUT/online and OUT/bads are replaced (default runs/demo)")
     demo.add_argument(
         "--bads-set",
-        action="append",
+        action="extend",
+        nargs="+",
         metavar="KEY=VALUE",
         help="override a key of the BADS demo config (--set applies to the online one)",
     )

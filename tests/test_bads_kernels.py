@@ -75,9 +75,9 @@ def test_gibbs_conditional_matches_numerical_integration(beta, sigma, loglik):
 
 
 def test_prior_factory_errors():
-    with pytest.raises(ConfigError, match=r"beta must lie in \[0, 1\], got 1.5"):
+    with pytest.raises(ConfigError, match=r"beta must be a number in \[0, 1\], got 1.5"):
         truncated_normal(1.5, 1.0)
-    with pytest.raises(ConfigError, match="sigma must be > 0 and finite, got 0"):
+    with pytest.raises(ConfigError, match=r"sigma must be a number in \[0.001, 1000\], got 0"):
         truncated_normal(0.5, 0)
     with pytest.raises(ConfigError, match=r"unknown bads\.prior\.name"):
         build_weight_prior({"name": "cauchy"})

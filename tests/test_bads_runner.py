@@ -174,8 +174,8 @@ def test_bads_separates_noisy_from_clean(tmp_path):
     ("sets", "message"),
     [
         (["dataset.meta_per_class=0"], "curated meta set D_m"),
-        (["bads.prior.beta=1.5"], r"beta must lie in [0, 1], got 1.5"),
-        (["bads.prior.sigma=0"], "sigma must be > 0"),
+        (["bads.prior.beta=1.5"], r"beta must be a number in [0, 1], got 1.5"),
+        (["bads.prior.sigma=0"], r"sigma must be a number in [0.001, 1000], got 0.0"),
         (["bads.eta_theta=0"], "bads.eta_theta must be a number in (0, 10], got 0"),
         (["bads.eta_w=-1"], "bads.eta_w must be a number in (0, 100], got -1"),
         (["bads.kernel=hmc"], "bads.kernel must be one of"),
@@ -187,7 +187,7 @@ def test_bads_bad_input(tmp_path, capsys, sets, message):
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err, err
-    assert not (out / "results.json").exists()
+    assert not out.exists(), "bad input leaves --out as it was"
 
 
 def test_nan_stops_the_chain_and_keeps_what_was_recorded(tmp_path):

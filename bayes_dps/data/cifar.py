@@ -7,12 +7,12 @@ works; ``download=True`` fetches and verifies the official archive through torch
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import numpy as np
 
 from bayes_dps.data.dataset import IndexedDataset
+from bayes_dps.data.safe_pickle import load_plain
 from bayes_dps.data.splits import DataSplits
 from bayes_dps.data.transforms import (
     CIFAR10_MEAN,
@@ -21,7 +21,7 @@ from bayes_dps.data.transforms import (
     CIFAR100_STD,
     cifar_transform,
 )
-from bayes_dps.errors import DatasetNotFoundError
+from bayes_dps.errors import DataError, DatasetNotFoundError
 
 SPECS = {
     "cifar10": {
@@ -50,8 +50,10 @@ SPECS = {
 
 
 def _unpickle(path: Path) -> dict:
-    with open(path, "rb") as fh:
-        return pickle.load(fh, encoding="latin1")
+    data = load_plain(path)
+    if not isinstance(data, dict):
+        raise DataError(f"{path} holds a {type(data).__name__}, not a CIFAR batch (a dict)")
+    return data
 
 
 def _download(name: str, root: Path) -> None:
@@ -72,9 +74,16 @@ def _read(name: str, root: Path, files: list[str]) -> tuple[np.ndarray, np.ndarr
     spec = SPECS[name]
     xs, ys = [], []
     for f in files:
-        d = _unpickle(root / spec["folder"] / f)
-        xs.append(np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        ys.append(np.asarray(d[spec["labels"]], dtype=np.int64))
+        path = root / spec["folder"] / f
+        d = _unpickle(path)
+        try:
+            xs.append(np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            ys.append(np.asarray(d[spec["labels"]], dtype=np.int64))
+        except (KeyError, ValueError, TypeError) as err:
+            raise DataError(
+                f"{path} is not a {name} batch: it needs 'data' (N × 3072 bytes) and "
+                f"{spec['labels']!r} ({type(err).__name__}: {str(err)[:60]})"
+            ) from None
     # HWC uint8, the layout torchvision's ToTensor expects
     return np.concatenate(xs).transpose(0, 2, 3, 1).copy(), np.concatenate(ys)
 

@@ -40,43 +40,61 @@ def _record(rec: Any, where: str, default_task: str) -> TextExample:
         last = max((i for i, m in enumerate(msgs) if m["role"] == "assistant"), default=None)
         if last is None or last == 0:
             raise DataError(f"{where}: 'messages' needs a user turn and an assistant answer")
-        prompt = "\n".join(f"{m['role']}: {m['content']}" for m in msgs[:last])
+        contents = [_text(m["content"], "content", where) for m in msgs]
+        prompt = "\n".join(f"{m['role']}: {c}" for m, c in zip(msgs[:last], contents, strict=False))
         if last == 1 and msgs[0]["role"] == "user":
-            prompt = str(msgs[0]["content"])
-        return TextExample(prompt, str(msgs[last]["content"]), task)
+            prompt = contents[0]
+        return TextExample(prompt, contents[last], task)
     if "instruction" not in rec or "output" not in rec:
         raise DataError(
             f"{where}: a record needs 'instruction' and 'output' (or 'messages'); it has "
             f"{sorted(rec)}"
         )
-    prompt = str(rec["instruction"])
+    prompt = _text(rec["instruction"], "instruction", where)
     if rec.get("input"):
-        prompt += "\n" + str(rec["input"])
-    return TextExample(prompt, str(rec["output"]), task)
+        prompt += "\n" + _text(rec["input"], "input", where)
+    return TextExample(prompt, _text(rec["output"], "output", where), task)
+
+
+def _parse(text: str, where: str, *, one_line: bool = False) -> Any:
+    """``json.loads`` with its failures — malformed text, nesting too deep for the parser —
+    as one :class:`DataError` naming ``where`` (and the line, unless ``where`` is one)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        at = f"column {err.colno}" if one_line else f"line {err.lineno}, column {err.colno}"
+        raise DataError(f"{where}, {at}: not JSON ({err.msg})") from None
+    except RecursionError:
+        raise DataError(f"{where}: JSON nested too deeply to read; flatten the records") from None
+
+
+def _text(value: Any, field: str, where: str) -> str:
+    """A record's text field: a string (or a number, written as text)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise DataError(f"{where}: {field!r} must be text, got {type(value).__name__}")
+    return str(value)
 
 
 def load_instruction_file(path: str | Path) -> list[TextExample]:
     path = Path(path).expanduser()
     if not path.is_file():
         raise DatasetNotFoundError(f"instructions: {path} does not exist")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(
+            f"{path}: not UTF-8 text (byte {err.start}: {err.reason}); JSON files are UTF-8 — "
+            f"re-encode it, e.g. iconv -f latin1 -t utf-8"
+        ) from None
     out = []
     if path.suffix == ".jsonl":
         for number, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}, line {number}: not JSON ({err.msg})") from None
+            rec = _parse(line, f"{path}, line {number}", one_line=True)
             out.append(_record(rec, f"{path}, line {number}", path.stem))
     else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise DataError(
-                f"{path}, line {err.lineno}, column {err.colno}: not JSON ({err.msg})"
-            ) from None
+        data = _parse(text, str(path))
         if not isinstance(data, list):
             raise DataError(f"{path}: a .json file must hold a list of records")
         out = [_record(r, f"{path}, record {i}", path.stem) for i, r in enumerate(data)]

@@ -8,6 +8,7 @@ Required: ``x_train, y_train, x_test, y_test``. Optional: ``x_meta, y_meta`` (cu
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -39,13 +40,26 @@ def _inputs(arr: np.ndarray, key: str) -> torch.Tensor:
 def load_npz(path: str | Path, *, num_classes: int | None = None) -> DataSplits:
     """Load a bring-your-own ``.npz`` file; ``num_classes`` overrides what the file implies."""
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise DataError(f"npz: {path} is a folder; set dataset.path to a .npz file")
     if not path.is_file():
         raise DatasetNotFoundError(
             f"npz: {path} does not exist. Set dataset.path to a .npz file holding "
             f"{', '.join(REQUIRED)} (optional x_meta/y_meta, x_val/y_val); see README."
         )
-    with np.load(path, allow_pickle=False) as f:
-        arrays = {k: f[k] for k in f.files}
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as err:
+        reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        hint = (
+            "object arrays are not loaded (they would run pickled code); save plain numeric arrays"
+            if "allow_pickle" in reason
+            else "is it a .npz written by numpy.savez, and complete?"
+        )
+        raise DataError(f"npz: {path} cannot be read ({reason}); {hint}") from err
+    if not isinstance(arrays, dict) or not arrays:
+        raise DataError(f"npz: {path} holds no arrays; it needs {', '.join(REQUIRED)}")
     missing = [k for k in REQUIRED if k not in arrays]
     if missing:
         raise DataError(f"npz: {path} lacks {', '.join(missing)} (has {', '.join(arrays)})")
@@ -58,8 +72,12 @@ def load_npz(path: str | Path, *, num_classes: int | None = None) -> DataSplits:
         num_classes = int(arrays["num_classes"])
     if num_classes is None:
         num_classes = len(classes) if classes else None
-    if num_classes is None:
-        num_classes = 1 + max(int(np.max(arrays[f"y_{p}"], initial=-1)) for p in parts)
+    if num_classes is None:  # the labels' own range (validated first: no NaN, integers)
+        num_classes = 1 + max(
+            int(np.max(check_labels(arrays[f"y_{p}"], 2**62, what=f"y_{p} in {path.name}"),
+                       initial=-1))
+            for p in parts
+        )  # fmt: skip
     if classes is not None and len(classes) != num_classes:
         raise DataError(f"npz: {len(classes)} class names for {num_classes} classes")
     shape = None
@@ -73,6 +91,16 @@ def load_npz(path: str | Path, *, num_classes: int | None = None) -> DataSplits:
         if len(x) == 0 and p in ("train", "test"):
             raise DataError(f"npz: x_{p} is empty")
         out[p] = IndexedDataset(x, y, num_classes=num_classes, classes=classes)
-    return DataSplits(
+    splits = DataSplits(
         train=out["train"], test=out["test"], meta=out.get("meta"), val=out.get("val"), name="npz"
     )
+    x = out["train"].inputs
+    if x.dim() == 2 and arrays["x_train"].dtype != np.uint8:
+        mean, std = float(x.mean()), float(x.std())
+        if abs(mean) > 5 or not 0.05 < std < 20:
+            splits.notes.append(
+                f"x_train's features have mean {mean:.3g} and std {std:.3g}: standardise them "
+                "(zero mean, unit variance per feature, with the training set's statistics) — "
+                "the networks and the configs' learning rates assume inputs of that scale"
+            )
+    return splits

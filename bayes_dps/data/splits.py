@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,6 +27,9 @@ class DataSplits:
     #: per-channel (mean, std) the inputs were normalised with (for zero-shot predictors that
     #: must undo it); ``None`` when inputs are raw values in [0, 1]
     normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    #: what was done to the data on the config's request (corruptions), one line each, for
+    #: the run's log
+    notes: list[str] = field(default_factory=list)
 
     @property
     def num_classes(self) -> int:

@@ -320,6 +320,10 @@ def plot_group_weights(results: dict[str, Any], title: str | None = None) -> plt
     return fig
 
 
+#: the colour of the groups a scenario is about (target domain, corrupted task)
+HIGHLIGHT = "tab:orange"
+
+
 def plot_final_weights(results: dict[str, Any], title: str | None = None) -> plt.Figure:
     """Final mean weight of every fine-grained group (a domain, an instruction task) per method
     with weights, mean ± std over seeds — the paper's Table 4 as bars. Groups are sorted by the
@@ -334,8 +338,11 @@ def plot_final_weights(results: dict[str, Any], title: str | None = None) -> plt
         g for g in results["methods"][names[0]]["seeds"][0]["final_group_weights"]
         if g not in headline
     ]  # fmt: skip
+    ds = results["config"].get("dataset", {})
+    #: the groups the scenario is about: the target domain, the corrupted task
+    special = {g for g in (ds.get("target_domain"), ds.get("corrupt_task")) if g}
     fig, axes = plt.subplots(
-        len(names) or 1, 1, figsize=(max(6.0, 0.28 * len(groups) + 2), 3.2 * max(1, len(names))),
+        len(names) or 1, 1, figsize=(max(6.0, 0.28 * len(groups) + 2), 3.6 * max(1, len(names))),
         squeeze=False,
     )  # fmt: skip
     order = groups
@@ -344,14 +351,22 @@ def plot_final_weights(results: dict[str, Any], title: str | None = None) -> plt
         vals = {g: [r["final_group_weights"].get(g, np.nan) for r in seeds] for g in groups}
         if i == 0:
             order = sorted(groups, key=lambda g: -float(np.nanmean(vals[g])))
+        colours = [HIGHLIGHT if g in special else "tab:blue" for g in order]
         ax.bar(
-            order, [np.nanmean(vals[g]) for g in order],
+            range(len(order)), [np.nanmean(vals[g]) for g in order], color=colours,
             yerr=[np.nanstd(vals[g]) if len(seeds) > 1 else 0 for g in order], capsize=2,
         )  # fmt: skip
+        ax.set_xticks(range(len(order)), order, rotation=90, fontsize=8)
+        ax.set_xlim(-0.6, len(order) - 0.4)
         ax.set_ylabel(WEIGHT_UNITS.get(name, "final mean w_i"), fontsize=9)
+        ax.set_xlabel("domain / task (one bar each, mean ± std over seeds)", fontsize=9)
         ax.set_title(name, fontsize=11)
-        ax.tick_params(axis="x", labelrotation=90, labelsize=8)
         ax.grid(alpha=0.3, axis="y")
+        if special & set(order):
+            ax.legend(
+                handles=[Patch(color=HIGHLIGHT, label=", ".join(sorted(special & set(order))))],
+                fontsize=8, loc="upper right",
+            )  # fmt: skip
         if name == "blo":
             ax.axhline(1.0, color="grey", linestyle=":", linewidth=1)
     if not names:

@@ -76,6 +76,16 @@ def _figure(
     return f"![{caption}]({name})"
 
 
+#: what R-hat says, in one sentence, above every convergence table
+RHAT_MEANING = (
+    "R-hat compares the chains (one per seed) with each other: near 1 they sample one "
+    "posterior; above 1.1 they disagree — with a cold θ chain (the configs' small "
+    "`bads.temperature`) θ is still being fitted in the averaging window, so the weights' "
+    "target keeps moving and the chains cannot agree, and the weights are then the running "
+    "average the paper selects with rather than posterior draws."
+)
+
+
 def convergence_lines(idata: Any) -> list[str]:
     """Markdown: R-hat / ESS of the group means (a table) and of the instances, and a
     **flag** line per problem (see :mod:`bayes_dps.diagnostics.convergence`)."""
@@ -83,6 +93,8 @@ def convergence_lines(idata: Any) -> list[str]:
     lines = [
         f"{conv.chains} chain(s) × {conv.draws} draws; the first {conv.warmup_draws} draws "
         "(before the running-average window) are warm-up and left out below.",
+        "",
+        RHAT_MEANING,
         "",
     ]
     if conv.groups:

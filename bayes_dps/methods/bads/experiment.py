@@ -35,7 +35,7 @@ from bayes_dps.methods.bads.registry import (
 from bayes_dps.models.priors import build_weight_prior
 from bayes_dps.runs.metrics_log import metrics_log_for
 from bayes_dps.runs.seeds import record_path, run_seeds
-from bayes_dps.runs.session import session
+from bayes_dps.runs.session import memory_bytes, session
 from bayes_dps.runs.summary import mean_std
 from bayes_dps.tasks import ClassificationTask, group_means
 from bayes_dps.training.devices import resolve_device
@@ -58,6 +58,21 @@ def check_bads_config(cfg: dict[str, Any], task) -> None:
     steps, every = step_plan(cfg)
     if steps % every:
         raise ConfigError(f"steps={steps} must be a multiple of eval_every={every}")
+    check_trace_memory(cfg, len(task.train), steps)
+
+
+def check_trace_memory(cfg: dict[str, Any], n_t: int, steps: int) -> None:
+    """The weight traces a run keeps in memory (every weight method and seed, ``steps / thin``
+    draws of up to ``trace_max_instances`` weights) fit in a quarter of the machine's memory."""
+    b = cfg["bads"]
+    runs = len(cfg["seeds"]) * sum(m in WEIGHT_METHODS or m == "blo" for m in cfg["methods"])
+    size = (steps // b["thin"] + 1) * min(n_t, b["trace_max_instances"]) * 4 * runs
+    if size > memory_bytes() // 4:
+        raise ConfigError(
+            f"the weight traces would take {size / 2**30:.1f} GiB ({steps // b['thin'] + 1} "
+            f"draws of {min(n_t, b['trace_max_instances'])} weights, {runs} chains): raise "
+            f"bads.thin (now {b['thin']}) or lower bads.trace_max_instances"
+        )
 
 
 def step_plan(cfg: dict[str, Any]) -> tuple[int, int]:
@@ -203,7 +218,8 @@ def run_bads_experiment(
     (``{method: [array (draw, instance) per seed]}``) and the traced ``instances`` with their
     ground-truth ``group`` names and per-chain sample ``stats`` (``{method: [{name: [...]}]}``)."""
     out = Path(out_dir)
-    with session(cfg, out, "bads", resume=resume, log=log) as s:
+    checks = lambda task: check_bads_config(cfg, task)  # noqa: E731
+    with session(cfg, out, "bads", resume=resume, log=log, checks=checks) as s:
         return _run_methods(cfg, s.task, s, resume, log)
 
 
@@ -215,7 +231,6 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 def _run_methods(cfg, task, s, resume, log):
     out, log = s.out, s.log  # silent on processes other than rank 0
-    check_bads_config(cfg, task)
     kinds = task.group_kinds()
     groups = kinds[0]
     masks = task.group_masks()

@@ -19,7 +19,7 @@ import torch
 
 from bayes_dps.data.batches import BatchStream
 from bayes_dps.data.splits import DataSplits
-from bayes_dps.errors import ConfigError
+from bayes_dps.errors import ConfigError, DataError
 from bayes_dps.methods.online.loop import OnlineSelectionEpoch
 from bayes_dps.methods.online.predictor_factory import PredictorFactory
 from bayes_dps.models.registry import build_model
@@ -95,6 +95,26 @@ def check_online_config(cfg: dict[str, Any]) -> None:
     if unknown:
         raise ConfigError(
             f"unknown online method(s) {unknown}; available: {', '.join(sorted(RULES))}"
+        )
+
+
+def check_online_data(cfg: dict[str, Any], splits: DataSplits) -> None:
+    """The config against the loaded data, before anything trains or is written: a big batch
+    fits in the training set, and the methods that need the holdout model have a holdout
+    set."""
+    if cfg["n_B"] > len(splits.train):
+        raise ConfigError(
+            f"n_B={cfg['n_B']} exceeds the {len(splits.train)} training points of "
+            f"{splits.name}; lower n_B (and n_b)"
+        )
+    kinds = {predictor_for(m) for m in cfg["methods"]}
+    if "zero_shot" in kinds and cfg["zero_shot"]["name"] == "holdout":
+        kinds.add("holdout")
+    if "holdout" in kinds and (splits.meta is None or len(splits.meta) == 0):
+        raise DataError(
+            f"methods {cfg['methods']} need a holdout model, but the data have no holdout / "
+            "meta set: set dataset.meta_per_class > 0 (or provide x_meta/y_meta in the .npz "
+            "file)"
         )
 
 
@@ -179,7 +199,8 @@ def run_online_experiment(
     """Every method × seed of ``cfg``; writes ``results.json`` in ``out_dir`` and returns it."""
     check_online_config(cfg)
     out = Path(out_dir)
-    with session(cfg, out, "online", resume=resume, log=log) as s:
+    checks = lambda task: check_online_data(cfg, task.splits)  # noqa: E731
+    with session(cfg, out, "online", resume=resume, log=log, checks=checks) as s:
         log = s.log  # silent on processes other than rank 0
         splits = s.splits
         log(
