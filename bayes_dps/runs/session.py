@@ -1,11 +1,15 @@
-"""What every experiment does around its runs, in this order: take the output folder (writable,
-locked, tied to the config), load the data, set the CPU threads, build the network once on the
-``meta`` device (its options are checked before anything real is allocated), run, and write
-``results.json`` once — atomically, with the provenance of the numbers.
+"""What every experiment does around its runs, in this order: check that ``--out`` can be
+written (creating nothing), load the data, set the CPU threads, build the network once on the
+``meta`` device (its options, inputs and size are checked before anything real is allocated),
+run the command's own checks of config against data — and only then take the output folder
+(locked, tied to the config and the runtime by a fingerprint). So bad input leaves ``--out`` as
+it was. Then run, and write ``results.json`` once — atomically, with the provenance of the
+numbers.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -23,7 +27,7 @@ from bayes_dps.io import atomic_write_json
 from bayes_dps.models.registry import auto_model_name, build_model
 from bayes_dps.runs.metrics_log import require_tensorboard
 from bayes_dps.runs.provenance import provenance
-from bayes_dps.runs.run_folder import RunFolder
+from bayes_dps.runs.run_folder import RunFolder, check_writable
 from bayes_dps.training.devices import configure_threads, resolve_device
 from bayes_dps.tasks import build_task
 
@@ -66,12 +70,32 @@ def resolved_model(name: str, splits: DataSplits) -> str:
 
 def preflight_model(cfg: dict[str, Any], splits: DataSplits) -> None:
     """Build the network and pass a batch through it on the ``meta`` device (no memory, no
-    compute): options it does not take, or inputs it cannot take, fail now."""
+    compute): options it does not take, inputs it cannot take, or a size beyond half the
+    machine's memory fail now."""
     shape = splits.input_shape
     with torch.device("meta"):
         model = build_model(cfg["model"], shape, splits.num_classes, cfg["model_options"])
+        size = sum(p.numel() * p.element_size() for p in model.parameters())
+        limit = memory_bytes() // 2
+        if size > limit:
+            raise ConfigError(
+                f"model {cfg['model']!r} with model_options {cfg['model_options']} has "
+                f"{size / 2**30:.1f} GiB of parameters, more than half of this machine's "
+                f"{2 * limit / 2**30:.0f} GiB; make the network smaller"
+            )
+        inputs = splits.train.inputs
+        dtype = inputs.dtype if isinstance(inputs, torch.Tensor) else torch.float32
+        vocab = getattr(model, "input_vocab", None)
+        if vocab is not None and isinstance(inputs, torch.Tensor) and len(inputs):
+            top = int(inputs.max())
+            if top >= vocab:
+                raise ConfigError(
+                    f"the inputs hold token ids up to {top}, but model {cfg['model']!r} has "
+                    f"{vocab} embeddings; set model_options.buckets to {top + 1} or more "
+                    "(the dataset's buckets)"
+                )
         try:
-            out = model(torch.empty(2, *shape))
+            out = model(torch.zeros(2, *shape, dtype=dtype))
         except (RuntimeError, ValueError) as err:
             raise ConfigError(
                 f"model {cfg['model']!r} cannot take inputs of shape {tuple(shape)} "
@@ -84,6 +108,14 @@ def preflight_model(cfg: dict[str, Any], splits: DataSplits) -> None:
         )
 
 
+def memory_bytes() -> int:
+    """The machine's physical memory (a large default where it cannot be read)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 2**40
+
+
 @contextmanager
 def session(
     cfg: dict[str, Any],
@@ -92,38 +124,47 @@ def session(
     *,
     resume: bool = False,
     log: Callable[[str], None] = print,
+    checks: Callable[[Any], None] | None = None,
 ) -> Iterator[Session]:
-    """``with session(cfg, out, "online", resume=...) as s:`` — see the module docstring.
+    """``with session(cfg, out, "online", resume=..., checks=...) as s:`` — see the module
+    docstring; ``checks(task)`` is the command's check of the config against the loaded data.
     Launched by ``torchrun``, every process joins the process group here; rank 0 alone takes
     the folder (its errors stop every process) and logs."""
     started = time.time()
     if cfg["logging"]["tensorboard"]:
         require_tensorboard()
+    if dist.launch_rank() == 0:
+        check_writable(Path(out))
     device = resolve_device(cfg["device"])
     dist.init_from_environment(device)
     device = resolve_device(cfg["device"])  # this process's own GPU once the group exists
     if not dist.is_main():
         log = _silent
+    kind = cfg.get("task", "classification")
+    splits = load_data(cfg["dataset"]) if kind == "classification" else load_text_data(
+        cfg["dataset"]
+    )  # fmt: skip
+    model = resolved_model(cfg["model"], splits) if kind == "classification" else kind
+    threads, why = configure_threads(cfg["threads"], model, device)
+    world = dist.world_size()
+    if kind == "classification":
+        preflight_model(cfg, splits)
+    task = build_task(cfg, splits)
+    if checks is not None:
+        checks(task)
+    runtime = {"threads": threads, "world_size": world, "device": device.type}
     with ExitStack() as stack:
         fingerprint = dist.on_main(
-            lambda: stack.enter_context(RunFolder(out, cfg, command, resume, log=log)).fingerprint
+            lambda: stack.enter_context(
+                RunFolder(out, cfg, command, resume, log=log, runtime=runtime)
+            ).fingerprint
         )
-        kind = cfg.get("task", "classification")
-        splits = (
-            load_data(cfg["dataset"])
-            if kind == "classification"
-            else load_text_data(cfg["dataset"])
-        )
-        model = resolved_model(cfg["model"], splits) if kind == "classification" else kind
-        threads, why = configure_threads(cfg["threads"], model, device)
-        world = dist.world_size()
         log(
             f"device {device}, {threads} CPU thread(s) ({why})"
             + (f", {world} processes" if world > 1 else "")
         )
-        if kind == "classification":
-            preflight_model(cfg, splits)
-        task = build_task(cfg, splits)
+        for line in getattr(splits, "notes", ()):
+            log(line)
         yield Session(
             cfg, Path(out), splits, task, device, threads, fingerprint, log, started=started,
             world_size=world,
