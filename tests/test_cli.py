@@ -138,7 +138,7 @@ def bad_labels_npz(tmp_path):
     [
         (["dataset.name=npz", "dataset.path={bad}"], "must lie in [0, 3); found 7"),
         (["dataset.name=imagenet"], "dataset.name must be one of cifar10, cifar100, digits"),
-        (["model=resnet1000"], "model must be one of auto, lenet5, mlp"),
+        (["model=resnet1000"], "model must be one of auto, hashbag, lenet5, mlp"),
         (["dataset.name=cifar10", "dataset.path={tmp}"], "cifar-10-batches-py"),
         (["dataset.name=npz", "dataset.path={tmp}/absent.npz"], "does not exist"),
         (["n_b=500"], "n_b=500 exceeds n_B=320"),

@@ -142,3 +142,40 @@ def write_chatterbot(folder: Path) -> Path:
         encoding="utf-8",
     )
     return folder
+
+
+#: lexicographer numbers (WordNet 3.0 lexnames) and a vocabulary per class, for the glosses set
+GLOSS_LEX = {"noun.animal": 5, "noun.artifact": 6, "noun.body": 8, "noun.plant": 20,
+             "verb.body": 29, "verb.motion": 38}  # fmt: skip
+GLOSS_WORDS = {
+    "noun.animal": "mammal bird fur tail hunts wild nest prey claws",
+    "noun.artifact": "tool metal handle device made used household wooden",
+    "noun.body": "organ tissue blood bone muscle skin gland nerve",
+    "noun.plant": "tree leaves flowers genus shrub roots seeds moss",
+    "verb.body": "breathe sweat swallow ache bleed blink yawn cough",
+    "verb.motion": "move walk run glide hop stroll dash wade",
+}
+
+
+def write_gloss_wordnet(folder: Path, sizes: dict[str, int], seed: int = 0) -> Path:
+    """``data.noun`` / ``data.verb`` (WordNet 3.0 format) with ``sizes[lexname]`` synsets
+    per lexicographer file, each gloss six words of its class's vocabulary (learnable)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    header = "  1 This software and database is being provided to you, the LICENSEE, ...\n"
+    lines: dict[str, list[str]] = {"n": [], "v": []}
+    offset = 1000
+    for lexname, n in sizes.items():
+        pos = "v" if lexname.startswith("verb") else "n"
+        vocab = GLOSS_WORDS[lexname].split()
+        for _ in range(n):
+            gloss = " ".join(rng.choice(vocab, size=6))
+            frames = " 01 + 02 00" if pos == "v" else ""
+            lines[pos].append(
+                f"{offset:08d} {GLOSS_LEX[lexname]:02d} {pos} 01 w{offset} 0 000{frames} | "
+                f'{gloss}; "an example of w{offset}"  \n'
+            )
+            offset += 37
+    for p, name in (("n", "data.noun"), ("v", "data.verb")):
+        (folder / name).write_text(header + "".join(lines[p]), encoding="latin-1")
+    return folder

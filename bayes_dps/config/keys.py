@@ -38,6 +38,9 @@ from bayes_dps.selection.registry import RULES
 MAX_EPOCHS = 100_000
 MAX_BATCH = 10**6
 
+#: run names become folder names: no path separators, no leading dot
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._+=,-]{0,119}"
+NAME_WHAT = "a name of letters, digits and . _ + = , - (not starting with . or -)"
 LR = Float(0, 10, low_open=True)  # learning rates: positive, finite, at most 10
 WEIGHT_DECAY = Float(0, 10)
 SEED = Int(0, 2**31 - 1)
@@ -64,6 +67,7 @@ MODEL_OPTIONS: dict[str, dict[str, Any]] = {
     "resnet18": {},
     "resnet32": {"blocks": Int(1, 200)},
     "resnet18_imagenet": {"checkpoint": Nullable(Str(what="a path"))},
+    "hashbag": {"buckets": Int(2, 2**24), "dim": Int(1, 4096)},
     "t5": LANGUAGE_OPTIONS,
     "llama": LANGUAGE_OPTIONS,
 }
@@ -104,8 +108,9 @@ def _prior(key: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 MODEL_OPTIONS_CHECK = Mapping(
     "a mapping of network options (`mlp`: `hidden`, `dropout`; `resnet32`: `blocks`; "
-    "`resnet18_imagenet`: `checkpoint`; `t5`, `llama`: `pretrained`, `d_model`, `d_ff`, "
-    "`layers`, `heads`, `lora_r`, `lora_alpha`, `lora_dropout`, `lora_targets`)",
+    "`resnet18_imagenet`: `checkpoint`; `hashbag`: `buckets`, `dim`; `t5`, `llama`: "
+    "`pretrained`, `d_model`, `d_ff`, `layers`, `heads`, `lora_r`, `lora_alpha`, "
+    "`lora_dropout`, `lora_targets`)",
     check_model_options,
 )
 
@@ -169,6 +174,12 @@ DATASET: Tree = {
         "`imagefolder`: keep the first K classes (WebVision-100/200); `npz`: declare `k`",
     ),
     "image_size": Key(Int(8, 4096), 224, "`imagefolder` crop size"),
+    "evaluate_on": Key(
+        Choice(("test", "val")),
+        "test",
+        "the split every metric is reported on: `val` to tune settings without touching the "
+        "test split (data sets with a validation split: `wordnet_glosses`)",
+    ),
     "seed": Key(
         SEED,
         0,
@@ -184,7 +195,34 @@ DATASET: Tree = {
     "domains": Key(
         Nullable(ListOf(Str(), 1, 1000)), None, "`wordnet`/`webnlg`: off-domain domains (all)"
     ),
-    "train_size": Key(Int(2, 10**7), 2000, "`wordnet`/`webnlg`: examples in `D_t`"),
+    "train_size": Key(
+        Nullable(Int(2, 10**7)),
+        None,
+        "examples in `D_t`: `wordnet`/`webnlg` (default 2000); `wordnet_glosses` (a stratified "
+        "subsample; default all ≈ 74,700)",
+    ),
+    "buckets": Key(
+        Int(2, 2**24),
+        2**15,
+        "`wordnet_glosses`: hash buckets of word n-grams (= the `hashbag` model's `buckets`)",
+    ),
+    "max_words": Key(Int(1, 256), 16, "`wordnet_glosses`: words kept of each gloss"),
+    "off_domain": Key(
+        Nullable(Choice(("verbs",))),
+        None,
+        "`wordnet_glosses`: add verb glosses labelled "
+        "with the noun class of their semantic field (off-domain text)",
+    ),
+    "off_domain_size": Key(
+        Nullable(Int(1, 10**7)),
+        None,
+        "`wordnet_glosses`: verb glosses added (default all mapped, ≈ 9,000)",
+    ),
+    "cache": Key(
+        Nullable(Str(what="a folder")),
+        "~/.cache/bayes_dps/data",
+        "`wordnet_glosses`: where the tokenised arrays are cached (`null`: no cache)",
+    ),
     "meta_size": Key(Int(1, 10**6), 100, "`wordnet`/`webnlg`: target-domain examples in `D_m`"),
     "val_size": Key(Int(0, 10**6), 100, "`wordnet`/`webnlg`: held-out validation examples"),
     "test_size": Key(Int(1, 10**6), 300, "`wordnet`/`webnlg`: held-out test examples"),
@@ -211,9 +249,9 @@ OPTIMIZER: Tree = {
 
 COMMON: Tree = {
     "name": Key(
-        Nullable(Str()),
+        Nullable(Str(pattern=NAME_PATTERN, what=NAME_WHAT, max_len=120)),
         None,
-        "label of the run",
+        "label of the run (it names the default output folder `runs/<name>-<date>-<time>`)",
         shown_default="config file name (prefixed by the data when `--set` changes them)",
     ),
     "dataset": DATASET,

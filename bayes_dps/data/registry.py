@@ -26,6 +26,7 @@ from bayes_dps.data.imagefolder import load_imagefolder
 from bayes_dps.data.mnist import load_mnist
 from bayes_dps.data.npz import load_npz
 from bayes_dps.data.splits import DataSplits, stratified_fraction, stratified_take
+from bayes_dps.data.wordnet_glosses import load_wordnet_glosses
 from bayes_dps.errors import ConfigError, DataError
 
 DEFAULT_ROOT = "~/.cache/bayes_dps/data"
@@ -59,6 +60,16 @@ LOADERS: dict[str, Callable[[dict[str, Any]], DataSplits]] = {
         _need_path(s), num_classes=s.get("num_classes"), image_size=s.get("image_size", 224)
     ),
     "npz": lambda s: load_npz(_need_path(s), num_classes=s.get("num_classes")),
+    "wordnet_glosses": lambda s: load_wordnet_glosses(
+        s.get("path"),
+        buckets=s.get("buckets", 2**15),
+        max_words=s.get("max_words", 16),
+        train_size=s.get("train_size"),
+        off_domain=s.get("off_domain"),
+        off_domain_size=s.get("off_domain_size"),
+        seed=s.get("seed", 0),
+        cache=s.get("cache", DEFAULT_ROOT),
+    ),
 }
 
 
@@ -99,13 +110,36 @@ def load_data(spec: dict[str, Any]) -> DataSplits:
             )
         size = round(float(domain.get("fraction", 1.0)) * len(train))
         train = mix_domains(train, off_domain_copies(train, size, domain["kind"], seed=seed + 1))
+        splits.notes.append(
+            f"corruption (dataset.domain): {size} off-domain copies ({domain['kind']}) added "
+            "to the training set"
+        )
     ratio = float(spec.get("imbalance") or 1.0)
     if ratio != 1.0:
         train = long_tail(train, ratio, seed=seed + 2, profile=spec.get("imbalance_profile", "exp"))
+        splits.notes.append(
+            f"corruption (dataset.imbalance): training classes subsampled to a long tail of "
+            f"ratio {ratio:g}"
+        )
     rate = float(spec.get("noise") or 0.0)
     if rate > 0:
         train = symmetric_label_noise(train, rate, seed=seed + 3)
+        splits.notes.append(
+            f"corruption (dataset.noise): {rate:.0%} of the training labels flipped; set "
+            "dataset.noise=0 to train on the labels as given"
+        )
     splits.train = train
+    if spec.get("evaluate_on", "test") == "val":
+        if splits.val is None:
+            raise ConfigError(
+                f"dataset {name!r} has no validation split; dataset.evaluate_on=val needs one "
+                "(wordnet_glosses has)"
+            )
+        splits.test = splits.val
+        splits.notes.append(
+            "dataset.evaluate_on=val: every reported metric is on the validation split (for "
+            "tuning); the test split is not touched"
+        )
     check_classes_present(splits)
     return splits
 
@@ -189,7 +223,7 @@ def load_text_data(spec: dict[str, Any]):
     if not spec.get("target_domain"):
         raise ConfigError(f"dataset {name}: set dataset.target_domain (the domain to learn)")
     return efficient_learning(
-        examples, target=spec["target_domain"], train_size=spec["train_size"],
+        examples, target=spec["target_domain"], train_size=spec.get("train_size") or 2000,
         meta_size=spec["meta_size"], test_size=spec["test_size"], val_size=spec["val_size"],
         in_domain_fraction=spec["in_domain_fraction"], domains=spec.get("domains"), seed=seed,
         name=name,

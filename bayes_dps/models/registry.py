@@ -8,6 +8,7 @@ from typing import Any
 
 from bayes_dps.errors import ConfigError
 from bayes_dps.models.base import FeatureHeadModel
+from bayes_dps.models.hashbag import HashBag
 from bayes_dps.models.lenet import LeNet5
 from bayes_dps.models.mlp import MLP
 from bayes_dps.models.resnet_cifar import ResNet18CIFAR, ResNet32
@@ -21,7 +22,10 @@ MODELS: dict[str, Builder] = {
     "resnet18": lambda shape, k, **kw: ResNet18CIFAR(k, in_channels=shape[0], **kw),
     "resnet32": lambda shape, k, **kw: ResNet32(k, in_channels=shape[0], **kw),
     "resnet18_imagenet": lambda shape, k, **kw: ResNet18ImageNet(k, **kw),
+    "hashbag": lambda shape, k, **kw: HashBag(k, **kw),
 }
+#: networks for (C, H, W) images
+IMAGE_MODELS = ("lenet5", "resnet18", "resnet32", "resnet18_imagenet")
 
 
 def auto_model_name(input_shape: Sequence[int]) -> str:
@@ -47,7 +51,7 @@ def build_model(
         raise ConfigError(
             f"unknown model {name!r}; choose one of auto, {', '.join(sorted(MODELS))}"
         )
-    if name != "mlp" and len(input_shape) != 3:
+    if name in IMAGE_MODELS and len(input_shape) != 3:
         raise ConfigError(
             f"model {name!r} needs (C, H, W) image inputs, got input shape {tuple(input_shape)}; "
             "use model: mlp for vectors"
