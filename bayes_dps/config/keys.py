@@ -368,6 +368,22 @@ ONLINE: Tree = {
         "seed": Key(SEED, 0, "its seed"),
         "cache": Key(Bool(), True, "precompute its logits once per training index"),
     },
+    "predictor_check": {
+        "enabled": Key(
+            Bool(),
+            True,
+            "record the model's accuracy on the curated set every epoch beside the holdout "
+            "predictor's cross-fitted accuracy, and test after each epoch, until one is "
+            "clearly better, which is the better judge of labels",
+        ),
+        "z": Key(Float(0, 10), 2.0, "the z-test's threshold"),
+        "fallback": Key(
+            Choice(("uniform", "none")),
+            "uniform",
+            "once the model is the better judge: select uniformly from the next epoch "
+            "(`uniform`) or only warn (`none`)",
+        ),
+    },
     "svp": {
         "model": Key(MODEL_NAMES, "mlp", "SVP's proxy network, trained on `D_t`"),
         "model_options": Key(Nullable(MODEL_OPTIONS_CHECK), {"hidden": [64]}, "its options"),

@@ -1,4 +1,5 @@
-"""Classification metrics: accuracy and balanced accuracy (mean per-class recall)."""
+"""Classification metrics: accuracy, balanced accuracy (mean per-class recall), and the
+predictive quality of a model (negative log-likelihood, expected calibration error)."""
 
 from __future__ import annotations
 
@@ -31,3 +32,34 @@ def evaluate(
     acc = correct.sum().item() / max(total.sum().item(), 1)
     balanced = (correct[seen].double() / total[seen].double()).mean().item() if seen.any() else 0.0
     return {"acc": acc, "balanced_acc": balanced}
+
+
+def calibration(logits: torch.Tensor, y: torch.Tensor, bins: int = 15) -> dict[str, float]:
+    """Negative log-likelihood, accuracy and expected calibration error (``bins`` equal-width
+    confidence bins, Guo et al. 2017: ``Σ_b |B_b|/n · |acc(B_b) − conf(B_b)|``) of ``logits``."""
+    logp = torch.log_softmax(logits.double(), dim=1)
+    conf, pred = logp.exp().max(1)
+    hit = (pred == y).double()
+    which = (conf * bins).long().clamp_max(bins - 1)
+    count = torch.bincount(which, minlength=bins).double()
+    gap = (torch.bincount(which, hit, bins) - torch.bincount(which, conf, bins)).abs()
+    n = max(len(y), 1)
+    return {
+        "nll": -logp.gather(1, y[:, None]).mean().item(),
+        "acc": hit.mean().item(),
+        "ece": (gap.sum() / n).item() if count.sum() else 0.0,
+    }
+
+
+@torch.no_grad()
+def predictive_quality(
+    model: nn.Module | Callable[[torch.Tensor], torch.Tensor],
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+) -> dict[str, float]:
+    """:func:`calibration` of ``model`` over ``batches`` (a module runs in eval mode)."""
+    logits, labels = [], []
+    with eval_mode(model) if isinstance(model, nn.Module) else nullcontext():
+        for x, y, _ in batches:
+            logits.append(model(x).float().cpu())
+            labels.append(y.cpu())
+    return calibration(torch.cat(logits), torch.cat(labels))

@@ -21,6 +21,7 @@ from bayes_dps.data.batches import BatchStream
 from bayes_dps.data.splits import DataSplits
 from bayes_dps.errors import ConfigError, DataError
 from bayes_dps.methods.online.loop import OnlineSelectionEpoch
+from bayes_dps.methods.online.predictor_check import PredictorCheck
 from bayes_dps.methods.online.predictor_factory import PredictorFactory
 from bayes_dps.models.registry import build_model
 from bayes_dps.runs.metrics_log import metrics_log_for
@@ -29,6 +30,7 @@ from bayes_dps.runs.session import session
 from bayes_dps.runs.summary import epochs_to_target, mean_std, seconds_to_target
 from bayes_dps.selection.predictors import Predictor
 from bayes_dps.selection.registry import RULES, build_rule, predictor_for
+from bayes_dps.selection.uniform import UniformSelection
 from bayes_dps.tasks.metrics import evaluate
 from bayes_dps.training.devices import channels_last, resolve_device
 from bayes_dps.training.fit import epochs_within
@@ -129,8 +131,12 @@ def train_online_run(
     resume: bool = False,
     fingerprint: str | None = None,
     metrics_log: Callable[[list[dict[str, Any]]], None] | None = None,
+    predictor_quality: dict[str, float] | None = None,
+    log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Train one (method, seed) of an online config; returns its RUN record."""
+    """Train one (method, seed) of an online config; returns its RUN record.
+    ``predictor_quality``: the rule's predictor's cross-fitted quality, for the predictor
+    check (``None``: no check)."""
     device = resolve_device(cfg["device"])
     seed_everything(seed)
     model = build_model(
@@ -159,6 +165,15 @@ def train_online_run(
         num_workers=cfg["num_workers"],
     )
     per_epoch = min(len(stream), cfg.get("max_steps_per_epoch") or len(stream))
+    check = None
+    if predictor_quality is not None and cfg["predictor_check"]["enabled"]:
+        fallback = (
+            UniformSelection(seed=seed) if cfg["predictor_check"]["fallback"] == "uniform" else None
+        )
+        spec = cfg["predictor_check"]
+        check = PredictorCheck(
+            splits.meta, predictor_quality, fallback, device, log=log, z=spec["z"]
+        )
     step = OnlineSelectionEpoch(
         model,
         optimizer,
@@ -171,6 +186,7 @@ def train_online_run(
         autocast=autocast_for(cfg["precision"], device),
         scaler=scaler,
         profile=cfg["profile"],
+        check=check,
     )
     trainer = Trainer(
         model,
@@ -186,7 +202,11 @@ def train_online_run(
         on_epoch_end=metrics_log,
     )
     history = trainer.fit(resume=resume)
-    return online_run_record(seed, history, cfg["targets"])
+    record = online_run_record(seed, history, cfg["targets"])
+    if check is not None:
+        record["predictor_check"] = [h.get("predictor_check") for h in history]
+        record["predictor_check_fired_at_epoch"] = history[-1]["predictor_check"]["fired_at_epoch"]
+    return record
 
 
 def run_online_experiment(
@@ -214,6 +234,11 @@ def run_online_experiment(
         # fails fast
         needs = {m: predictor_for(m) for m in cfg["methods"]}
         predictors = {kind: factory.get(kind) for kind in set(needs.values()) if kind is not None}
+        qualities = (
+            {m: factory.quality(kind) for m, kind in needs.items() if kind is not None}
+            if cfg["predictor_check"]["enabled"]
+            else {}
+        )
         methods: dict[str, Any] = {}
         for method in cfg["methods"]:
 
@@ -222,6 +247,7 @@ def run_online_experiment(
                     return train_online_run(
                         cfg, splits, method, seed, predictors=predictors, checkpoint_path=ckpt,
                         resume=resume, fingerprint=s.fingerprint, metrics_log=logger,
+                        predictor_quality=qualities.get(method), log=log,
                     )  # fmt: skip
 
             runs = run_seeds(

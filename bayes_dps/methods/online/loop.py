@@ -18,6 +18,7 @@ from torch import nn
 
 from bayes_dps import distributed as dist
 from bayes_dps.data.batches import BatchStream
+from bayes_dps.methods.online.predictor_check import PredictorCheck
 from bayes_dps.nonfinite import FirstNonFinite
 from bayes_dps.selection.base import BigBatch, SelectionRule
 from bayes_dps.selection.selector import OnlineSelector
@@ -40,6 +41,8 @@ class OnlineSelectionEpoch:
         autocast: the forward passes' autocast context (mixed precision).
         scaler: a gradient scaler (``16-mixed``).
         profile: time each phase of a step (a device synchronisation per phase).
+        check: the predictor check run at every epoch's end (``predictor_check``); once it
+            has fired with a fallback rule, the steps select with that rule.
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class OnlineSelectionEpoch:
         autocast=nullcontext,
         scaler: torch.amp.GradScaler | None = None,
         profile: bool = False,
+        check: PredictorCheck | None = None,
     ) -> None:
         self.model, self.optimizer, self.stream, self.rule, self.n_b = (
             model,
@@ -73,6 +77,7 @@ class OnlineSelectionEpoch:
         self.selector = OnlineSelector(
             model, rule, check_inputs=False, autocast=autocast, timer=self.timer
         )
+        self.check = check
 
     def step(
         self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, where: str = ""
@@ -137,7 +142,14 @@ class OnlineSelectionEpoch:
         }
         if self.timer.enabled:
             out["profile"] = self.timer.take()
+        if self.check is not None:
+            out["predictor_check"] = self.check.after_epoch(self.model, epoch)
+            self._use_fallback()
         return out
+
+    def _use_fallback(self) -> None:
+        if self.check is not None and self.check.switched:
+            self.selector.rule = self.check.fallback
 
     def score_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits and features on ``B_t`` as the rules see them (see :class:`OnlineSelector`)."""
@@ -147,9 +159,18 @@ class OnlineSelectionEpoch:
         state = {"rule": self.rule.state_dict()}
         if self.scaler is not None:
             state["scaler"] = self.scaler.state_dict()
+        if self.check is not None:
+            state["check"] = self.check.state_dict()
+            if self.check.fallback is not None:
+                state["fallback"] = self.check.fallback.state_dict()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.rule.load_state_dict(state["rule"])
         if self.scaler is not None:
             self.scaler.load_state_dict(state["scaler"])
+        if self.check is not None:
+            self.check.load_state_dict(state["check"])
+            if self.check.fallback is not None:
+                self.check.fallback.load_state_dict(state["fallback"])
+            self._use_fallback()

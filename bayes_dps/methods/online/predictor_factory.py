@@ -29,6 +29,7 @@ from bayes_dps.data.fingerprint import dataset_fingerprint
 from bayes_dps.data.splits import DataSplits
 from bayes_dps.errors import ConfigError, DataError
 from bayes_dps.io import atomic_torch_save
+from bayes_dps.methods.online.predictor_check import cross_fitted_quality
 from bayes_dps.models.base import FeatureHeadModel
 from bayes_dps.models.registry import build_model
 from bayes_dps.selection.predictors import (
@@ -83,6 +84,7 @@ class PredictorFactory:
         self._built: dict[str, Predictor] = {}
         self._holdout_model: FeatureHeadModel | None = None
         self.test_accuracy: dict[str, float] = {}
+        self._quality: dict[str, dict[str, float]] = {}
 
     def get(self, kind: str) -> Predictor:
         if kind not in self._built:
@@ -102,12 +104,7 @@ class PredictorFactory:
                 "this method needs a curated holdout / meta set but the data have none: set "
                 "dataset.meta_per_class > 0 or provide x_meta/y_meta in the .npz file"
             )
-        spec = self.cfg["holdout"]
-        name = spec.get("model") or "auto"
-        name = self.cfg["model"] if name == "auto" else name
-        options = spec.get("model_options") or (
-            self.cfg["model_options"] if name == self.cfg["model"] else {}
-        )
+        spec, name, options = self._holdout_settings()
         key = _key("holdout", name, options, spec, self.step_limit, dataset_fingerprint(meta))
         path = self.cache_dir / f"holdout-model-{key}.pt"
         model = build_model(name, tuple(meta[0][0].shape), meta.num_classes, options).to(
@@ -134,6 +131,42 @@ class PredictorFactory:
         self.test_accuracy["holdout"] = acc
         self.log(f"holdout model trained on {len(meta)} meta points: test accuracy {acc:.4f}")
         return self._holdout_model
+
+    def _holdout_settings(self) -> tuple[dict[str, Any], str, dict[str, Any]]:
+        spec = self.cfg["holdout"]
+        name = spec.get("model") or "auto"
+        name = self.cfg["model"] if name == "auto" else name
+        options = spec.get("model_options") or (
+            self.cfg["model_options"] if name == self.cfg["model"] else {}
+        )
+        return spec, name, options
+
+    def quality(self, kind: str) -> dict[str, float] | None:
+        """How well predictor ``kind`` judges labels it was not fitted to (see
+        ``predictor_check``), cross-fitted on the curated set; ``None`` for predictors not
+        trained on it (CLIP, a logit table: the check does not cover them) or without one."""
+        meta = self.splits.meta
+        holdout = kind == "holdout" or (
+            kind == "zero_shot" and self.cfg["zero_shot"]["name"] == "holdout"
+        )
+        if not holdout or meta is None or len(meta) < 4:
+            return None
+        if "holdout" not in self._quality:
+            spec, name, options = self._holdout_settings()
+
+            def fit(data: IndexedDataset) -> FeatureHeadModel:
+                return fit_classifier(
+                    data, spec, model_name=name, model_options=options, device=self.device,
+                    num_workers=self.workers, step_limit=self.step_limit,
+                )  # fmt: skip
+
+            self._quality["holdout"] = cross_fitted_quality(meta, fit, self.device)
+            q = self._quality["holdout"]
+            self.log(
+                f"holdout predictor, cross-fitted on the curated set: accuracy {q['acc']:.3f}, "
+                f"NLL {q['nll']:.3f}, ECE {q['ece']:.3f}"
+            )
+        return self._quality["holdout"]
 
     def _holdout(self) -> Predictor:
         model = self.holdout_model()
