@@ -215,3 +215,20 @@ def test_bad_inputs(batch):
         build_rule("rho_loss", predictors={}, num_classes=K)
     with pytest.raises(NumericalError, match="NaN or infinite"):
         CachedLogits(torch.full((3, K), float("nan")), "fp")
+
+
+def test_bayesian_epoch_stats_are_the_selected_points_mean_summands(batch):
+    """The three summands of Eq. 16, averaged over the points selected since the last read,
+    add up to the selected points' mean score."""
+    b, _ = batch
+    pred, table = table_predictor(seed=7)
+    rule = BayesianSelection(fitted_posterior(), pred, alpha=0.3)
+    scores = rule.scores(b)
+    sel = rule.select(b, 3)
+    rule.update(b, sel)
+    terms = rule.epoch_stats()
+    assert set(terms) == {"model", "predictor", "log_predictive"}
+    zs = torch.log_softmax(table[b.idx], 1).gather(1, b.y[:, None])[:, 0]
+    assert terms["predictor"] == pytest.approx(0.7 * zs[sel.positions].mean().item(), rel=1e-5)
+    assert sum(terms.values()) == pytest.approx(scores[sel.positions].mean().item(), rel=1e-5)
+    assert rule.epoch_stats() == {}  # read once, then reset

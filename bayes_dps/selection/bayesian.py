@@ -143,6 +143,9 @@ class BayesianSelection(ScoredSelection):
         self.adaptive_alpha = checked.adaptive_alpha
         self.rng = DeviceGenerator(seed)
         self.last_alpha: float | torch.Tensor = self.alpha
+        self._terms: tuple | None = None
+        self._term_sums: torch.Tensor | None = None
+        self._term_count = 0
 
     def scores(self, batch: BigBatch) -> torch.Tensor:
         logits = require_logits(batch, self.name)
@@ -157,12 +160,40 @@ class BayesianSelection(ScoredSelection):
             alpha = zs_loss / (model_loss + zs_loss).clamp_min(1e-12)
         self.last_alpha = alpha
         if self.estimator == "deterministic":
-            return deterministic_scores(predictive, zs, batch.y, alpha, self.log_predictive)
-        samples = predictive.sample(self.num_samples, generator=self.rng.on(logits.device))
-        return bayesian_scores(samples, zs, batch.y, alpha)
+            expected_loglik, log_pred = predictive.terms(batch.y, self.log_predictive)
+        else:
+            samples = predictive.sample(self.num_samples, generator=self.rng.on(logits.device))
+            expected_loglik, log_pred = mc_terms(samples, batch.y)
+        self._terms = (expected_loglik, zs, batch.y, log_pred, alpha)
+        return eq16(expected_loglik, zs, batch.y, log_pred, alpha)
 
     def update(self, batch: BigBatch, selection: Selection) -> None:
+        self._count_terms(selection)
         self.posterior.update(batch.features, batch.logits, batch.y)
+
+    def _count_terms(self, selection: Selection) -> None:
+        """Add the selected points' three summands of Eq. 16 to the epoch's sums (on the
+        device: no host synchronisation)."""
+        if self._terms is None:
+            return
+        expected_loglik, zs, y, log_pred, alpha = self._terms
+        terms = torch.stack(
+            [alpha * expected_loglik, (1 - alpha) * -cross_entropy(zs, y), -log_pred], dim=1
+        ).detach()
+        picked = terms[selection.positions].sum(0)
+        self._term_sums = picked if self._term_sums is None else self._term_sums + picked
+        self._term_count += len(selection.positions)
+        self._terms = None
+
+    def epoch_stats(self) -> dict[str, float]:
+        """The mean of each summand of Eq. 16 over the points selected since the last call:
+        ``model`` (``α·E_q log p(y|f)``), ``predictor`` (``(1−α)·log p(y|f̃)``) and
+        ``log_predictive`` (``−log E_q p(y|f)``) — which term drives the selection."""
+        if self._term_sums is None:
+            return {}
+        means = (self._term_sums / max(self._term_count, 1)).tolist()
+        self._term_sums, self._term_count = None, 0
+        return dict(zip(("model", "predictor", "log_predictive"), means, strict=True))
 
     def state_dict(self) -> dict:
         return {"posterior": self.posterior.state_dict(), "rng": self.rng.state_dict()}

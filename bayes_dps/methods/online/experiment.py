@@ -67,6 +67,11 @@ def online_run_record(seed: int, history: list[dict[str, Any]], targets: list[fl
         "seconds_per_epoch": float(np.mean(seconds)),
         "epoch_seconds": seconds,
         **profile_record(history),
+        **(
+            {"score_terms": [h["score_terms"] for h in history]}
+            if all("score_terms" in h for h in history)
+            else {}
+        ),
     }
 
 

@@ -142,6 +142,9 @@ class OnlineSelectionEpoch:
         }
         if self.timer.enabled:
             out["profile"] = self.timer.take()
+        stats = getattr(self.selector.rule, "epoch_stats", None)
+        if stats is not None and (terms := stats()):
+            out["score_terms"] = terms
         if self.check is not None:
             out["predictor_check"] = self.check.after_epoch(self.model, epoch)
             self._use_fallback()
