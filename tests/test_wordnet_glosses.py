@@ -167,3 +167,9 @@ def test_online_wordnet_noisy_end_to_end(folder, tmp_path):
     assert set(results["methods"]) == set(cfg["methods"])
     for method in results["methods"].values():
         assert 0.0 <= method["seeds"][0]["selected_noisy_fraction"] <= 1.0
+
+
+def test_the_curated_set_takes_no_off_domain_glosses(folder, tmp_path):
+    s = load_data(spec(folder, tmp_path, off_domain="verbs", meta_per_class=3))
+    assert not s.meta.annotations["off_domain"].any() and len(s.meta) == 3 * 4
+    assert s.train.annotations["off_domain"].sum() == SIZES["verb.body"]

@@ -91,14 +91,17 @@ def load_data(spec: dict[str, Any]) -> DataSplits:
         )
     if splits.meta is None and (meta_per_class or meta_fraction):
         rng = np.random.default_rng(seed)
-        targets, k = splits.train.targets, splits.num_classes
-        meta_idx, train_idx = (
+        # the curated set is in-domain: off-domain points a loader added stay in D_t
+        eligible = np.flatnonzero(~splits.train.annotations["off_domain"].astype(bool))
+        targets, k = splits.train.targets[eligible], splits.num_classes
+        meta_rel, _ = (
             stratified_take(targets, meta_per_class, rng, k)
             if meta_per_class
             else stratified_fraction(targets, meta_fraction, rng, k)
         )
+        meta_idx = eligible[meta_rel]
         splits.meta = splits.train.subset(meta_idx)
-        splits.train = splits.train.subset(train_idx)
+        splits.train = splits.train.subset(np.setdiff1d(np.arange(len(splits.train)), meta_idx))
 
     train = splits.train
     domain = spec.get("domain")
