@@ -97,22 +97,24 @@ def _constant(acc_class: int) -> nn.Module:
     return model
 
 
-def test_the_check_fires_when_the_model_is_clearly_the_better_judge():
-    check = _check(0.5)
-    assert check.after_epoch(_constant(1), 0)["better_judge"] == "predictor"
-    # decided for the predictor: a model that overtakes it later does not undo that
+def test_the_check_fires_only_within_its_window_and_only_for_a_clear_gap():
+    check = _check(0.5, epochs=8, window=0.25)  # epochs 1 and 2 are tested
+    assert check.after_epoch(_constant(1), 0)["decided_at_epoch"] is None  # model worse
     record = check.after_epoch(_constant(0), 1)
-    assert record["fired_at_epoch"] is None and not check.switched
-    weak = _check(0.5)
-    first = weak.after_epoch(_constant(0), 3)
-    assert first["fired_at_epoch"] == 4 and first["better_judge"] == "model" and weak.switched
-    close = _check(0.97, n=20)  # 1.0 vs 0.97 on 20 points: not decided either way
-    assert close.after_epoch(_constant(0), 0)["decided_at_epoch"] is None
+    assert record["fired_at_epoch"] == 2 and record["better_judge"] == "model" and check.switched
+    late = _check(0.5, epochs=8, window=0.25)
+    late.after_epoch(_constant(1), 0)
+    late.after_epoch(_constant(1), 1)
+    record = late.after_epoch(_constant(0), 2)  # past the window: the predictor is kept
+    assert record["better_judge"] == "predictor" and record["fired_at_epoch"] is None
+    assert late.after_epoch(_constant(0), 3)["fired_at_epoch"] is None and not late.switched
+    close = _check(0.97, n=20)  # 1.0 vs 0.97 on 20 points: no clear gap
+    assert close.after_epoch(_constant(0), 0)["fired_at_epoch"] is None
 
 
 def _run(tmp_path, meta_per_class, name, **extra):
     sets = [f"dataset.meta_per_class={meta_per_class}", "methods=[bayesian]", "seeds=[0]",
-            "epochs=4", "holdout.epochs=20", "device=cpu",
+            "epochs=4", "holdout.epochs=20", "predictor_check.window=0.75", "device=cpu",
             "progress=false", "checkpoint=false", "holdout.cache=false",
             *[f"{k}={v}" for k, v in extra.items()]]  # fmt: skip
     cfg = load_config(resolve("digits_noisy"), sets, ONLINE_DEFAULTS)
@@ -137,7 +139,7 @@ def test_a_weak_predictor_warns_and_falls_back_to_uniform(tmp_path):
 def test_a_strong_predictor_keeps_the_rule(tmp_path):
     run, logs, _ = _run(tmp_path, 20, "strong")
     assert run["predictor_check_fired_at_epoch"] is None
-    assert run["predictor_check"][0]["better_judge"] == "predictor"
+    assert run["predictor_check"][-1]["better_judge"] == "predictor"
     assert not any(m.startswith("warning") for m in logs)
     assert run["predictor_check"][-1]["predictor"]["acc"] > 0.8
 

@@ -373,10 +373,13 @@ ONLINE: Tree = {
             Bool(),
             True,
             "record the model's accuracy on the curated set every epoch beside the holdout "
-            "predictor's cross-fitted accuracy, and test after each epoch, until one is "
-            "clearly better, which is the better judge of labels",
+            "predictor's cross-fitted accuracy, and test after each epoch of the first "
+            "`window` whether the model is clearly the better judge of labels",
         ),
-        "z": Key(Float(0, 10), 2.0, "the z-test's threshold"),
+        "z": Key(Float(0, 10), 2.0, "the one-sided z-test's threshold"),
+        "window": Key(
+            Float(0, 1, low_open=True), 0.25, "the share of the epochs, from the start, tested"
+        ),
         "fallback": Key(
             Choice(("uniform", "none")),
             "uniform",

@@ -177,8 +177,9 @@ def train_online_run(
         )
         spec = cfg["predictor_check"]
         check = PredictorCheck(
-            splits.meta, predictor_quality, fallback, device, log=log, z=spec["z"]
-        )
+            splits.meta, predictor_quality, fallback, device, log=log, z=spec["z"],
+            epochs=cfg["epochs"], window=spec["window"],
+        )  # fmt: skip
     step = OnlineSelectionEpoch(
         model,
         optimizer,
