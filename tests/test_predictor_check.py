@@ -171,3 +171,11 @@ def test_the_loop_selects_with_the_fallback_once_fired_and_after_a_resume():
     assert resumed.selector.rule is not again.fallback
     resumed.load_state_dict(state)
     assert resumed.selector.rule is again.fallback and again.decided == (0, "model")
+
+
+def test_score_terms_are_recorded_per_epoch_and_null_after_the_fallback(tmp_path):
+    run, _, _ = _run(tmp_path, 2, "terms")
+    terms = run["score_terms"]
+    fired = run["predictor_check_fired_at_epoch"]
+    assert len(terms) == 4 and set(terms[0]) == {"model", "predictor", "log_predictive"}
+    assert all(t is None for t in terms[fired:]) and all(t for t in terms[:fired])

@@ -68,8 +68,8 @@ def online_run_record(seed: int, history: list[dict[str, Any]], targets: list[fl
         "epoch_seconds": seconds,
         **profile_record(history),
         **(
-            {"score_terms": [h["score_terms"] for h in history]}
-            if all("score_terms" in h for h in history)
+            {"score_terms": [h.get("score_terms") for h in history]}
+            if any("score_terms" in h for h in history)
             else {}
         ),
     }
