@@ -51,6 +51,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from bayes_dps import distributed as dist
 from bayes_dps.data.batches import BatchStream
 from bayes_dps.data.dataset import IndexedDataset
 from bayes_dps.selection.base import SelectionRule
@@ -88,7 +89,10 @@ def cross_fitted_quality(
     for f in range(folds):
         if not (fold == f).any() or (fold == f).all():
             continue
-        model = fit(meta.subset(np.flatnonzero(fold != f))).eval()
+        train = np.flatnonzero(fold != f)
+        # distributed, every batch is split over the ranks: a multiple of the world size
+        train = train[: len(train) - len(train) % dist.world_size()]
+        model = fit(meta.subset(train)).eval()
         held = meta.subset(np.flatnonzero(fold == f))
         with torch.no_grad():
             for x, y, _ in BatchStream.sequential(held, 512, device=device):
