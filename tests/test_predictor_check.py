@@ -179,3 +179,22 @@ def test_score_terms_are_recorded_per_epoch_and_null_after_the_fallback(tmp_path
     fired = run["predictor_check_fired_at_epoch"]
     assert len(terms) == 4 and set(terms[0]) == {"model", "predictor", "log_predictive"}
     assert all(t is None for t in terms[fired:]) and all(t for t in terms[:fired])
+
+
+def test_the_cross_fitted_quality_is_cached_with_the_holdout_model(tmp_path, monkeypatch):
+    from bayes_dps.data import load_data
+    from bayes_dps.methods.online import predictor_factory as pf
+
+    sets = ["dataset.meta_per_class=5", "holdout.epochs=2", "device=cpu"]
+    cfg = load_config(resolve("digits_noisy"), sets, ONLINE_DEFAULTS)
+    splits = load_data(cfg["dataset"])
+    first = pf.PredictorFactory(cfg, splits, torch.device("cpu"), tmp_path, log=lambda m: None)
+    q = first.quality("zero_shot")
+    assert len(list(tmp_path.glob("holdout-crossfit-*.json"))) == 1
+
+    def refit(*a, **k):
+        raise AssertionError("the cached estimate was not reused")
+
+    monkeypatch.setattr(pf, "cross_fitted_quality", refit)
+    again = pf.PredictorFactory(cfg, splits, torch.device("cpu"), tmp_path, log=lambda m: None)
+    assert again.quality("holdout") == q

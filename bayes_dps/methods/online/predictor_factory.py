@@ -28,7 +28,7 @@ from bayes_dps.data.dataset import IndexedDataset
 from bayes_dps.data.fingerprint import dataset_fingerprint
 from bayes_dps.data.splits import DataSplits
 from bayes_dps.errors import ConfigError, DataError
-from bayes_dps.io import atomic_torch_save
+from bayes_dps.io import atomic_torch_save, atomic_write_bytes
 from bayes_dps.methods.online.predictor_check import cross_fitted_quality
 from bayes_dps.models.base import FeatureHeadModel
 from bayes_dps.models.registry import build_model
@@ -153,6 +153,8 @@ class PredictorFactory:
             return None
         if "holdout" not in self._quality:
             spec, name, options = self._holdout_settings()
+            key = _key("crossfit", name, options, spec, self.step_limit, dataset_fingerprint(meta))
+            path = self.cache_dir / f"holdout-crossfit-{key}.json"
 
             def fit(data: IndexedDataset) -> FeatureHeadModel:
                 return fit_classifier(
@@ -160,7 +162,12 @@ class PredictorFactory:
                     num_workers=self.workers, step_limit=self.step_limit,
                 )  # fmt: skip
 
-            self._quality["holdout"] = cross_fitted_quality(meta, fit, self.device)
+            if path.is_file():  # reused like the holdout model (a sweep, a resume, a rerun)
+                self._quality["holdout"] = json.loads(path.read_text())
+            else:
+                self._quality["holdout"] = cross_fitted_quality(meta, fit, self.device)
+                if dist.is_main():
+                    atomic_write_bytes(path, json.dumps(self._quality["holdout"]).encode())
             q = self._quality["holdout"]
             self.log(
                 f"holdout predictor, cross-fitted on the curated set: accuracy {q['acc']:.3f}, "
