@@ -72,10 +72,11 @@ HOSTILE = [None, -1, 1e300, float("nan"), "x", [1, "a"], {"a": 1}]
 class Worker:
     """The child of ``fuzz_worker.py``: one command line in, one JSON answer out."""
 
-    def __init__(self) -> None:
+    def __init__(self, cwd: Path) -> None:
         env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen(
+        self.proc = subprocess.Popen(  # in its own folder: relative paths a case sets land there
             [sys.executable, str(WORKER), str(MEMORY_CAP)],
+            cwd=cwd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -101,8 +102,8 @@ class Worker:
 
 
 @pytest.fixture(scope="module")
-def worker():
-    w = Worker()
+def worker(tmp_path_factory):
+    w = Worker(tmp_path_factory.mktemp("fuzz_cwd"))
     yield w
     w.close()
 
