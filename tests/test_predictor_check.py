@@ -14,12 +14,9 @@ from torch import nn
 from bayes_dps.config import ONLINE_DEFAULTS, load_config
 from bayes_dps.configs import resolve
 from bayes_dps.data.dataset import IndexedDataset
+from bayes_dps.data.splits import stratified_folds
 from bayes_dps.methods.online import run_online_experiment
-from bayes_dps.methods.online.predictor_check import (
-    PredictorCheck,
-    cross_fitted_quality,
-    stratified_folds,
-)
+from bayes_dps.methods.online.predictor_check import PredictorCheck, cross_fitted_quality
 from bayes_dps.selection.uniform import UniformSelection
 from bayes_dps.tasks.metrics import calibration
 

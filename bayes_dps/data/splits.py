@@ -91,3 +91,13 @@ def stratified_fraction(
         taken.append(rng.choice(idx, size=round(fraction * len(idx)), replace=False))
     taken_idx = np.sort(np.concatenate(taken)).astype(np.int64)
     return taken_idx, np.setdiff1d(np.arange(len(targets)), taken_idx)
+
+
+def stratified_folds(targets: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """A fold id in ``[0, k)`` per point; each class is dealt round-robin over the folds
+    after a shuffle, so every fold holds its share of every class."""
+    folds = np.empty(len(targets), dtype=np.int64)
+    for c in np.unique(targets):
+        idx = rng.permutation(np.flatnonzero(targets == c))
+        folds[idx] = (np.arange(len(idx)) + rng.integers(k)) % k
+    return folds

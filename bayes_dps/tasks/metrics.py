@@ -41,25 +41,32 @@ def calibration(logits: torch.Tensor, y: torch.Tensor, bins: int = 15) -> dict[s
     conf, pred = logp.exp().max(1)
     hit = (pred == y).double()
     which = (conf * bins).long().clamp_max(bins - 1)
-    count = torch.bincount(which, minlength=bins).double()
     gap = (torch.bincount(which, hit, bins) - torch.bincount(which, conf, bins)).abs()
-    n = max(len(y), 1)
     return {
         "nll": -logp.gather(1, y[:, None]).mean().item(),
         "acc": hit.mean().item(),
-        "ece": (gap.sum() / n).item() if count.sum() else 0.0,
+        "ece": (gap.sum() / max(len(y), 1)).item(),
     }
 
 
 @torch.no_grad()
-def predictive_quality(
+def predict(
     model: nn.Module | Callable[[torch.Tensor], torch.Tensor],
     batches: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
-) -> dict[str, float]:
-    """:func:`calibration` of ``model`` over ``batches`` (a module runs in eval mode)."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(logits, labels)`` of ``model`` over ``batches``, on the CPU (a module runs in eval
+    mode)."""
     logits, labels = [], []
     with eval_mode(model) if isinstance(model, nn.Module) else nullcontext():
         for x, y, _ in batches:
             logits.append(model(x).float().cpu())
             labels.append(y.cpu())
-    return calibration(torch.cat(logits), torch.cat(labels))
+    return torch.cat(logits), torch.cat(labels)
+
+
+def predictive_quality(
+    model: nn.Module | Callable[[torch.Tensor], torch.Tensor],
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+) -> dict[str, float]:
+    """:func:`calibration` of ``model`` over ``batches``."""
+    return calibration(*predict(model, batches))

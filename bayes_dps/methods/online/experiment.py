@@ -171,11 +171,9 @@ def train_online_run(
     )
     per_epoch = min(len(stream), cfg.get("max_steps_per_epoch") or len(stream))
     check = None
-    if predictor_quality is not None and cfg["predictor_check"]["enabled"]:
-        fallback = (
-            UniformSelection(seed=seed) if cfg["predictor_check"]["fallback"] == "uniform" else None
-        )
-        spec = cfg["predictor_check"]
+    spec = cfg["predictor_check"]
+    if predictor_quality is not None and spec["enabled"]:
+        fallback = UniformSelection(seed=seed) if spec["fallback"] == "uniform" else None
         check = PredictorCheck(
             splits.meta, predictor_quality, fallback, device, log=log, z=spec["z"],
             epochs=cfg["epochs"], window=spec["window"],

@@ -54,24 +54,15 @@ from torch import nn
 from bayes_dps import distributed as dist
 from bayes_dps.data.batches import BatchStream
 from bayes_dps.data.dataset import IndexedDataset
+from bayes_dps.data.splits import stratified_folds
 from bayes_dps.selection.base import SelectionRule
-from bayes_dps.tasks.metrics import calibration, predictive_quality
+from bayes_dps.tasks.metrics import calibration, predict, predictive_quality
 
 REMEDY = (
     "the predictor judges labels worse than the model being trained; a bigger curated set "
     "(dataset.meta_per_class), a zero-shot CLIP predictor (zero_shot.name=openclip) or a larger "
     "bayesian.alpha give it back its edge"
 )
-
-
-def stratified_folds(targets: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """A fold id in ``[0, k)`` per point; each class is dealt round-robin over the folds
-    after a shuffle, so every fold holds its share of every class."""
-    folds = np.empty(len(targets), dtype=np.int64)
-    for c in np.unique(targets):
-        idx = rng.permutation(np.flatnonzero(targets == c))
-        folds[idx] = (np.arange(len(idx)) + rng.integers(k)) % k
-    return folds
 
 
 def cross_fitted_quality(
@@ -92,12 +83,12 @@ def cross_fitted_quality(
         train = np.flatnonzero(fold != f)
         # distributed, every batch is split over the ranks: a multiple of the world size
         train = train[: len(train) - len(train) % dist.world_size()]
-        model = fit(meta.subset(train)).eval()
         held = meta.subset(np.flatnonzero(fold == f))
-        with torch.no_grad():
-            for x, y, _ in BatchStream.sequential(held, 512, device=device):
-                logits.append(model(x).float().cpu())
-                labels.append(y.cpu())
+        fold_logits, fold_labels = predict(
+            fit(meta.subset(train)), BatchStream.sequential(held, 512, device=device)
+        )
+        logits.append(fold_logits)
+        labels.append(fold_labels)
     return calibration(torch.cat(logits), torch.cat(labels))
 
 

@@ -156,15 +156,16 @@ class PredictorFactory:
             key = _key("crossfit", name, options, spec, self.step_limit, dataset_fingerprint(meta))
             path = self.cache_dir / f"holdout-crossfit-{key}.json"
 
-            def fit(data: IndexedDataset) -> FeatureHeadModel:
-                return fit_classifier(
-                    data, spec, model_name=name, model_options=options, device=self.device,
-                    num_workers=self.workers, step_limit=self.step_limit,
-                )  # fmt: skip
-
             if path.is_file():  # reused like the holdout model (a sweep, a resume, a rerun)
                 self._quality["holdout"] = json.loads(path.read_text())
             else:
+
+                def fit(data: IndexedDataset) -> FeatureHeadModel:
+                    return fit_classifier(
+                        data, spec, model_name=name, model_options=options, device=self.device,
+                        num_workers=self.workers, step_limit=self.step_limit,
+                    )  # fmt: skip
+
                 self._quality["holdout"] = cross_fitted_quality(meta, fit, self.device)
                 if dist.is_main():
                     atomic_write_bytes(path, json.dumps(self._quality["holdout"]).encode())
