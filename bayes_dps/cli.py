@@ -97,6 +97,10 @@ def _plots() -> Any:
 
 def _run_and_plot(cfg: dict[str, Any], out: Path, resume: bool) -> dict[str, Any]:
     from bayes_dps import distributed as dist
+    from bayes_dps.diagnostics.predictor_plots import (
+        has_predictor_diagnosis,
+        plot_predictor_diagnosis,
+    )
     from bayes_dps.diagnostics.tables import as_text, online_rows
     from bayes_dps.methods.online.experiment import run_online_experiment
 
@@ -106,8 +110,12 @@ def _run_and_plot(cfg: dict[str, Any], out: Path, resume: bool) -> dict[str, Any
         return results
     plots.save_figure(plots.plot_online_curves(results), out / "curves.png")
     plots.save_figure(plots.plot_selection_stats(results), out / "selection.png")
+    figures = "curves.png, selection.png"
+    if has_predictor_diagnosis(results):
+        plots.save_figure(plot_predictor_diagnosis(results), out / "predictor.png")
+        figures += ", predictor.png"
     print(as_text(online_rows(results)))
-    print(f"wrote {out / 'results.json'}, curves.png and selection.png")
+    print(f"wrote {out / 'results.json'}, {figures}")
     return results
 
 

@@ -18,7 +18,7 @@ from bayes_dps.data.splits import stratified_folds
 from bayes_dps.methods.online import run_online_experiment
 from bayes_dps.methods.online.predictor_check import PredictorCheck, cross_fitted_quality
 from bayes_dps.selection.uniform import UniformSelection
-from bayes_dps.tasks.metrics import calibration
+from bayes_dps.tasks.metrics import calibration, reliability
 
 
 def test_calibration_equals_a_hand_computation():
@@ -36,6 +36,28 @@ def test_calibration_equals_a_hand_computation():
     assert got["nll"] == pytest.approx(-np.log(p[np.arange(200), y]).mean(), rel=1e-9)
     assert got["acc"] == pytest.approx((pred == y).mean())
     assert got["ece"] == pytest.approx(ece, rel=1e-9)
+
+
+def test_reliability_diagram_equals_a_hand_computation():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(300, 3)) * 1.5
+    y = rng.integers(0, 3, 300)
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    conf, pred = p.max(1), p.argmax(1)
+    got = reliability(torch.tensor(logits), torch.tensor(y), bins=10)
+    for b in range(10):
+        inside = (conf >= b / 10) & (conf < (b + 1) / 10)
+        assert got["count"][b] == inside.sum()
+        if inside.any():
+            assert got["confidence"][b] == pytest.approx(conf[inside].mean(), rel=1e-9)
+            assert got["accuracy"][b] == pytest.approx((pred[inside] == y[inside]).mean())
+        else:
+            assert got["confidence"][b] is None and got["accuracy"][b] is None
+    counts = np.array(got["count"])  # ECE is the count-weighted gap of the diagram
+    gaps = [0 if n == 0 else abs(a - c) for n, a, c in
+            zip(counts, got["accuracy"], got["confidence"], strict=True)]  # fmt: skip
+    ece = calibration(torch.tensor(logits), torch.tensor(y), bins=10)["ece"]
+    assert (counts * gaps).sum() / counts.sum() == pytest.approx(ece, rel=1e-9)
 
 
 def test_folds_deal_every_class_over_every_fold():
@@ -121,8 +143,14 @@ def _run(tmp_path, meta_per_class, name, **extra):
     return results["methods"]["bayesian"]["seeds"][0], logs, out
 
 
-def test_a_weak_predictor_warns_and_falls_back_to_uniform(tmp_path):
-    run, logs, out = _run(tmp_path, 2, "weak")
+@pytest.fixture(scope="module")
+def weak(tmp_path_factory):
+    """A run whose 20-point curated set makes a weak predictor: the check fires."""
+    return _run(tmp_path_factory.mktemp("weak"), 2, "weak")
+
+
+def test_a_weak_predictor_warns_and_falls_back_to_uniform(weak):
+    run, logs, out = weak
     fired = run["predictor_check_fired_at_epoch"]
     assert fired is not None and fired < 4
     assert any(m.startswith(f"warning: after epoch {fired}") and "selecting uniformly" in m
@@ -170,8 +198,8 @@ def test_the_loop_selects_with_the_fallback_once_fired_and_after_a_resume():
     assert resumed.selector.rule is again.fallback and again.decided == (0, "model")
 
 
-def test_score_terms_are_recorded_per_epoch_and_null_after_the_fallback(tmp_path):
-    run, _, _ = _run(tmp_path, 2, "terms")
+def test_score_terms_are_recorded_per_epoch_and_null_after_the_fallback(weak):
+    run, _, _ = weak
     terms = run["score_terms"]
     fired = run["predictor_check_fired_at_epoch"]
     assert len(terms) == 4 and set(terms[0]) == {"model", "predictor", "log_predictive"}
@@ -195,3 +223,41 @@ def test_the_cross_fitted_quality_is_cached_with_the_holdout_model(tmp_path, mon
     monkeypatch.setattr(pf, "cross_fitted_quality", refit)
     again = pf.PredictorFactory(cfg, splits, torch.device("cpu"), tmp_path, log=lambda m: None)
     assert again.quality("holdout") == q
+
+
+def test_picks_per_epoch_add_up_to_the_run_fractions(weak):
+    run, _, _ = weak
+    for key in ("noisy", "redundant"):
+        per_epoch = run[f"selected_{key}_per_epoch"]
+        assert len(per_epoch) == 4 and all(0 <= v <= 1 for v in per_epoch)
+        # every epoch selects as many points, so the run's share is the epochs' mean
+        assert np.mean(per_epoch) == pytest.approx(run[f"selected_{key}_fraction"])
+
+
+def test_the_diagnosis_figure_draws_what_the_run_recorded(weak):
+    from bayes_dps.cli import main
+    from bayes_dps.diagnostics.predictor_plots import plot_predictor_diagnosis
+
+    run, _, out = weak
+    results = json.loads((out / "results.json").read_text())
+    fig = plot_predictor_diagnosis(results)
+    reliab, judges, terms, picks = fig.axes
+    diagram = run["predictor_check"][0]["predictor"]["reliability"]
+    assert len(reliab.patches) == sum(1 for n in diagram["count"] if n)
+    assert sum(int(t.get_text()) for t in reliab.texts) == 20  # every curated point, once
+    fired = run["predictor_check_fired_at_epoch"]
+    assert [line.get_xdata()[0] for line in judges.get_lines() if line.get_linestyle() == ":"] == [
+        fired
+    ]
+    model_curve = judges.get_lines()[0].get_ydata()
+    assert np.allclose(model_curve, [e["model"]["acc"] for e in run["predictor_check"]])
+    assert len(terms.get_lines()) == 4  # three summands and the zero line
+    drawn = terms.get_lines()[1].get_ydata()  # the predictor term: none after the fall-back
+    assert np.isnan(drawn[fired:]).all() and np.isfinite(drawn[:fired]).all()
+    assert np.allclose(picks.get_lines()[0].get_ydata(), run["selected_noisy_per_epoch"])
+    empty = {"config": {}, "methods": {"uniform": {"seeds": [{"test_acc": [0.5]}]}}}
+    with pytest.raises(ValueError, match="predictor_check.enabled"):
+        plot_predictor_diagnosis(empty)
+    assert main(["report", str(out)]) == 0
+    assert "](predictor.png)" in (out / "report.md").read_text()
+    assert (out / "predictor.png").is_file()

@@ -9,11 +9,13 @@ from bayes_dps.diagnostics.plots import (
     plot_sweep,
     save_figure,
 )
+from bayes_dps.diagnostics.predictor_plots import plot_predictor_diagnosis
 
 __all__ = [
     "plot_bads_curves",
     "plot_group_weights",
     "plot_online_curves",
+    "plot_predictor_diagnosis",
     "plot_selection_stats",
     "plot_sweep",
     "save_figure",

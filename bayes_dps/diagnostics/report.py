@@ -2,7 +2,8 @@
 (results table + figures + posterior diagnostics) so a run is read at a glance.
 
 Works on the output folders of ``bayes-dps online`` (``results.json`` → ``curves.png``,
-``selection.png``; ``sweep.json`` → ``sweep.png``) and ``bayes-dps bads`` (``results.json`` →
+``selection.png``, ``predictor.png`` when a method leans on a checked predictor or records
+Eq. 16's terms; ``sweep.json`` → ``sweep.png``) and ``bayes-dps bads`` (``results.json`` →
 ``curves.png``, ``weights.png``; ``posterior*.nc`` → weight histograms, trace and rank plots,
 R-hat/ESS summary). Files that are missing or unreadable are named in the report instead of
 stopping it.
@@ -31,6 +32,7 @@ from bayes_dps.diagnostics.plots import (
     plot_weight_trace,
     save_figure,
 )
+from bayes_dps.diagnostics.predictor_plots import has_predictor_diagnosis, plot_predictor_diagnosis
 from bayes_dps.diagnostics.tables import (
     as_markdown,
     bads_rows,
@@ -190,6 +192,11 @@ def write_report(run_dir: str | Path) -> tuple[Path, list[str]]:
                 ("curves.png", lambda: plot_online_curves(results), "test accuracy"),
                 ("selection.png", lambda: plot_selection_stats(results), "selection stats"),
             ]
+            if has_predictor_diagnosis(results):
+                plots.append(
+                    ("predictor.png", lambda: plot_predictor_diagnosis(results),
+                     "the predictor and the selection")
+                )  # fmt: skip
         for fname, build, caption in plots:
             fig = _figure(out, fname, build, caption, notes)
             if fig:

@@ -49,6 +49,22 @@ def calibration(logits: torch.Tensor, y: torch.Tensor, bins: int = 15) -> dict[s
     }
 
 
+def reliability(logits: torch.Tensor, y: torch.Tensor, bins: int = 10) -> dict[str, list]:
+    """The reliability diagram of ``logits`` (Guo et al. 2017, Fig. 1): per equal-width bin of
+    the top-class confidence, the points' ``count``, mean ``confidence`` and ``accuracy``
+    (``None`` in empty bins). A calibrated predictor has accuracy ≈ confidence in every bin;
+    :func:`calibration`'s ECE is the count-weighted mean gap."""
+    conf, pred = torch.softmax(logits.double(), dim=1).max(1)
+    hit = (pred == y).double()
+    which = (conf * bins).long().clamp_max(bins - 1)
+    count = torch.bincount(which, minlength=bins)
+    mean = lambda v: [  # noqa: E731
+        None if n == 0 else s / n
+        for s, n in zip(torch.bincount(which, v, bins).tolist(), count.tolist(), strict=True)
+    ]
+    return {"count": count.tolist(), "confidence": mean(conf), "accuracy": mean(hit)}
+
+
 @torch.no_grad()
 def predict(
     model: nn.Module | Callable[[torch.Tensor], torch.Tensor],

@@ -64,6 +64,10 @@ def online_run_record(seed: int, history: list[dict[str, Any]], targets: list[fl
         "selected_noisy_fraction": sum(h["selected_noisy"] for h in history) / max(selected, 1),
         "selected_redundant_fraction": sum(h["selected_redundant"] for h in history)
         / max(selected, 1),
+        "selected_noisy_per_epoch": [h["selected_noisy"] / max(h["selected"], 1) for h in history],
+        "selected_redundant_per_epoch": [
+            h["selected_redundant"] / max(h["selected"], 1) for h in history
+        ],
         "seconds_per_epoch": float(np.mean(seconds)),
         "epoch_seconds": seconds,
         **profile_record(history),

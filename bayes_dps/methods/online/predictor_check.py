@@ -56,7 +56,7 @@ from bayes_dps.data.batches import BatchStream
 from bayes_dps.data.dataset import IndexedDataset
 from bayes_dps.data.splits import stratified_folds
 from bayes_dps.selection.base import SelectionRule
-from bayes_dps.tasks.metrics import calibration, predict, predictive_quality
+from bayes_dps.tasks.metrics import calibration, predict, predictive_quality, reliability
 
 REMEDY = (
     "the predictor judges labels worse than the model being trained; a bigger curated set "
@@ -71,10 +71,10 @@ def cross_fitted_quality(
     device: torch.device,
     folds: int = 5,
     seed: int = 0,
-) -> dict[str, float]:
-    """Accuracy, NLL and ECE of ``fit``'s predictor on curated points it was not trained on:
-    ``meta`` in ``folds`` stratified folds, each scored by the model ``fit`` trains on the
-    others."""
+) -> dict[str, Any]:
+    """Accuracy, NLL, ECE and reliability diagram (:func:`~bayes_dps.tasks.metrics.reliability`)
+    of ``fit``'s predictor on curated points it was not trained on: ``meta`` in ``folds``
+    stratified folds, each scored by the model ``fit`` trains on the others."""
     fold = stratified_folds(meta.targets, folds, np.random.default_rng(seed))
     logits, labels = [], []
     for f in range(folds):
@@ -89,7 +89,8 @@ def cross_fitted_quality(
         )
         logits.append(fold_logits)
         labels.append(fold_labels)
-    return calibration(torch.cat(logits), torch.cat(labels))
+    logits, labels = torch.cat(logits), torch.cat(labels)
+    return {**calibration(logits, labels), "reliability": reliability(logits, labels)}
 
 
 class PredictorCheck:
