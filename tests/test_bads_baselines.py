@@ -1,4 +1,5 @@
-"""The meta baselines of the BADS comparison: BLO (L2RW look-ahead) and contrastive (CDS)."""
+"""The meta baselines of the BADS comparison: BLO (L2RW look-ahead), contrastive (CDS) and
+ClassAct (a curated-vs-uncurated classifier's probability as loss weights)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from bayes_dps.data.registry import load_data
 from bayes_dps.inference.bads import BADSSampler, default_weight_net
 from bayes_dps.inference.weight_trace import top_fraction
 from bayes_dps.methods.bads.blo import lookahead_meta_gradient, lookahead_weights
+from bayes_dps.methods.bads.classact import classact_weights, curated_probability
 from bayes_dps.methods.bads.contrastive import (
     contrastive_scores,
     log_likelihoods,
@@ -125,10 +127,58 @@ def test_weight_warmup_holds_weights_and_weight_net_still_moves_theta():
 
 @pytest.mark.parametrize(
     "key", ["contrastive.base_steps=0", "blo.inner_lr=0", "bads.rho_phi=-1",
-            "bads.weight_net_warmup=-2"],
+            "bads.weight_net_warmup=-2", "classact.base_steps=-1", "classact.l2=-0.1",
+            "classact.max_iter=0"],
 )  # fmt: skip
 def test_bad_baseline_settings_are_rejected(key):
     from bayes_dps.errors import ConfigError
 
     with pytest.raises(ConfigError, match=key.split("=")[0]):
         load_config(DENOISE, [key], BADS_DEFAULTS)
+
+
+def test_classact_classifier_equals_sklearns_weighted_logistic_regression():
+    """The same objective as sklearn's: per-point weights 1/|D_m| and 1/|D_t|, C = 1/(2λ)."""
+    from sklearn.linear_model import LogisticRegression
+
+    g = torch.Generator().manual_seed(0)
+    curated = torch.randn(30, 4, generator=g) + torch.tensor([1.0, 0.0, -0.5, 0.0])
+    uncurated = torch.randn(400, 4, generator=g) * 1.5
+    l2 = 0.01
+    got = curated_probability(curated, uncurated, l2=l2, max_iter=500)
+    both = torch.cat([curated, uncurated]).double()
+    z = ((both - both.mean(0)) / both.std(0)).numpy()
+    label = [1] * 30 + [0] * 400
+    weight = [1 / 30] * 30 + [1 / 400] * 400
+    ref = LogisticRegression(C=1 / (2 * l2), tol=1e-12, max_iter=10_000)
+    ref.fit(z, label, sample_weight=weight)
+    want = torch.as_tensor(ref.predict_proba(z[30:])[:, 1], dtype=torch.float32)
+    assert torch.allclose(got, want, atol=2e-4)
+
+
+def test_classact_weights_find_off_domain_inputs_and_weight_the_loss():
+    from bayes_dps.data.batches import BatchStream
+    from bayes_dps.training.epoch import MinibatchEpoch
+
+    cfg = load_config(ROOT / "experiments" / "configs" / "digits_domain.yaml",
+                      ["classact.base_steps=100"], BADS_DEFAULTS)  # fmt: skip
+    splits = load_data(cfg["dataset"])
+    make = lambda: build_model(  # noqa: E731
+        cfg["model"], splits.input_shape, splits.num_classes, cfg["model_options"]
+    )
+    torch.manual_seed(0)
+    w = classact_weights(make, splits.train, splits.meta, cfg, seed=0)
+    off = torch.as_tensor(splits.train.group_masks("domain")["off_domain"])
+    assert w[off].mean() < 0.1 < 0.25 < w[~off].mean()
+    # the weights reach the loss: a step with weights w equals one on the w-weighted mean
+    torch.manual_seed(1)
+    model = make()
+    twin = copy.deepcopy(model)
+    stream = BatchStream(splits.train, 64, seed=0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    MinibatchEpoch(model, opt, stream, steps=1, weights=w).run_epoch(0)
+    x, y, idx = next(iter(stream.cycle(0)))
+    loss = (F.cross_entropy(twin(x), y, reduction="none") * w[idx]).mean()
+    loss.backward()
+    for p, q in zip(model.parameters(), twin.parameters(), strict=True):
+        assert torch.allclose(p, q.detach() - 0.1 * q.grad, atol=1e-6)

@@ -256,7 +256,7 @@ def test_the_diagnosis_figure_draws_what_the_run_recorded(weak):
     assert np.isnan(drawn[fired:]).all() and np.isfinite(drawn[:fired]).all()
     assert np.allclose(picks.get_lines()[0].get_ydata(), run["selected_noisy_per_epoch"])
     empty = {"config": {}, "methods": {"uniform": {"seeds": [{"test_acc": [0.5]}]}}}
-    with pytest.raises(ValueError, match="predictor_check.enabled"):
+    with pytest.raises(ValueError, match=r"predictor_check\.enabled"):
         plot_predictor_diagnosis(empty)
     assert main(["report", str(out)]) == 0
     assert "](predictor.png)" in (out / "report.md").read_text()

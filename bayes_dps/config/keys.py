@@ -482,5 +482,12 @@ BADS: Tree = {
         "finetune_steps": Key(Int(1, MAX_STEPS), 200, "CDS fine-tuning steps on `D_m`"),
         "finetune_lr": Key(Nullable(LR), None, "fine-tuning learning rate", "`optimizer.lr`"),
     },
+    "classact": {
+        "base_steps": Key(
+            Int(0, MAX_STEPS), 500, "steps of the base model on `D_t` (0: as built / pretrained)"
+        ),
+        "l2": Key(Float(0, 1e6), 1e-3, "L2 penalty of the curated-vs-uncurated classifier"),
+        "max_iter": Key(Int(1, 100_000), 200, "L-BFGS iterations of that classifier"),
+    },
     "blo": {"inner_lr": Key(LR, 0.1, "step size of the look-ahead SGD step")},
 }

@@ -265,7 +265,10 @@ def plot_bads_curves(results: dict[str, Any], title: str | None = None) -> plt.F
 WEIGHT_UNITS = {
     "blo": "|B_t|·w_i at the latest visit (1 = uniform)",
     "contrastive": "share of the group kept (fixed before training)",
+    "classact": "P(curated | x), the loss weight (fixed before training)",
 }
+#: methods whose weights are fixed before training (drawn as bars, not curves)
+FIXED_WEIGHTS = ("contrastive", "classact")
 
 
 def plot_group_weights(results: dict[str, Any], title: str | None = None) -> plt.Figure:
@@ -281,7 +284,7 @@ def plot_group_weights(results: dict[str, Any], title: str | None = None) -> plt
         seeds = results["methods"][name]["seeds"]
         shown = results.get("headline_groups")  # per-domain/task weights: plot_final_weights
         groups = [g for g in seeds[0]["group_weights"] if shown is None or g in shown]
-        if name == "contrastive":
+        if name in FIXED_WEIGHTS:
             kept = [[r["final_group_weights"][g] for r in seeds] for g in groups]
             ax.bar(
                 groups, [np.mean(k) for k in kept], yerr=[np.std(k) for k in kept], capsize=4,

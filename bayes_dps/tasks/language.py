@@ -99,9 +99,14 @@ class LanguageTask:
 
     def embeddings(self, model: nn.Module) -> torch.Tensor:
         """Mean-pooled base-model states of every training example, for the weight network."""
+        return self.frozen_features(model, self.train)
+
+    def frozen_features(self, model: nn.Module, data) -> torch.Tensor:
+        """Mean-pooled states of ``model`` for every example of ``data`` (``classact``'s
+        features)."""
         from bayes_dps.models.language import mean_pooled_embeddings
 
-        return mean_pooled_embeddings(model, self.train.inputs, seq2seq=self.kind == "seq2seq")
+        return mean_pooled_embeddings(model, data.inputs, seq2seq=self.kind == "seq2seq")
 
     def describe(self) -> str:
         return (

@@ -27,7 +27,8 @@ from bayes_dps.training.step import sgd_step
 
 class MinibatchEpoch:
     """An :class:`~bayes_dps.training.trainer.EpochStep`: every batch one optimiser step on
-    ``−mean log p(z_i | θ)`` of ``likelihood`` (default: classification).
+    ``−mean w_i log p(z_i | θ)`` of ``likelihood`` (default: classification; ``w_i = 1``
+    unless ``weights`` are given).
 
     Args:
         steps: ``None`` — an epoch is one pass over ``stream``; an integer — a block of that
@@ -35,6 +36,7 @@ class MinibatchEpoch:
         step_limit: with ``steps=None``, stop after this many steps in all, counted across
             epochs (smoke tests).
         autocast: the forward pass's autocast context (mixed precision).
+        weights: a loss weight per point of the stream's data (by position; ``None``: 1).
     """
 
     def __init__(
@@ -47,8 +49,10 @@ class MinibatchEpoch:
         step_limit: int | None = None,
         likelihood: Likelihood | None = None,
         autocast=nullcontext,
+        weights: torch.Tensor | None = None,
     ) -> None:
         self.model, self.optimizer, self.stream = model, optimizer, stream
+        self.weights = None if weights is None else weights.to(stream.device)
         self.steps, self.step_limit = steps, step_limit
         self.likelihood, self.autocast = likelihood, autocast
 
@@ -63,9 +67,10 @@ class MinibatchEpoch:
         n = steps = 0
         for batch in self.batches(epoch):
             size = len(batch[1])  # over all processes
-            x, y, _ = dist.local_shard(batch)
+            x, y, idx = dist.local_shard(batch)
+            weights = None if self.weights is None else self.weights[idx]
             losses, _, _ = sgd_step(
-                self.model, self.optimizer, x, y, likelihood=self.likelihood,
+                self.model, self.optimizer, x, y, weights, likelihood=self.likelihood,
                 autocast=self.autocast, check=False, total=size,
             )  # fmt: skip
             total += losses.sum()

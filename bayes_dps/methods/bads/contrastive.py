@@ -32,7 +32,11 @@ from bayes_dps.training.optim import build_optimizer
 from bayes_dps.training.step import sgd_step
 
 
-def _fit(model: nn.Module, data, steps: int, opt_cfg, batch_size, seed, device, likelihood=None):
+def fit_steps(
+    model: nn.Module, data, steps: int, opt_cfg, batch_size, seed, device, likelihood=None
+) -> nn.Module:
+    """``model`` after ``steps`` minibatch steps on ``data`` with the optimiser ``opt_cfg`` (the
+    scoring models of ``contrastive`` and ``classact``)."""
     optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], opt_cfg)
     stream = BatchStream(data, min(batch_size, len(data)), seed=seed, device=device)
     batches = stream.cycle()
@@ -40,7 +44,7 @@ def _fit(model: nn.Module, data, steps: int, opt_cfg, batch_size, seed, device, 
         x, y, _ = next(batches)
         sgd_step(
             model, optimizer, x, y, likelihood=likelihood,
-            where=f"in CDS scoring-model step {s + 1}",
+            where=f"in scoring-model step {s + 1}",
         )  # fmt: skip
     return model
 
@@ -76,12 +80,12 @@ def contrastive_scores(
         int(min(c["base_steps"], limit)),
         int(min(c["finetune_steps"], limit)),
     )
-    base = _fit(
+    base = fit_steps(
         make_model(), train, base_steps, cfg["optimizer"], cfg["batch_size"], seed, device,
         likelihood,
     )  # fmt: skip
     finetune_opt = {**cfg["optimizer"], "lr": c["finetune_lr"] or cfg["optimizer"]["lr"]}
-    tuned = _fit(
+    tuned = fit_steps(
         copy.deepcopy(base),
         meta,
         finetune_steps,

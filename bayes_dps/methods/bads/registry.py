@@ -10,11 +10,13 @@
   acting on ``θ`` only through ``w``);
 * the data baselines ``mixing``, ``meta_only``, ``dup_meta``, ``random_select``
   (``baselines``) — plain minibatch steps with the config's optimiser;
-* ``contrastive`` (CDS, ``contrastive``) and ``blo`` (L2RW look-ahead weights, ``blo``).
+* ``contrastive`` (CDS, ``contrastive``), ``classact`` (a curated-vs-uncurated classifier's
+  probability as loss weights, ``classact``) and ``blo`` (L2RW look-ahead weights, ``blo``).
 
 A builder takes a :class:`RunContext` and returns a :class:`Setup`: the trainer's epoch step,
 its optimiser (checkpointed), and, for methods with per-instance weights, their recorder (or,
-for ``contrastive``, its fixed selection as weights). Adding a method is adding an entry.
+for ``contrastive`` and ``classact``, the weights fixed before training). Adding a method is
+adding an entry.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from bayes_dps.inference.bads.settings import CALLER_SETTINGS
 from bayes_dps.inference.weight_trace import WeightRecorder, top_fraction
 from bayes_dps.methods.bads.baselines import DATA_BASELINES, baseline_data
 from bayes_dps.methods.bads.blo import BLOBlock
+from bayes_dps.methods.bads.classact import classact_weights
 from bayes_dps.methods.bads.contrastive import contrastive_scores
 from bayes_dps.methods.bads.loop import BADSBlock
 from bayes_dps.models.priors import build_weight_prior
@@ -77,7 +80,8 @@ class Setup:
     step: Any  # an EpochStep
     optimizer: torch.optim.Optimizer
     recorder: WeightRecorder | None = None
-    fixed_weights: torch.Tensor | None = None  # contrastive: its selection, as weights
+    #: contrastive: its selection as 0/1 weights; classact: its weights
+    fixed_weights: torch.Tensor | None = None
 
 
 def trace_settings(cfg: dict[str, Any], steps: int) -> dict[str, int]:
@@ -163,12 +167,12 @@ def _blo(run: RunContext) -> Setup:
     return Setup(step, optimizer, recorder=recorder)
 
 
-def _sgd(run: RunContext, data) -> Setup:
+def _sgd(run: RunContext, data, weights: torch.Tensor | None = None) -> Setup:
     optimizer = build_optimizer(run.trainable(), run.cfg["optimizer"])
     step = MinibatchEpoch(
         run.model, optimizer, run.stream(data, run.cfg["batch_size"], run.seed),
         steps=run.every, likelihood=run.task.likelihood,
-        autocast=autocast_for(run.cfg["precision"], run.device),
+        autocast=autocast_for(run.cfg["precision"], run.device), weights=weights,
     )  # fmt: skip
     return Setup(step, optimizer)
 
@@ -194,6 +198,20 @@ def _contrastive(run: RunContext) -> Setup:
     return setup
 
 
+def _classact(run: RunContext) -> Setup:
+    task, device = run.task, run.device
+    weights = classact_weights(
+        lambda: task.build_model(device), task.train, task.meta, run.cfg, seed=run.seed,
+        device=device, features=getattr(task, "frozen_features", None),
+        likelihood=task.likelihood,
+    )  # fmt: skip
+    setup = _sgd(
+        run, task.train.concat(task.meta), torch.cat([weights, torch.ones(len(task.meta))])
+    )
+    setup.fixed_weights = weights
+    return setup
+
+
 METHODS: dict[str, Callable[[RunContext], Setup]] = {
     "bads": partial(_weights, normaliser="normaliser_weight"),
     "bads_chain": partial(_weights, normaliser="chain_normaliser_weight"),
@@ -201,6 +219,7 @@ METHODS: dict[str, Callable[[RunContext], Setup]] = {
     "bads_fixed_w": partial(_weights, normaliser="normaliser_weight", fixed_weights=True),
     **{m: partial(_data, method=m) for m in DATA_BASELINES},
     "contrastive": _contrastive,
+    "classact": _classact,
     "blo": _blo,
 }
 #: methods whose weights are a posterior (traced, exported to ArviZ)
@@ -208,5 +227,5 @@ WEIGHT_METHODS = ("bads", "bads_chain", "bads_weightnet")
 #: the fixed-weight twin of each weight method (the same θ chain, w held at the prior mean)
 TWINS = {m: "bads_fixed_w" for m in WEIGHT_METHODS}
 #: baselines that choose or weight data with D_m
-META_BASELINES = ("contrastive", "blo")
+META_BASELINES = ("contrastive", "classact", "blo")
 BADS_METHODS = tuple(METHODS)
