@@ -106,6 +106,7 @@ def run_denoise(tmp_path, *sets, seeds="[0, 1]"):
     args = ["bads", "--config", DENOISE, "--out", str(out), *FAST, "--set", f"seeds={seeds}"]
     args += ["--set", "steps=200", "--set", "bads.s_avg=100", "--set", "bads.thin=5"]
     args += ["--set", "contrastive.base_steps=100", "--set", "contrastive.finetune_steps=20"]
+    args += ["--set", "classact.base_steps=100"]
     args += ["--set", "bads.weight_net_warmup=50"]
     for s in sets:
         args += ["--set", s]
@@ -122,6 +123,7 @@ def test_bads_end_to_end_results_posterior_and_plots(tmp_path):
         "dup_meta",
         "random_select",
         "contrastive",
+        "classact",
         "blo",
         "bads",
         "bads_fixed_w",
@@ -154,7 +156,11 @@ def test_bads_end_to_end_results_posterior_and_plots(tmp_path):
     assert (out / "posterior_bads_weightnet.nc").is_file()
     assert (out / "posterior_bads_chain.nc").is_file()
     assert not list(out.glob("posterior_blo*")), "only posterior weights are exported to ArviZ"
-    for name in ("contrastive", "blo"):  # baselines with weights report them per group
+    drift = run["group_drift"]  # ℓ_i and the drift per group, at each evaluation
+    assert set(drift) == {"clean", "noisy"} and len(drift["noisy"]["ll"]) == 2
+    assert drift["noisy"]["ll"][-1] < drift["clean"]["ll"][-1]  # wrong labels fit worse
+    assert drift["noisy"]["ll_aux"] == [0.0, 0.0]  # γ = 0: no auxiliary chain
+    for name in ("contrastive", "classact", "blo"):  # baselines with weights, per group
         rec = results["methods"][name]["seeds"][0]
         assert set(rec["final_group_weights"]) == {"clean", "noisy"}
         assert len(rec["group_weights"]["noisy"]) == 2
@@ -214,6 +220,7 @@ def test_resume_reuses_finished_runs_and_their_traces(tmp_path):
         "methods=[bads]",
         "contrastive.base_steps=100",
         "contrastive.finetune_steps=20",
+        "classact.base_steps=100",
         "bads.weight_net_warmup=50",
     ):  # fmt: skip  (the settings of run_denoise)
         args += ["--set", s]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bayes_dps.checks import MAX_STEPS, Bool, Choice, Float, Int, Nullable, Settings, setting
+from bayes_dps.inference.bads.drift import CENTRINGS
 from bayes_dps.inference.sgmcmc import KERNELS
 
 POSITIVE = Float(0, 1e12, low_open=True)
@@ -60,6 +61,15 @@ class BADSSettings(Settings):
         1,
         Int(1, 10_000),
         "average `log p(z_i | θ')` over the last K visits of a point (Gibbs needs K > 1)",
+    )
+    drift_centring: str = setting(
+        "none",
+        Choice(CENTRINGS),
+        "`running_mean`: the weights' drift minus its running mean over `D_t` (an "
+        "empirical-Bayes re-centring of the prior, `docs/methods.md`)",
+    )
+    drift_momentum: float = setting(
+        0.99, Float(0, 1, high_open=True), "EMA coefficient of the drift's running mean"
     )
     thin: int = setting(20, Int(1, MAX_STEPS), "trace thinning")
     trace_max_instances: int = setting(

@@ -138,6 +138,11 @@ def train_bads_run(
     if recorder is not None:
         names = list(history[0]["group_weights"])  # the same non-empty groups at every eval
         record["group_weights"] = {g: [h["group_weights"][g] for h in history] for g in names}
+        if "group_drift" in history[0]:
+            record["group_drift"] = {
+                g: {k: [h["group_drift"][g][k] for h in history] for k in DRIFT_STATS}
+                for g in history[0]["group_drift"]
+            }
         avg = recorder.average
         record["final_group_weights"] = group_means(avg, masks)
         record["selected"] = top_fraction(avg, cfg["bads"]["select_fraction"])
@@ -147,6 +152,10 @@ def train_bads_run(
         record["final_group_weights"] = final
         record["selected"] = torch.nonzero(fixed_weights).flatten().tolist()
     return record, recorder
+
+
+#: the per-group statistics of the weights' drift (``inference.bads.drift.GroupDrift``)
+DRIFT_STATS = ("ll", "ll_aux", "drift", "drift_sd")
 
 
 def _record(cfg: dict[str, Any], seed: int, history: list[dict[str, Any]], every: int) -> dict:

@@ -31,6 +31,7 @@ class BADSBlock:
     ) -> None:
         self.sampler, self.train, self.meta, self.steps = sampler, train, meta, steps
         self.recorder, self.masks = sampler.recorder, masks
+        sampler.watch_groups(masks)
 
     def run_epoch(self, block: int) -> dict[str, Any]:
         start = block * self.steps
@@ -46,6 +47,7 @@ class BADSBlock:
             "train_loss": stats.pop("loss"),
             **stats,
             "group_weights": group_means(self.sampler.w, self.masks),
+            "group_drift": self.sampler.group_drift.read(),
         }
 
     def state_dict(self) -> dict:
