@@ -58,7 +58,13 @@ def _mean_curve(rows: list[list[float | None]]) -> np.ndarray:
         return np.nanmean(grid, axis=0)
 
 
-def _reliability_panel(ax: plt.Axes, checked: dict[str, list[dict[str, Any]]]) -> None:
+def _colour(results: dict[str, Any], name: str) -> str:
+    """The method's colour, the same in every panel (its place in the run's methods)."""
+    return f"C{list(results['methods']).index(name) % 10}"
+
+
+def _reliability_panel(ax: plt.Axes, results: dict[str, Any]) -> None:
+    checked = _runs(results, "predictor_check")
     quality = next(iter(checked.values()))[0]["predictor_check"][0]["predictor"]
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=0.8, label="calibrated")
     diagram = quality.get("reliability")
@@ -100,19 +106,24 @@ def _reliability_panel(ax: plt.Axes, checked: dict[str, list[dict[str, Any]]]) -
     ax.legend(fontsize=7, loc="upper left")
 
 
-def _judges_panel(ax: plt.Axes, checked: dict[str, list[dict[str, Any]]]) -> None:
+def _judges_panel(ax: plt.Axes, results: dict[str, Any]) -> None:
+    checked = _runs(results, "predictor_check")
     predictor_acc = next(iter(checked.values()))[0]["predictor_check"][0]["predictor"]["acc"]
+    fired_at: dict[int, list[str]] = {}
     for i, (name, runs) in enumerate(checked.items()):
         curve = _mean_curve([[e["model"]["acc"] for e in r["predictor_check"]] for r in runs])
         epochs = np.arange(1, len(curve) + 1)
         ax.plot(epochs, curve, STYLES[i % 4], marker=MARKERS[i % 9], markersize=3,
-                color=f"C{i}", label=f"model trained by {name}")  # fmt: skip
+                color=_colour(results, name), label=f"model trained by {name}")  # fmt: skip
         fired = [r.get("predictor_check_fired_at_epoch") for r in runs]
-        for epoch in {f for f in fired if f is not None}:
-            ax.axvline(epoch, color=f"C{i}", linestyle=":", linewidth=1)
+        for epoch in sorted({f for f in fired if f is not None}):
             n = sum(f == epoch for f in fired)
-            ax.annotate(f"{name}: check fired ({n}/{len(runs)} seeds)", (epoch, 0.03),
-                        rotation=90, fontsize=7, color=f"C{i}")  # fmt: skip
+            fired_at.setdefault(epoch, []).append(f"{name} {n}/{len(runs)}")
+    for epoch, who in fired_at.items():  # one line and one label per epoch
+        ax.axvline(epoch, color="dimgrey", linestyle=":", linewidth=1)
+        ax.annotate(f"check fired: {', '.join(who)} seeds", (epoch, 0.03), rotation=90,
+                    fontsize=7, color="dimgrey", xytext=(2, 0),
+                    textcoords="offset points")  # fmt: skip
     ax.axhline(predictor_acc, color="black", linestyle="--", linewidth=1,
                label=f"predictor, cross-fitted ({predictor_acc:.2f})")  # fmt: skip
     ax.set_ylim(0, 1.05)
@@ -123,16 +134,20 @@ def _judges_panel(ax: plt.Axes, checked: dict[str, list[dict[str, Any]]]) -> Non
     ax.grid(alpha=0.3)
 
 
-def _terms_panel(ax: plt.Axes, scored: dict[str, list[dict[str, Any]]]) -> None:
+def _terms_panel(ax: plt.Axes, results: dict[str, Any]) -> None:
+    scored = _runs(results, "score_terms")
+    width = 1
     for i, (name, runs) in enumerate(scored.items()):
         for j, (key, label) in enumerate(TERMS):
             rows = [[None if e is None else e[key] for e in r["score_terms"]] for r in runs]
             curve = _mean_curve(rows)
+            width = max(width, len(curve))
             prefix = f"{name}: " if len(scored) > 1 else ""
             ax.plot(np.arange(1, len(curve) + 1), curve, STYLES[i % 4], color=f"C{j + 2}",
                     marker=MARKERS[j], markersize=3, label=prefix + label)  # fmt: skip
     ax.axhline(0, color="grey", linewidth=0.6)
-    ax.set_xlabel("epoch (gaps: epochs selected by the fall-back)")
+    ax.set_xlim(0.5, width + 0.5)
+    ax.set_xlabel("epoch (none drawn: epochs selected by the fall-back)")
     ax.set_ylabel("mean over the selected points (nats)")
     ax.set_title("(c) Eq. 16's summands in the selected set", fontsize=9)
     ax.legend(fontsize=7)
@@ -144,7 +159,7 @@ def _picks_panel(ax: plt.Axes, results: dict[str, Any]) -> None:
     for i, (name, runs) in enumerate(picks.items()):
         curve = _mean_curve([r["selected_noisy_per_epoch"] for r in runs])
         ax.plot(np.arange(1, len(curve) + 1), curve, STYLES[i % 4], marker=MARKERS[i % 9],
-                markersize=3, color=f"C{i}", label=name)  # fmt: skip
+                markersize=3, color=_colour(results, name), label=name)  # fmt: skip
     noise = results["config"].get("dataset", {}).get("noise")
     if noise:
         ax.axhline(noise, color="grey", linestyle="--", linewidth=0.8,
@@ -168,13 +183,13 @@ def plot_predictor_diagnosis(results: dict[str, Any], title: str | None = None) 
             "holdout-trained predictor (bayesian, rho_loss) and predictor_check.enabled=true"
         )
     panels = [
-        *([(_reliability_panel, checked), (_judges_panel, checked)] if checked else []),
-        *([(_terms_panel, scored)] if scored else []),
-        (_picks_panel, results),
+        *([_reliability_panel, _judges_panel] if checked else []),
+        *([_terms_panel] if scored else []),
+        _picks_panel,
     ]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.3))
-    for ax, (panel, data) in zip(np.atleast_1d(axes), panels, strict=True):
-        panel(ax, data)
+    for ax, panel in zip(np.atleast_1d(axes), panels, strict=True):
+        panel(ax, results)
     cfg = results["config"]
     fig.suptitle(
         title
