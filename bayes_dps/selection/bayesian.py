@@ -164,8 +164,11 @@ class BayesianSelection(ScoredSelection):
         else:
             samples = predictive.sample(self.num_samples, generator=self.rng.on(logits.device))
             expected_loglik, log_pred = mc_terms(samples, batch.y)
-        self._terms = (expected_loglik, zs, batch.y, log_pred, alpha)
-        return eq16(expected_loglik, zs, batch.y, log_pred, alpha)
+        # Eq. 16's three summands, kept for the epoch's statistics of the selected set
+        model = alpha * expected_loglik
+        zero_shot = (1 - alpha) * -cross_entropy(zs, batch.y)
+        self._terms = (model, zero_shot, log_pred)
+        return model + zero_shot - log_pred
 
     def update(self, batch: BigBatch, selection: Selection) -> None:
         self._count_terms(selection)
@@ -176,13 +179,11 @@ class BayesianSelection(ScoredSelection):
         device: no host synchronisation)."""
         if self._terms is None:
             return
-        expected_loglik, zs, y, log_pred, alpha = self._terms
-        terms = torch.stack(
-            [alpha * expected_loglik, (1 - alpha) * -cross_entropy(zs, y), -log_pred], dim=1
-        ).detach()
-        picked = terms[selection.positions].sum(0)
+        model, zero_shot, log_pred = self._terms
+        pos = selection.positions
+        picked = torch.stack([model[pos], zero_shot[pos], -log_pred[pos]]).sum(1).detach()
         self._term_sums = picked if self._term_sums is None else self._term_sums + picked
-        self._term_count += len(selection.positions)
+        self._term_count += len(pos)
         self._terms = None
 
     def epoch_stats(self) -> dict[str, float]:
