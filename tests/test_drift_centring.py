@@ -113,5 +113,5 @@ def test_a_resumed_sampler_continues_the_running_mean_exactly():
     resumed.load_state_dict(saved[0])
     for bt, bm in batches[10:]:
         resumed.step(bt, bm)
-    assert torch.equal(resumed.centring.b, straight.centring.b)
+    assert torch.equal(resumed.drift.centring.b, straight.drift.centring.b)
     assert torch.equal(resumed.w, straight.w)

@@ -86,7 +86,8 @@ def test_smollm_ift_with_a_corrupted_task_on_a_tiny_random_llama(tmp_path):
             "text.vocab_size=300", "text.max_length=48",
             "dataset.sources=[wordnet:define, wordnet:hypernym, chatterbot:ai]",
             "dataset.per_task=8", "dataset.meta_per_class=2", "dataset.test_per_task=2",
-            "dataset.val_per_task=1", "model_options.lora_r=2", *TINY]  # fmt: skip
+            "dataset.val_per_task=1", "model_options.lora_r=2",
+            "methods=[mixing, bads_weightnet, bads_fixed_w, classact]", *TINY]  # fmt: skip
     out = tmp_path / "ift"
     res = _run("smollm_ift", out, sets)
     _check_run(out, res, "token_acc", {"clean", "noisy"})
@@ -130,3 +131,52 @@ def test_a_missing_local_model_is_a_clear_error(tmp_path, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert f"no local model at {tmp_path / 'none'}" in err and "save_pretrained" in err
+
+
+def test_askllm_weights_equal_one_question_at_a_time(tmp_path):
+    """The batched, left-padded scoring against each question and answer forwarded alone."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from bayes_dps.data.text import TextExample, causal_prompt
+    from bayes_dps.methods.bads.askllm import answer_tokens, askllm_weights, question, shots
+
+    folder = _saved_model(tmp_path, seq2seq=False)
+    model = AutoModelForCausalLM.from_pretrained(folder).eval()
+    tok = AutoTokenizer.from_pretrained(folder)
+    train = [TextExample(f"add the numbers {i}", "the city" * (i % 3 + 1), "g") for i in range(5)]
+    meta = [TextExample("the runway", "is long", "a"), TextExample("the capital", "city", "b")]
+    got = askllm_weights(model, tok, train, meta, num_shots=2, batch_size=3)
+    asked = shots(meta, 2)
+    assert [e.group for e in asked] == ["a", "b"]  # one per group first
+    for i, e in enumerate(train):
+        framed = causal_prompt(tok, question(e, asked))
+        prefix = tok.encode(framed, add_special_tokens=False)
+        logp = {}
+        for name, answer in zip(("yes", "no"), answer_tokens(tok, framed), strict=True):
+            with torch.no_grad():
+                logits = model(input_ids=torch.tensor([prefix + answer])).logits[0]
+            steps = torch.log_softmax(logits.double(), -1)
+            logp[name] = sum(steps[len(prefix) + t - 1, a] for t, a in enumerate(answer))
+        want = torch.sigmoid(logp["yes"] - logp["no"]).item()
+        assert got[i].item() == pytest.approx(want, abs=1e-4)
+
+
+def test_askllm_o_runs_on_a_local_causal_lm_and_is_refused_without_one(tmp_path):
+    from bayes_dps.config import BADS_DEFAULTS, load_config
+    from bayes_dps.configs import resolve
+    from bayes_dps.errors import ConfigError
+
+    files = write_instructions(tmp_path / "data", per_task=16)
+    model = _saved_model(tmp_path, seq2seq=False)
+    sets = [f"model_options.pretrained={model}", f"dataset.sources=[{', '.join(map(str, files))}]",
+            "dataset.corrupt_task=arithmetic", "dataset.per_task=8", "dataset.meta_per_class=2",
+            "dataset.test_per_task=2", "dataset.val_per_task=1", "text.max_length=48",
+            "model_options.lora_r=2", "batch_size=4", "meta_batch_size=4",
+            "methods=[askllm_o, classact]", "classact.base_steps=0"]  # fmt: skip
+    res = _run("llm_ift", tmp_path / "ask", sets)
+    for name in ("askllm_o", "classact"):
+        weights = res["methods"][name]["seeds"][0]["final_group_weights"]
+        assert {"clean", "noisy"} <= set(weights) and all(0 < w < 1 for w in weights.values())
+    with pytest.raises(ConfigError, match="askllm_o asks a pretrained"):
+        load_config(resolve("llm_ift"), ["methods=[askllm_o]"], BADS_DEFAULTS)

@@ -489,5 +489,9 @@ BADS: Tree = {
         "l2": Key(Float(0, 1e6), 1e-3, "L2 penalty of the curated-vs-uncurated classifier"),
         "max_iter": Key(Int(1, 100_000), 200, "L-BFGS iterations of that classifier"),
     },
+    "askllm": {
+        "shots": Key(Int(0, 64), 3, "curated examples describing the target task in the question"),
+        "max_length": Key(Int(16, 32_768), 512, "tokens of a question kept (from the right)"),
+    },
     "blo": {"inner_lr": Key(LR, 0.1, "step size of the look-ahead SGD step")},
 }

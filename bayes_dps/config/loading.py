@@ -317,3 +317,11 @@ def _check_bads(cfg: dict[str, Any]) -> None:
                 "bads_weightnet samples the weight network's φ by SG-MCMC; bads.kernel=gibbs "
                 "applies to per-instance w only — use sgld, psgld or sghmc with it"
             )
+    if "askllm_o" in cfg["methods"] and (
+        cfg.get("task") != "causal_lm" or not cfg["model_options"].get("pretrained")
+    ):
+        raise ConfigError(
+            "askllm_o asks a pretrained instruction-tuned causal LM about each example: it needs "
+            "task: causal_lm and model_options.pretrained (e.g. smollm2); drop it from methods "
+            "for other tasks"
+        )

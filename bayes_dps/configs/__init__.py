@@ -10,7 +10,7 @@ from pathlib import Path
 from bayes_dps.errors import ConfigError
 
 #: top-level keys that only ``bayes-dps bads`` configs have
-_BADS_KEYS = ("bads", "steps", "contrastive", "classact", "blo")
+_BADS_KEYS = ("bads", "steps", "contrastive", "classact", "askllm", "blo")
 
 
 def bundled() -> dict[str, Path]:

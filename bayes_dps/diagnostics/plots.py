@@ -266,9 +266,10 @@ WEIGHT_UNITS = {
     "blo": "|B_t|·w_i at the latest visit (1 = uniform)",
     "contrastive": "share of the group kept (fixed before training)",
     "classact": "P(curated | x), the loss weight (fixed before training)",
+    "askllm_o": "P(yes | 'useful?'), the loss weight (fixed before training)",
 }
 #: methods whose weights are fixed before training (drawn as bars, not curves)
-FIXED_WEIGHTS = ("contrastive", "classact")
+FIXED_WEIGHTS = ("contrastive", "classact", "askllm_o")
 
 
 def plot_group_weights(results: dict[str, Any], title: str | None = None) -> plt.Figure:

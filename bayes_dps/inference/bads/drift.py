@@ -99,3 +99,39 @@ class GroupDrift:
             # a diverged chain's statistics are recorded as missing (JSON has no NaN)
             out[g] = {k: v if math.isfinite(v) else None for k, v in means.items()}
         return out
+
+
+class Drift:
+    """The drift the weight move reads, ``d_i = ℓ_i − γ ℓ̄_i``, centred when asked
+    (``centring``: ``none`` or ``running_mean``) and summed per group once :meth:`watch` is
+    called."""
+
+    def __init__(
+        self, gamma: float, centring: str = "none", momentum: float = 0.99, device="cpu"
+    ) -> None:
+        if centring not in CENTRINGS:
+            raise ValueError(f"drift centring {centring!r}; choose from {CENTRINGS}")
+        self.gamma, self.device = gamma, device
+        self.centring = DriftCentring(momentum, device) if centring == "running_mean" else None
+        #: per-group statistics (``None`` until :meth:`watch`)
+        self.groups: GroupDrift | None = None
+
+    def __call__(
+        self, idx: torch.Tensor, ll: torch.Tensor, ll_aux: torch.Tensor | None
+    ) -> torch.Tensor:
+        drift = ll if ll_aux is None else ll - self.gamma * ll_aux
+        if self.centring is not None:
+            drift = self.centring(drift)
+        if self.groups is not None:
+            self.groups.observe(idx, ll, ll_aux, drift)
+        return drift
+
+    def watch(self, masks: dict[str, np.ndarray]) -> None:
+        self.groups = GroupDrift(masks, self.device)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {} if self.centring is None else {"centring": self.centring.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.centring is not None:
+            self.centring.load_state_dict(state["centring"])

@@ -45,7 +45,7 @@ from torch import nn
 
 from bayes_dps import distributed as dist
 from bayes_dps.errors import ConfigError, DataError
-from bayes_dps.inference.bads.drift import DriftCentring, GroupDrift
+from bayes_dps.inference.bads.drift import Drift
 from bayes_dps.inference.bads.normaliser import AuxiliaryChain
 from bayes_dps.inference.bads.settings import BADSSettings
 from bayes_dps.inference.bads.theta import ThetaMove
@@ -145,13 +145,7 @@ class BADSSampler:
         self.weights_move = weights_move(
             s, algorithm, n_t, start, self.prior, self.likelihood, weight_net, self.device
         )
-        self.centring = (
-            DriftCentring(s.drift_momentum, self.device)
-            if s.drift_centring == "running_mean"
-            else None
-        )
-        #: per-group drift statistics, once :meth:`watch_groups` is called
-        self.group_drift: GroupDrift | None = None
+        self.drift = Drift(self.gamma, s.drift_centring, s.drift_momentum, self.device)
         self.autocast = autocast or nullcontext
         self.num_steps = 0
         self.check_inputs = check_inputs
@@ -209,11 +203,7 @@ class BADSSampler:
             ll_aux, stats["aux_lp"] = self.normaliser.step(
                 self.model, lik, batch_t, w_b, big_b, self.generators["aux"], self.autocast
             )
-        drift = ll_t.detach() if ll_aux is None else ll_t.detach() - self.gamma * ll_aux
-        if self.centring is not None:
-            drift = self.centring(drift)
-        if self.group_drift is not None:
-            self.group_drift.observe(idx_t, ll_t.detach(), ll_aux, drift)
+        drift = self.drift(idx_t, ll_t.detach(), ll_aux)
         if not warming:
             moves.move(idx_t, drift, out_t, y_t, big_b, self.generators["weights"])
         log_joint = log_joint.detach()
@@ -233,8 +223,8 @@ class BADSSampler:
     # ------------------------------------------------------- statistics
     def watch_groups(self, masks: dict[str, np.ndarray]) -> None:
         """Sum ``ℓ_i``, ``ℓ̄_i`` and the drift per group (boolean masks over ``D_t``) at every
-        step, read by ``group_drift.read()`` (``inference.bads.drift.GroupDrift``)."""
-        self.group_drift = GroupDrift(masks, self.device)
+        step, read by ``drift.groups.read()`` (``inference.bads.drift.GroupDrift``)."""
+        self.drift.watch(masks)
 
     def raise_if_nonfinite(self) -> None:
         """Raise :class:`NumericalError` naming the first step whose log joint was not finite
@@ -303,8 +293,7 @@ class BADSSampler:
         }
         if self.normaliser is not None:
             state["normaliser"] = self.normaliser.state_dict()
-        if self.centring is not None:
-            state["drift_centring"] = self.centring.state_dict()
+        state["drift"] = self.drift.state_dict()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -323,8 +312,7 @@ class BADSSampler:
         self.recorder.load_state_dict(state["recorder"])
         if self.normaliser is not None:
             self.normaliser.load_state_dict(state["normaliser"])
-        if self.centring is not None:
-            self.centring.load_state_dict(state["drift_centring"])
+        self.drift.load_state_dict(state.get("drift", {}))
 
 
 #: the layout of :meth:`BADSSampler.state_dict` (checkpoints of another layout are refused)

@@ -47,7 +47,7 @@ class BADSBlock:
             "train_loss": stats.pop("loss"),
             **stats,
             "group_weights": group_means(self.sampler.w, self.masks),
-            "group_drift": self.sampler.group_drift.read(),
+            "group_drift": self.sampler.drift.groups.read(),
         }
 
     def state_dict(self) -> dict:

@@ -11,12 +11,14 @@
 * the data baselines ``mixing``, ``meta_only``, ``dup_meta``, ``random_select``
   (``baselines``) — plain minibatch steps with the config's optimiser;
 * ``contrastive`` (CDS, ``contrastive``), ``classact`` (a curated-vs-uncurated classifier's
-  probability as loss weights, ``classact``) and ``blo`` (L2RW look-ahead weights, ``blo``).
+  probability as loss weights, ``classact``), ``askllm_o`` (the instruction-tuned model's
+  "is this useful?" probability as loss weights, ``askllm``) and ``blo`` (L2RW look-ahead
+  weights, ``blo``).
 
 A builder takes a :class:`RunContext` and returns a :class:`Setup`: the trainer's epoch step,
 its optimiser (checkpointed), and, for methods with per-instance weights, their recorder (or,
-for ``contrastive`` and ``classact``, the weights fixed before training). Adding a method is
-adding an entry.
+for ``contrastive``, ``classact`` and ``askllm_o``, the weights fixed before training).
+Adding a method is adding an entry.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from bayes_dps.data.batches import BatchStream
 from bayes_dps.inference.bads import BADSSampler, BADSSettings, default_weight_net
 from bayes_dps.inference.bads.settings import CALLER_SETTINGS
 from bayes_dps.inference.weight_trace import WeightRecorder, top_fraction
+from bayes_dps.methods.bads.askllm import askllm_weights
 from bayes_dps.methods.bads.baselines import DATA_BASELINES, baseline_data
 from bayes_dps.methods.bads.blo import BLOBlock
 from bayes_dps.methods.bads.classact import classact_weights
@@ -198,6 +201,16 @@ def _contrastive(run: RunContext) -> Setup:
     return setup
 
 
+def _weighted_mixing(run: RunContext, weights: torch.Tensor) -> Setup:
+    """A mixing run whose ``D_t`` losses are weighted by ``weights`` (``D_m``'s by 1)."""
+    task = run.task
+    setup = _sgd(
+        run, task.train.concat(task.meta), torch.cat([weights, torch.ones(len(task.meta))])
+    )
+    setup.fixed_weights = weights
+    return setup
+
+
 def _classact(run: RunContext) -> Setup:
     task, device = run.task, run.device
     weights = classact_weights(
@@ -205,11 +218,17 @@ def _classact(run: RunContext) -> Setup:
         device=device, features=getattr(task, "frozen_features", None),
         likelihood=task.likelihood,
     )  # fmt: skip
-    setup = _sgd(
-        run, task.train.concat(task.meta), torch.cat([weights, torch.ones(len(task.meta))])
-    )
-    setup.fixed_weights = weights
-    return setup
+    return _weighted_mixing(run, weights)
+
+
+def _askllm_o(run: RunContext) -> Setup:
+    # the run's own model, before training: the pretrained base (LoRA adapters disabled)
+    a, task = run.cfg["askllm"], run.task
+    weights = askllm_weights(
+        run.model, task.tokenizer, task.raw.train, task.raw.meta, num_shots=a["shots"],
+        max_length=a["max_length"], batch_size=run.cfg["eval_batch_size"],
+    )  # fmt: skip
+    return _weighted_mixing(run, weights)
 
 
 METHODS: dict[str, Callable[[RunContext], Setup]] = {
@@ -220,6 +239,7 @@ METHODS: dict[str, Callable[[RunContext], Setup]] = {
     **{m: partial(_data, method=m) for m in DATA_BASELINES},
     "contrastive": _contrastive,
     "classact": _classact,
+    "askllm_o": _askllm_o,
     "blo": _blo,
 }
 #: methods whose weights are a posterior (traced, exported to ArviZ)
@@ -227,5 +247,5 @@ WEIGHT_METHODS = ("bads", "bads_chain", "bads_weightnet")
 #: the fixed-weight twin of each weight method (the same θ chain, w held at the prior mean)
 TWINS = {m: "bads_fixed_w" for m in WEIGHT_METHODS}
 #: baselines that choose or weight data with D_m
-META_BASELINES = ("contrastive", "classact", "blo")
+META_BASELINES = ("contrastive", "classact", "askllm_o", "blo")
 BADS_METHODS = tuple(METHODS)
