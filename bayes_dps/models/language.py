@@ -152,14 +152,11 @@ def mean_pooled_embeddings(
     """``(N, H)`` mean over the non-padding positions of the last hidden states of the base
     model (LoRA adapters disabled) — the weight network's view of each example. ``inputs``
     are padded with ``PAD`` (−1)."""
-    from contextlib import nullcontext
+    from bayes_dps.models.modes import base_mode
 
-    from bayes_dps.models.modes import eval_mode
-
-    disable = getattr(model, "disable_adapter", None)
     device = next(model.parameters()).device
     out = []
-    with eval_mode(model), disable() if disable is not None else nullcontext():
+    with base_mode(model):
         for start in range(0, len(inputs), batch_size):
             x = inputs[start : start + batch_size].to(device)
             mask = x >= 0

@@ -11,8 +11,7 @@ paper's own model as the rater).
        Is the following example useful for learning the target task? ### <z_i> ###
        Answer yes or no.
 
-   and the base model (LoRA adapters disabled) gives the next-token logits after the
-   assistant's turn begins;
+   and put to the base model (LoRA adapters disabled), the assistant's turn begun;
 3. ``w_i = p(yes) / (p(yes) + p(no))``, each the probability of the whole answer (``" yes"``,
    ``" no"``; without the space when the template ends with one or a newline) after the
    question — ``σ(log p(yes | q) − log p(no | q))``, scored once, before training;
@@ -21,20 +20,20 @@ paper's own model as the rater).
 
 Only a pretrained causal LM can be asked (``task: causal_lm`` with
 ``model_options.pretrained``); a model trained from scratch has no answer to give. The scoring
-pass (one forward per example) is extra cost on top of the final run's ``steps``.
+(two forward passes per example, one per answer) is extra cost on top of the final run's
+``steps``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import nullcontext
 
 import torch
 from torch import nn
 
 from bayes_dps.data.text import TextExample, causal_prompt
 from bayes_dps.errors import ConfigError
-from bayes_dps.models.modes import eval_mode
+from bayes_dps.models.modes import base_mode
 
 QUESTION = "Is the following example useful for learning the target task?"
 
@@ -116,9 +115,8 @@ def askllm_weights(
     framed = [causal_prompt(tokenizer, question(e, examples)) for e in train]
     yes, no = answer_tokens(tokenizer, framed[0])
     device = next(model.parameters()).device
-    disable = getattr(model, "disable_adapter", None)
     out = torch.empty(len(train))
-    with eval_mode(model), disable() if disable is not None else nullcontext():
+    with base_mode(model):
         for start in range(0, len(framed), batch_size):
             prefixes = [tokenizer.encode(t, add_special_tokens=False)[-max_length:]
                         for t in framed[start : start + batch_size]]  # fmt: skip

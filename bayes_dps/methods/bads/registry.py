@@ -83,7 +83,7 @@ class Setup:
     step: Any  # an EpochStep
     optimizer: torch.optim.Optimizer
     recorder: WeightRecorder | None = None
-    #: contrastive: its selection as 0/1 weights; classact: its weights
+    #: contrastive: its selection as 0/1 weights; classact, askllm_o: their loss weights
     fixed_weights: torch.Tensor | None = None
 
 
