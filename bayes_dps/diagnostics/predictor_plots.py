@@ -58,6 +58,18 @@ def _mean_curve(rows: list[list[float | None]]) -> np.ndarray:
         return np.nanmean(grid, axis=0)
 
 
+def _label(
+    ax: plt.Axes, xlabel: str, ylabel: str, title: str, legend: str = "best", grid: bool = True
+) -> None:
+    """A panel's axis labels, title and small legend (the four panels read alike)."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc=legend)
+    if grid:
+        ax.grid(alpha=0.3)
+
+
 def _colour(results: dict[str, Any], name: str) -> str:
     """The method's colour, the same in every panel (its place in the run's methods)."""
     return f"C{list(results['methods']).index(name) % 10}"
@@ -96,14 +108,12 @@ def _reliability_panel(ax: plt.Axes, results: dict[str, Any]) -> None:
                 ha="center", va="center", fontsize=8, transform=ax.transAxes)  # fmt: skip
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.05)
-    ax.set_xlabel("predictor's confidence (top class)")
-    ax.set_ylabel("accuracy on held-out curated points")
-    ax.set_title(
+    title = (
         f"(a) predictor, cross-fitted: acc {quality['acc']:.2f}, NLL {quality['nll']:.2f}, "
-        f"ECE {quality['ece']:.2f}",
-        fontsize=9,
+        f"ECE {quality['ece']:.2f}"
     )
-    ax.legend(fontsize=7, loc="upper left")
+    _label(ax, "predictor's confidence (top class)", "accuracy on held-out curated points",
+           title, legend="upper left", grid=False)  # fmt: skip
 
 
 def _judges_panel(ax: plt.Axes, results: dict[str, Any]) -> None:
@@ -127,11 +137,8 @@ def _judges_panel(ax: plt.Axes, results: dict[str, Any]) -> None:
     ax.axhline(predictor_acc, color="black", linestyle="--", linewidth=1,
                label=f"predictor, cross-fitted ({predictor_acc:.2f})")  # fmt: skip
     ax.set_ylim(0, 1.05)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("accuracy on the curated set")
-    ax.set_title("(b) who judges labels better", fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
-    ax.grid(alpha=0.3)
+    _label(ax, "epoch", "accuracy on the curated set", "(b) who judges labels better",
+           legend="lower right")  # fmt: skip
 
 
 def _terms_panel(ax: plt.Axes, results: dict[str, Any]) -> None:
@@ -147,11 +154,9 @@ def _terms_panel(ax: plt.Axes, results: dict[str, Any]) -> None:
                     marker=MARKERS[j], markersize=3, label=prefix + label)  # fmt: skip
     ax.axhline(0, color="grey", linewidth=0.6)
     ax.set_xlim(0.5, width + 0.5)
-    ax.set_xlabel("epoch (none drawn: epochs selected by the fall-back)")
-    ax.set_ylabel("mean over the selected points (nats)")
-    ax.set_title("(c) Eq. 16's summands in the selected set", fontsize=9)
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
+    _label(ax, "epoch (none drawn: epochs selected by the fall-back)",
+           "mean over the selected points (nats)",
+           "(c) Eq. 16's summands in the selected set")  # fmt: skip
 
 
 def _picks_panel(ax: plt.Axes, results: dict[str, Any]) -> None:
@@ -165,11 +170,8 @@ def _picks_panel(ax: plt.Axes, results: dict[str, Any]) -> None:
         ax.axhline(noise, color="grey", linestyle="--", linewidth=0.8,
                    label=f"noise rate of the data ({noise:.0%})")  # fmt: skip
     ax.set_ylim(0, 1.0)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("label-noise share of the selected points")
-    ax.set_title("(d) what gets picked over time", fontsize=9)
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
+    _label(ax, "epoch", "label-noise share of the selected points",
+           "(d) what gets picked over time")  # fmt: skip
 
 
 def plot_predictor_diagnosis(results: dict[str, Any], title: str | None = None) -> plt.Figure:
