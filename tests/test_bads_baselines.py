@@ -27,6 +27,19 @@ from bayes_dps.models.priors import truncated_normal
 DENOISE = ROOT / "experiments" / "configs" / "digits_denoise.yaml"
 
 
+def digits_problem(config, sets):
+    """``(cfg, splits, make_model)`` of a digits BADS config with ``sets`` applied."""
+    cfg = load_config(config, sets, BADS_DEFAULTS)
+    splits = load_data(cfg["dataset"])
+
+    def make():
+        return build_model(
+            cfg["model"], splits.input_shape, splits.num_classes, cfg["model_options"]
+        )
+
+    return cfg, splits, make
+
+
 def tiny_problem(seed=0):
     torch.manual_seed(seed)
     model = build_model("mlp", (5,), 3, {"hidden": [7]}).double()
@@ -91,11 +104,8 @@ def test_log_likelihoods_and_top_fraction():
 
 
 def test_contrastive_scores_rank_clean_points_above_noisy_ones():
-    cfg = load_config(DENOISE, ["contrastive.base_steps=300", "contrastive.finetune_steps=60"],
-                      BADS_DEFAULTS)  # fmt: skip
-    splits = load_data(cfg["dataset"])
-    make = lambda: build_model(  # noqa: E731
-        cfg["model"], splits.input_shape, splits.num_classes, cfg["model_options"]
+    cfg, splits, make = digits_problem(
+        DENOISE, ["contrastive.base_steps=300", "contrastive.finetune_steps=60"]
     )
     torch.manual_seed(0)
     s = contrastive_scores(make, splits.train, splits.meta, cfg, seed=0)
@@ -160,11 +170,8 @@ def test_classact_weights_find_off_domain_inputs_and_weight_the_loss():
     from bayes_dps.data.batches import BatchStream
     from bayes_dps.training.epoch import MinibatchEpoch
 
-    cfg = load_config(ROOT / "experiments" / "configs" / "digits_domain.yaml",
-                      ["classact.base_steps=100"], BADS_DEFAULTS)  # fmt: skip
-    splits = load_data(cfg["dataset"])
-    make = lambda: build_model(  # noqa: E731
-        cfg["model"], splits.input_shape, splits.num_classes, cfg["model_options"]
+    cfg, splits, make = digits_problem(
+        ROOT / "experiments" / "configs" / "digits_domain.yaml", ["classact.base_steps=100"]
     )
     torch.manual_seed(0)
     w = classact_weights(make, splits.train, splits.meta, cfg, seed=0)

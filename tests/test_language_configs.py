@@ -47,6 +47,16 @@ def _saved_model(tmp_path: Path, seq2seq: bool) -> Path:
     return folder
 
 
+def _llm_ift_stand_in(tmp_path: Path) -> list[str]:
+    """``llm_ift`` on instruction files and a tiny saved Llama the test writes."""
+    files = write_instructions(tmp_path / "data", per_task=16)
+    model = _saved_model(tmp_path, seq2seq=False)
+    return [f"model_options.pretrained={model}", f"dataset.sources=[{', '.join(map(str, files))}]",
+            "dataset.corrupt_task=arithmetic", "dataset.per_task=8", "dataset.meta_per_class=2",
+            "dataset.test_per_task=2", "dataset.val_per_task=1", "text.max_length=48",
+            "model_options.lora_r=2", "batch_size=4", "meta_batch_size=4"]  # fmt: skip
+
+
 def _check_run(out: Path, res: dict, metric: str, headline: set[str]) -> None:
     assert res["config"]["metric"] == metric
     assert set(res["headline_groups"]) == headline
@@ -109,12 +119,7 @@ def test_webnlg_config_with_a_local_pretrained_t5_folder(tmp_path):
 
 
 def test_llm_ift_config_on_instruction_files_and_a_local_causal_lm(tmp_path):
-    files = write_instructions(tmp_path / "data", per_task=16)
-    model = _saved_model(tmp_path, seq2seq=False)
-    sets = [f"model_options.pretrained={model}", f"dataset.sources=[{', '.join(map(str, files))}]",
-            "dataset.corrupt_task=arithmetic", "dataset.per_task=8", "dataset.meta_per_class=2",
-            "dataset.test_per_task=2", "dataset.val_per_task=1", "text.max_length=48",
-            "model_options.lora_r=2", "batch_size=4", "meta_batch_size=4"]  # fmt: skip
+    sets = _llm_ift_stand_in(tmp_path)
     out = tmp_path / "llm"
     res = _run("llm_ift", out, sets)
     _check_run(out, res, "token_acc", {"clean", "noisy"})
@@ -167,13 +172,8 @@ def test_askllm_o_runs_on_a_local_causal_lm_and_is_refused_without_one(tmp_path)
     from bayes_dps.configs import resolve
     from bayes_dps.errors import ConfigError
 
-    files = write_instructions(tmp_path / "data", per_task=16)
-    model = _saved_model(tmp_path, seq2seq=False)
-    sets = [f"model_options.pretrained={model}", f"dataset.sources=[{', '.join(map(str, files))}]",
-            "dataset.corrupt_task=arithmetic", "dataset.per_task=8", "dataset.meta_per_class=2",
-            "dataset.test_per_task=2", "dataset.val_per_task=1", "text.max_length=48",
-            "model_options.lora_r=2", "batch_size=4", "meta_batch_size=4",
-            "methods=[askllm_o, classact]", "classact.base_steps=0"]  # fmt: skip
+    sets = [*_llm_ift_stand_in(tmp_path), "methods=[askllm_o, classact]",
+            "classact.base_steps=0"]  # fmt: skip
     res = _run("llm_ift", tmp_path / "ask", sets)
     for name in ("askllm_o", "classact"):
         weights = res["methods"][name]["seeds"][0]["final_group_weights"]

@@ -21,11 +21,16 @@ from bayes_dps.selection.uniform import UniformSelection
 from bayes_dps.tasks.metrics import calibration, reliability
 
 
+def _random_predictions(seed: int, n: int, k: int, scale: float):
+    """``(logits, labels, softmax probabilities)`` drawn at random (numpy)."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(n, k)) * scale
+    y = rng.integers(0, k, n)
+    return logits, y, np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+
+
 def test_calibration_equals_a_hand_computation():
-    rng = np.random.default_rng(0)
-    logits = rng.normal(size=(200, 4)) * 2
-    y = rng.integers(0, 4, 200)
-    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    logits, y, p = _random_predictions(0, 200, 4, 2.0)
     conf, pred = p.max(1), p.argmax(1)
     ece = 0.0
     for b in range(15):
@@ -39,10 +44,7 @@ def test_calibration_equals_a_hand_computation():
 
 
 def test_reliability_diagram_equals_a_hand_computation():
-    rng = np.random.default_rng(1)
-    logits = rng.normal(size=(300, 3)) * 1.5
-    y = rng.integers(0, 3, 300)
-    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    logits, y, p = _random_predictions(1, 300, 3, 1.5)
     conf, pred = p.max(1), p.argmax(1)
     got = reliability(torch.tensor(logits), torch.tensor(y), bins=10)
     for b in range(10):
