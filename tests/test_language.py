@@ -29,7 +29,7 @@ from bayes_dps.inference.bads import BADSSampler
 from bayes_dps.models.language import apply_lora, build_causal_lm, build_seq2seq
 from bayes_dps.models.likelihoods import CausalLM, Seq2Seq
 from bayes_dps.models.priors import build_weight_prior
-from bayes_dps.tasks.text_metrics import corpus_bleu, token_accuracy
+from bayes_dps.tasks.text_metrics import corpus_bleu, greedy_continue, token_accuracy
 from tests.text_files import (
     write_chatterbot,
     write_instructions,
@@ -118,6 +118,38 @@ def test_token_accuracy_is_the_share_of_argmax_hits_on_counted_tokens(tokenizer)
                 hits += int(pred[t - 1] == ids[t])
                 total += 1
     assert token_accuracy(model, data, causal=True) == pytest.approx(hits / total)
+
+
+def test_batched_greedy_continuation_equals_one_prompt_at_a_time(tokenizer):
+    """Left-padded batches (prompts of different lengths) decode exactly what an argmax loop
+    over each unpadded prompt alone gives: padding, positions and the cut of the prompt."""
+    torch.manual_seed(3)
+    model = build_causal_lm(tokenizer, {**TINY, "d_model": 32, "layers": 2}).eval()
+    with torch.no_grad():  # weights large enough that the answer depends on the whole prompt
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.normal_(0, 0.5)
+    # only word pieces can win the argmax (the other rows' logits are 0): every answer runs
+    # its 5 tokens and decodes to visible text
+    words = [i for i in range(len(tokenizer)) if tokenizer.decode([i]).strip().isalpha()]
+    with torch.no_grad():
+        head = model.get_output_embeddings().weight
+        head[[i for i in range(len(tokenizer)) if i not in set(words)]] = 0
+    examples = [*EXAMPLES, TextExample("a", "b", "x")]
+    got = greedy_continue(model, tokenizer, examples, max_new_tokens=5, max_length=7,
+                          batch_size=3)  # fmt: skip
+    assert len({len(tokenizer.encode(e.prompt + "\n")) for e in examples}) > 1
+    for e, text in zip(examples, got, strict=True):
+        ids = tokenizer.encode(e.prompt + "\n", add_special_tokens=False)[-7:]
+        new = []
+        for _ in range(5):
+            with torch.no_grad():
+                nxt = int(model(input_ids=torch.tensor([ids + new])).logits[0, -1].argmax())
+            if nxt == tokenizer.eos_token_id:
+                break
+            new.append(nxt)
+        assert len(new) == 5 and text
+        assert text == " ".join(tokenizer.decode(new, skip_special_tokens=True).split())
 
 
 def test_lora_under_the_sampler_moves_only_the_adapters(tokenizer):

@@ -89,6 +89,28 @@ def test_wordnet_efficient_runs_every_method_and_resumes_exactly(tmp_path):
     assert without_timings(again) == without_timings(res)
 
 
+def test_wordnet_efficient_lm_decodes_bleu_with_every_method_on_a_local_llama(tmp_path):
+    """Data-to-text as a chat turn of a decoder-only model: BLEU from greedy continuations,
+    the weight network with the centred drift, classact and askllm_o, in- and off-domain
+    groups."""
+    dict_dir = write_wordnet(tmp_path / "dict", per_domain=30)
+    model = _saved_model(tmp_path, seq2seq=False)
+    sets = [f"dataset.path={dict_dir}", f"model_options.pretrained={model}",
+            "dataset.train_size=40", "dataset.meta_size=4", "dataset.val_size=2",
+            "dataset.test_size=6", "model_options.lora_r=2", "text.max_length=48",
+            "text.max_target=8", "batch_size=4", "meta_batch_size=4"]  # fmt: skip
+    out = tmp_path / "eflm"
+    res = _run("wordnet_efficient_lm", out, sets)
+    assert list(res["methods"]) == ["mixing", "bads_weightnet", "classact", "askllm_o"]
+    assert res["config"]["task"] == "causal_lm"
+    assert res["config"]["bads"]["drift_centring"] == "running_mean"
+    _check_run(out, res, "bleu", {"in_domain", "off_domain"})
+    for method in ("classact", "askllm_o"):
+        assert {"in_domain", "off_domain"} <= set(
+            res["methods"][method]["seeds"][0]["final_group_weights"]
+        )
+
+
 def test_smollm_ift_with_a_corrupted_task_on_a_tiny_random_llama(tmp_path):
     pytest.importorskip("chatterbot_corpus")
     dict_dir = write_wordnet(tmp_path / "dict", per_domain=12)

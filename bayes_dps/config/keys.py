@@ -413,7 +413,9 @@ TEXT: Tree = {
     ),
     "vocab_size": Key(Int(200, 500_000), 4000, "size of a trained `bpe` vocabulary"),
     "max_source": Key(Int(4, 8192), 64, "`seq2seq`: source tokens kept"),
-    "max_target": Key(Int(4, 8192), 48, "`seq2seq`: target tokens kept (and decoded)"),
+    "max_target": Key(
+        Int(4, 8192), 48, "`seq2seq`: target tokens kept (and decoded); `causal_lm`: tokens decoded"
+    ),
     "max_length": Key(Int(8, 32_768), 128, "`causal_lm`: prompt + response tokens kept"),
     "reduction": Key(
         Choice(("mean", "sum")),

@@ -264,7 +264,7 @@ def _check_online(cfg: dict[str, Any]) -> None:
 TASK_DATA = {
     "classification": None,
     "seq2seq": ("wordnet", "webnlg"),
-    "causal_lm": ("instructions",),
+    "causal_lm": ("instructions", "wordnet", "webnlg"),  # data-to-text as a chat turn
 }
 TASK_MODEL = {"seq2seq": "t5", "causal_lm": "llama"}
 
@@ -282,7 +282,8 @@ def _check_task(cfg: dict[str, Any]) -> None:
         if name in TEXT_DATASETS or model in keys.LANGUAGE_MODELS:
             raise ConfigError(
                 f"dataset {name!r} / model {model!r} are for language: set task: seq2seq "
-                "(wordnet, webnlg; model t5) or causal_lm (instructions; model llama)"
+                "(wordnet, webnlg; model t5) or causal_lm (instructions, wordnet, webnlg; "
+                "model llama)"
             )
         return
     if name not in TASK_DATA[task]:

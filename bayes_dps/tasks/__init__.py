@@ -26,7 +26,7 @@ from bayes_dps.tasks.metrics import evaluate
 METRICS = {
     "classification": ("acc", "balanced_acc"),
     "seq2seq": ("bleu", "token_acc"),
-    "causal_lm": ("token_acc",),
+    "causal_lm": ("token_acc", "bleu"),
 }
 
 

@@ -70,7 +70,12 @@ class LanguageTask:
         return model.to(device)
 
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
-        from bayes_dps.tasks.text_metrics import corpus_bleu, greedy_decode, token_accuracy
+        from bayes_dps.tasks.text_metrics import (
+            corpus_bleu,
+            greedy_continue,
+            greedy_decode,
+            token_accuracy,
+        )
 
         size = self.cfg["eval_batch_size"]
         causal = self.kind == "causal_lm"
@@ -80,12 +85,20 @@ class LanguageTask:
             out["val_token_acc"] = token_accuracy(
                 model, self.val, causal=causal, batch_size=size, device=device
             )
+        t = self.cfg["text"]
         if not causal:
             hyps = greedy_decode(
-                model, self.tokenizer, self.test, max_new_tokens=self.cfg["text"]["max_target"],
+                model, self.tokenizer, self.test, max_new_tokens=t["max_target"],
                 batch_size=size, device=device,
             )  # fmt: skip
-            out["bleu"] = corpus_bleu(hyps, [e.response for e in self.test.examples])
+        elif self.cfg["metric"] == "bleu":  # decoding costs a forward pass per new token
+            hyps = greedy_continue(
+                model, self.tokenizer, self.test.examples, max_new_tokens=t["max_target"],
+                max_length=t["max_length"], batch_size=size, device=device,
+            )  # fmt: skip
+        else:
+            return out
+        out["bleu"] = corpus_bleu(hyps, [e.response for e in self.test.examples])
         return out
 
     def group_kinds(self) -> tuple[str, ...]:

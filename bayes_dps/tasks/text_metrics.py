@@ -1,7 +1,8 @@
 """Test metrics of the language scenarios.
 
-* **BLEU** (data-to-text): batched greedy decoding, then ``sacrebleu``'s corpus BLEU against the
-  references (0–100).
+* **BLEU** (data-to-text): batched greedy decoding — of the source for an encoder–decoder, of
+  the continuation of the chat-framed prompt for a decoder-only model — then ``sacrebleu``'s
+  corpus BLEU against the references (0–100).
 * **Next-token accuracy** (instruction tuning; the paper's checkpoint-selection metric): the
   share of counted target tokens (response tokens) that the model's argmax predicts, teacher
   forced.
@@ -15,7 +16,7 @@ import torch
 from torch import nn
 
 from bayes_dps.data.batches import BatchStream
-from bayes_dps.data.text import IGNORE, PAD, TextDataset
+from bayes_dps.data.text import IGNORE, PAD, TextDataset, TextExample, causal_prompt
 from bayes_dps.models.modes import eval_mode
 
 
@@ -47,6 +48,46 @@ def greedy_decode(
                 pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
             )  # fmt: skip
             out += tokenizer.batch_decode(ids, skip_special_tokens=True)
+    return [" ".join(h.split()) for h in out]
+
+
+@torch.no_grad()
+def greedy_continue(
+    model: nn.Module,
+    tokenizer: Any,
+    examples: list[TextExample],
+    *,
+    max_new_tokens: int,
+    max_length: int,
+    batch_size: int = 16,
+    device: torch.device | str = "cpu",
+) -> list[str]:
+    """Greedy decoding of a decoder-only model's answer to each example's prompt, framed as
+    in training (``causal_prompt``, cut from the left to ``max_length`` tokens): the prompts
+    are left-padded so that every answer starts in the same column, and only the new tokens
+    are decoded."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    out: list[str] = []
+    with eval_mode(model):
+        for start in range(0, len(examples), batch_size):
+            prompts = [
+                tokenizer.encode(causal_prompt(tokenizer, e.prompt), add_special_tokens=False)[
+                    -max_length:
+                ]
+                for e in examples[start : start + batch_size]
+            ]
+            width = max(len(p) for p in prompts)
+            x = torch.full((len(prompts), width), pad, dtype=torch.long)
+            mask = torch.zeros(len(prompts), width, dtype=torch.long)
+            for r, p in enumerate(prompts):
+                x[r, width - len(p) :] = torch.tensor(p)
+                mask[r, width - len(p) :] = 1
+            ids = model.generate(
+                input_ids=x.to(device), attention_mask=mask.to(device),
+                max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+                pad_token_id=pad, eos_token_id=tokenizer.eos_token_id,
+            )  # fmt: skip
+            out += tokenizer.batch_decode(ids[:, width:], skip_special_tokens=True)
     return [" ".join(h.split()) for h in out]
 
 
