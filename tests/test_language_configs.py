@@ -76,12 +76,13 @@ def test_wordnet_efficient_runs_every_method_and_resumes_exactly(tmp_path):
     dict_dir = write_wordnet(tmp_path / "dict", per_domain=30)
     sets = [f"dataset.path={dict_dir}", "dataset.train_size=40", "dataset.meta_size=4",
             "dataset.val_size=2", "dataset.test_size=6", "text.vocab_size=300",
-            "contrastive.base_steps=2", "contrastive.finetune_steps=2", "batch_size=8",
+            "contrastive.base_steps=2", "contrastive.finetune_steps=2", "classact.base_steps=2",
+            "batch_size=8",
             "meta_batch_size=4", *TINY]  # fmt: skip
     out = tmp_path / "we"
     res = _run("wordnet_efficient", out, sets)
-    assert list(res["methods"]) == ["mixing", "meta_only", "dup_meta", "contrastive", "blo",
-                                    "bads", "bads_fixed_w", "bads_chain"]  # fmt: skip
+    assert list(res["methods"]) == ["mixing", "meta_only", "dup_meta", "contrastive", "classact",
+                                    "blo", "bads", "bads_fixed_w", "bads_chain"]  # fmt: skip
     _check_run(out, res, "bleu", {"in_domain", "off_domain"})
     assert set(res["methods"]["bads"]["seeds"][0]["final_group_weights"]) >= {
         "noun.animal", "noun.plant", "verb.motion"}  # fmt: skip
