@@ -145,6 +145,18 @@ def _stack(rows: list[list[int]], value: int) -> torch.Tensor:
     return out
 
 
+def left_padded(rows: list[list[int]], value: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(ids, attention_mask)`` of token rows padded on the left with ``value``, so that every
+    row ends in the last column (where a decoder-only model's next token is read)."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), value, dtype=torch.long)
+    mask = torch.zeros(len(rows), width, dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, width - len(r) :] = torch.as_tensor(r, dtype=torch.long)
+        mask[i, width - len(r) :] = 1
+    return ids, mask
+
+
 def encode_seq2seq(
     examples: Sequence[TextExample],
     tokenizer: Any,

@@ -16,7 +16,14 @@ import torch
 from torch import nn
 
 from bayes_dps.data.batches import BatchStream
-from bayes_dps.data.text import IGNORE, PAD, TextDataset, TextExample, causal_prompt
+from bayes_dps.data.text import (
+    IGNORE,
+    PAD,
+    TextDataset,
+    TextExample,
+    causal_prompt,
+    left_padded,
+)
 from bayes_dps.models.modes import eval_mode
 
 
@@ -76,12 +83,8 @@ def greedy_continue(
                 ]
                 for e in examples[start : start + batch_size]
             ]
-            width = max(len(p) for p in prompts)
-            x = torch.full((len(prompts), width), pad, dtype=torch.long)
-            mask = torch.zeros(len(prompts), width, dtype=torch.long)
-            for r, p in enumerate(prompts):
-                x[r, width - len(p) :] = torch.tensor(p)
-                mask[r, width - len(p) :] = 1
+            x, mask = left_padded(prompts, pad)
+            width = x.shape[1]
             ids = model.generate(
                 input_ids=x.to(device), attention_mask=mask.to(device),
                 max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from bayes_dps.data.text import TextExample, causal_prompt
+from bayes_dps.data.text import TextExample, causal_prompt, left_padded
 from bayes_dps.errors import ConfigError
 from bayes_dps.models.modes import base_mode
 
@@ -82,12 +82,7 @@ def answer_log_probs(
     """``log p(answer | prefix)`` for every prefix (one left-padded batch: every answer ends
     in the last column, positions counted from each sequence's first real token)."""
     seqs = [p + answer for p in prefixes]
-    width = max(len(q) for q in seqs)
-    x = torch.zeros(len(seqs), width, dtype=torch.long)
-    mask = torch.zeros(len(seqs), width, dtype=torch.long)
-    for r, q in enumerate(seqs):
-        x[r, width - len(q) :] = torch.tensor(q)
-        mask[r, width - len(q) :] = 1
+    x, mask = left_padded(seqs)
     position = (mask.cumsum(1) - 1).clamp_min(0)
     logits = model(
         input_ids=x.to(device), attention_mask=mask.to(device), position_ids=position.to(device)
