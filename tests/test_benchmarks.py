@@ -63,13 +63,19 @@ def test_selection_cost_one_versus_two_processes(tmp_path):
         assert result["throughput"][f"steps_per_second_{world}_process"]["bayesian"] > 0
 
 
-def test_bads_cost_times_every_method(tmp_path):
+def _bads_cost(tmp_path, *args: str) -> dict:
+    """``bads_cost.py`` with one repeat, no warm-up, one thread and tiny batches (``args``
+    override), its ``results.json``."""
     out = tmp_path / "bads_cost.json"
     load("bads_cost").main(
-        ["--model", "mlp", "--repeats", "1", "--warmup", "0", "--batch", "4",
-         "--meta-batch", "2", "--memory-steps", "0", "--threads", "1", "--out", str(out)]
+        ["--repeats", "1", "--warmup", "0", "--batch", "4", "--meta-batch", "2",
+         "--threads", "1", *args, "--out", str(out)]
     )  # fmt: skip
-    result = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+def test_bads_cost_times_every_method(tmp_path):
+    result = _bads_cost(tmp_path, "--model", "mlp", "--memory-steps", "0")
     methods = ("weighted", "bads", "bads_fixed_w", "bads_chain", "bads_weightnet", "blo")
     for m in methods:
         assert result[f"{m}_over_plain"] > 0
@@ -80,13 +86,9 @@ def test_bads_cost_times_every_method(tmp_path):
 
 
 def test_bads_cost_measures_memory_of_the_chosen_methods(tmp_path):
-    out = tmp_path / "bads_cost.json"
-    load("bads_cost").main(
-        ["--model", "mlp", "--methods", "bads_chain,bads", "--repeats", "1", "--warmup", "0",
-         "--batch", "4", "--meta-batch", "2", "--memory-steps", "1", "--threads", "1",
-         "--out", str(out)]
-    )  # fmt: skip
-    result = json.loads(out.read_text())
+    result = _bads_cost(
+        tmp_path, "--model", "mlp", "--methods", "bads_chain,bads", "--memory-steps", "1"
+    )
     assert set(result["peak_bytes"]) == {"plain", "bads", "bads_chain"}  # plain: the reference
     assert result["bads_memory_over_plain"] > 0 and result["bads_chain_memory_over_plain"] > 0
     assert "blo_over_plain" not in result
@@ -100,13 +102,8 @@ def test_bads_cost_refuses_an_unknown_method(tmp_path):
 def test_bads_cost_on_a_tiny_causal_lm(tmp_path):
     pytest.importorskip("transformers")
     pytest.importorskip("peft")
-    out = tmp_path / "bads_cost_lm.json"
-    load("bads_cost").main(
-        ["--model", "tiny-causal-lm", "--seq-len", "16", "--repeats", "1", "--warmup", "0",
-         "--batch", "2", "--meta-batch", "2", "--memory-steps", "0", "--threads", "1",
-         "--out", str(out)]
-    )  # fmt: skip
-    result = json.loads(out.read_text())
+    result = _bads_cost(tmp_path, "--model", "tiny-causal-lm", "--seq-len", "16", "--batch", "2",
+                        "--memory-steps", "0")  # fmt: skip
     assert result["settings"]["model"] == "tiny-causal-lm"
     assert result["bads_over_plain"] > 0 and result["blo_over_plain"] > 0
     assert result["bads_weightnet_over_plain"] > 0 and result["weighted_over_plain"] > 0
