@@ -154,9 +154,10 @@ def embeddings(pb: Problem, x: torch.Tensor) -> torch.Tensor:
         return pb.model.forward_with_features(x)[1]
 
 
-def setup(args, device, methods=METHODS):
-    """A step function per method on one fixed ``B_t``/``B_m`` pair."""
-    pb = problem(args, device)
+def setup(args, device, methods=METHODS, pb: Problem | None = None):
+    """A step function per method on one fixed ``B_t``/``B_m`` pair (``pb``'s, or a new
+    problem's)."""
+    pb = pb or problem(args, device)
     model, lik = pb.model, pb.likelihood
     (x_t, y_t), (x_m, y_m) = pb.batch_t, pb.batch_m
     autocast = autocast_for(args.precision, device)
@@ -203,10 +204,9 @@ def setup(args, device, methods=METHODS):
     return {m: steps[m] if m in steps else bads(samplers[m]()) for m in methods}
 
 
-def scoring(args, device) -> dict[str, float]:
+def scoring(args, device, pb: Problem) -> dict[str, float]:
     """Seconds per ``D_t`` example that the data baselines spend before training, measured on
-    ``B_t`` (module docstring); medians over ``--repeats``."""
-    pb = problem(args, device)
+    ``pb``'s ``B_t`` (module docstring); medians over ``--repeats``."""
     model, (x_t, y_t), (x_m, _) = pb.model, pb.batch_t, pb.batch_m
     lik = pb.likelihood or Classification()
 
@@ -373,7 +373,8 @@ def main(argv=None) -> dict:
 
     device = resolve_device(args.device)
     torch.set_num_threads(args.threads)
-    steps = setup(args, device, args.methods)
+    pb = problem(args, device)  # the model is loaded once, for the steps and the scoring
+    steps = setup(args, device, args.methods, pb)
     for _ in range(args.warmup):
         for m in args.methods:
             steps[m]()
@@ -389,7 +390,7 @@ def main(argv=None) -> dict:
         **{f"{m}_memory_over_plain": memory[m] / memory["plain"] for m in memory if m != "plain"},
         "seconds_per_step": seconds,
         "peak_bytes": memory,
-        "scoring": scoring(args, device),
+        "scoring": scoring(args, device, pb),
         "settings": {
             "model": args.model, "batch": args.batch, "meta_batch": args.meta_batch,
             "seq_len": args.seq_len, "device": str(device), "threads": args.threads,
