@@ -128,6 +128,29 @@ def test_smollm_ift_with_a_corrupted_task_on_a_tiny_random_llama(tmp_path):
     assert set(weights) >= {"wordnet/define", "wordnet/hypernym", "chatterbot/ai"}
 
 
+def test_the_weight_networks_text_embeddings_are_standardised_over_d_t(tmp_path):
+    """``LanguageTask.embeddings``: the base's mean-pooled states, per feature mean 0 and
+    spread 1 over ``D_t`` (so a decoder's massive activations do not swamp ``g_φ``)."""
+    import torch
+
+    from bayes_dps import configs
+    from bayes_dps.config.loading import load_config
+    from bayes_dps.data.registry import load_text_data
+    from bayes_dps.models.language import mean_pooled_embeddings
+    from bayes_dps.tasks import build_task
+
+    sets = [*_llm_ift_stand_in(tmp_path), *SHORT]
+    cfg = load_config(configs.resolve("llm_ift"), sets, command="bads")
+    task = build_task(cfg, load_text_data(cfg["dataset"]))
+    model = task.build_model(torch.device("cpu"))
+    e = task.embeddings(model)
+    raw = mean_pooled_embeddings(model, task.train.inputs, seq2seq=False)
+    assert e.shape == raw.shape == (len(task.train), model.config.hidden_size)
+    assert torch.allclose(e.mean(0), torch.zeros(e.shape[1]), atol=1e-5)
+    assert torch.allclose(e.std(0, unbiased=False), torch.ones(e.shape[1]), atol=1e-4)
+    assert torch.allclose(e, (raw - raw.mean(0)) / raw.std(0, unbiased=False), atol=1e-4)
+
+
 def test_webnlg_config_with_a_local_pretrained_t5_folder(tmp_path):
     xml = write_webnlg(tmp_path / "webnlg.xml", per_category=20)
     model = _saved_model(tmp_path, seq2seq=True)

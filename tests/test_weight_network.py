@@ -18,7 +18,11 @@ from torch.func import functional_call
 
 from bayes_dps import BADSSampler, truncated_normal
 from bayes_dps.inference.bads import default_weight_net
+from bayes_dps.inference.bads.weights import WeightNetwork
+from bayes_dps.inference.sgmcmc import SGLD
 from bayes_dps.models import build_model
+from bayes_dps.models.language import standardised
+from bayes_dps.models.likelihoods import CausalLM, LogLik
 
 N_T, N_M, K, D = 50, 10, 3, 5
 LAM, RHO_PHI, ETA_PHI = 0.3, 2.5, 1e-3
@@ -88,3 +92,82 @@ def test_weight_network_favours_points_the_model_fits():
     e = torch.cat([feats, F.one_hot(y, 2).float(), -ll[:, None]], dim=1)
     w = torch.sigmoid(functional_call(net, phi, (e,))).reshape(-1)
     assert w[:20].mean() > w[20:].mean() + 0.2
+
+
+# ------------------------------------------------------------- text: cached embeddings
+
+
+def _text_weight_network(e: torch.Tensor, eta: float = 1e-2, seed: int = 0):
+    """The weight network as a text likelihood drives it: ``e_i`` cached, ``ℓ_i`` per visit."""
+    torch.manual_seed(seed)
+    net = default_weight_net(e.shape[1] + 1, hidden=8)
+    return WeightNetwork(
+        len(e), 0.5, truncated_normal(0.5, 1.0), net, CausalLM("mean", embeddings=e),
+        SGLD(eta, 0.0), rho_phi=1.0, lam=1e-4,
+    )  # fmt: skip
+
+
+def _visit(move: WeightNetwork, idx, ell, drift) -> None:
+    idx = torch.as_tensor(idx)
+    out = LogLik(torch.as_tensor(ell, dtype=torch.float), None, None)
+    move.move(idx, torch.as_tensor(drift, dtype=torch.float), out, None, len(idx), None)
+
+
+def test_text_weight_network_reweighs_every_visited_point_with_the_moved_network():
+    """After each move, every point seen so far has the weight the *current* g_φ gives its
+    cached embedding and latest ℓ_i; unvisited points keep the initial weight."""
+    e = torch.randn(10, 5, generator=torch.Generator().manual_seed(0))
+    move = _text_weight_network(e)
+    _visit(move, [0, 1], [-1.0, -2.0], [1.0, -1.0])
+    _visit(move, [2, 3], [-3.0, -0.5], [-2.0, 2.0])
+    _visit(move, [0, 4], [-0.2, -1.5], [0.5, 0.0])  # point 0 again: its latest ℓ counts
+    ell = torch.tensor([-0.2, -2.0, -3.0, -0.5, -1.5])
+    with torch.no_grad():
+        expected = torch.sigmoid(move.net(torch.cat([e[:5], -ell[:, None]], 1))).reshape(-1)
+    assert torch.allclose(move.w[:5], expected, atol=1e-6)
+    assert torch.equal(move.w[5:], torch.full((5,), 0.5))
+
+
+def test_text_weight_network_resumes_with_each_points_latest_likelihood():
+    e = torch.randn(8, 4, generator=torch.Generator().manual_seed(1))
+    first = _text_weight_network(e)
+    _visit(first, [0, 1, 2], [-1.0, -2.0, -0.5], [1.0, -1.0, 0.3])
+    state = first.state_dict()
+    second = _text_weight_network(e, seed=5)  # another initial φ: the state must replace it
+    second.load_state_dict(state)
+    for move in (first, second):
+        _visit(move, [3, 4], [-1.2, -0.1], [0.4, -0.7])
+    assert torch.equal(first.w, second.w)
+
+
+def test_standardised_embeddings_let_the_weight_network_separate_groups():
+    """Embeddings with a massive, nearly constant feature (as a decoder's last states have):
+    the groups differ only in the small features. Standardised, the weight network gives the
+    group with the positive drift the higher weight; raw, the massive feature dominates every
+    φ step, all weights move together and the groups stay within a few hundredths."""
+    g = torch.Generator().manual_seed(2)
+    n = 40
+    group = torch.arange(n) % 2
+    small = 0.2 * torch.randn(n, 6, generator=g) + 0.2 * group[:, None]
+    massive = 25.0 + 0.5 * torch.randn(n, 1, generator=g)
+    raw = torch.cat([massive, small], 1)
+    drift = torch.where(group == 1, 1.0, -1.0)
+    order = torch.randperm(n, generator=g).repeat(3)
+
+    def gap(e: torch.Tensor) -> float:
+        move = _text_weight_network(e, eta=1e-2)
+        for s in range(0, len(order), 4):
+            idx = order[s : s + 4]
+            _visit(move, idx, torch.full((4,), -2.0), drift[idx])
+        return float(move.w[group == 1].mean() - move.w[group == 0].mean())
+
+    assert gap(standardised(raw)) > 0.3
+    assert abs(gap(raw)) < 0.1
+
+
+def test_standardised_is_per_feature_mean_zero_unit_spread():
+    e = torch.tensor([[1.0, 5.0, 3.0], [3.0, 5.0, 4.0], [5.0, 5.0, 8.0]])
+    z = standardised(e)
+    assert torch.allclose(z.mean(0), torch.zeros(3), atol=1e-6)
+    assert torch.allclose(z[:, [0, 2]].std(0, unbiased=False), torch.ones(2))
+    assert torch.equal(z[:, 1], torch.zeros(3))  # a constant feature carries nothing

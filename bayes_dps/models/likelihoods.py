@@ -158,13 +158,18 @@ class _TokenLikelihood(Likelihood):
         return torch.cat([pad(a), pad(b)])
 
     def embed(self, out: LogLik, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        return self.embed_cached(idx, out.values)
+
+    def embed_cached(self, idx: torch.Tensor, ell: torch.Tensor) -> torch.Tensor:
+        """``[e_i, −ℓ_i]`` from the cached embedding and a log-likelihood ``ℓ_i`` (no forward
+        pass: the weight network can re-weigh every point it has seen)."""
         if self.embeddings is None:
             raise ConfigError(
                 "the weight network on text needs per-example embeddings of the base model "
                 "(computed once and cached: LanguageTask.embeddings in bayes_dps.tasks)"
             )
-        e = self.embeddings.to(out.values.device)[idx]
-        return torch.cat([e, -out.values.detach()[:, None].to(e.dtype)], dim=1)
+        e = self.embeddings.to(ell.device)[idx]
+        return torch.cat([e, -ell.detach()[:, None].to(e.dtype)], dim=1)
 
     def embed_dim(self, model: nn.Module) -> int:
         if self.embeddings is None:

@@ -111,8 +111,11 @@ class LanguageTask:
         return group_masks(self.train, self.group_kinds())
 
     def embeddings(self, model: nn.Module) -> torch.Tensor:
-        """Mean-pooled base-model states of every training example, for the weight network."""
-        return self.frozen_features(model, self.train)
+        """Mean-pooled base-model states of every training example, standardised per feature
+        over ``D_t``, for the weight network (:func:`~bayes_dps.models.language.standardised`)."""
+        from bayes_dps.models.language import standardised
+
+        return standardised(self.frozen_features(model, self.train))
 
     def frozen_features(self, model: nn.Module, data) -> torch.Tensor:
         """Mean-pooled states of ``model`` for every example of ``data`` (``classact``'s

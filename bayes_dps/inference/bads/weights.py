@@ -11,7 +11,10 @@ points, the weights of the minibatch ``w_B`` take one step (only they change).
   of the point; ``φ`` moves by an algorithm on
   ``−½λ‖φ‖² + (N_t/|B_t|) Σ_i [log p(w_i) + ρ_φ w_i d_i]``. ``w_i`` is then a deterministic
   function of ``φ``, so the weights sit near the conditional's mode
-  ``clamp(β + σ² ρ d_i, 0, 1)`` rather than its mean.
+  ``clamp(β + σ² ρ d_i, 0, 1)`` rather than its mean. When the likelihood caches the
+  embeddings (text), every visited point's ``w_i`` is recomputed by the moved network after
+  each move (:meth:`WeightNetwork.refresh`), so ``w`` and its running average are the current
+  network's view of ``D_t``, not a mix of its past states.
 
 Every move keeps ``w``, the full vector of current weights (``N_t`` floats), on every rank:
 the batch's new weights (and per-instance algorithm state) are all-gathered after each move.
@@ -145,6 +148,13 @@ class WeightNetwork(InstanceWeights):
         self.net, self.likelihood, self.algorithm = net, likelihood, algorithm
         self.rho_phi, self.lam, self.n_t = float(rho_phi), float(lam), n_t
         self.buffers: dict[str, torch.Tensor] = {}
+        #: with cached embeddings (text), each point's ``ℓ_i`` at its latest visit (NaN: not
+        #: visited yet), so that every visited point's ``w_i`` follows ``φ`` after each move
+        self.ell = (
+            torch.full((n_t,), float("nan"), device=device)
+            if hasattr(likelihood, "embed_cached")
+            else None
+        )
 
     def weights_of(self, idx, out, y) -> torch.Tensor:
         e = self.likelihood.embed(out, y, idx)
@@ -168,15 +178,34 @@ class WeightNetwork(InstanceWeights):
                 p.copy_(new.params[name])
             self.buffers = new.buffers
             # the batch's weights as the moved network gives them (as for per-instance w)
-            self.merge(idx, self.weights_of(idx, out, y).clamp(EDGE, 1 - EDGE))
+            idx_all = self.merge(idx, self.weights_of(idx, out, y).clamp(EDGE, 1 - EDGE))
+            if self.ell is not None:
+                self.ell[idx_all] = dist.all_gather_cat(out.values.detach().float())
+                self.refresh()
+
+    def refresh(self) -> None:
+        """Every visited point's weight as the current ``φ`` gives it, from its cached
+        embedding and its latest ``ℓ_i`` (one pass of ``g_φ`` over them; needs a likelihood
+        with ``embed_cached``). Without it ``w`` would mix networks of every age: on one pass
+        over ``D_t`` a point visited early would keep the untrained network's weight."""
+        seen = ~torch.isnan(self.ell)  # a mask, not indices: no host sync
+        every = torch.arange(self.n_t, device=self.w.device)
+        e = self.likelihood.embed_cached(every, torch.where(seen, self.ell, 0.0))
+        w = torch.sigmoid(self.net(e.float())).reshape(-1).clamp(EDGE, 1 - EDGE)
+        self.w.copy_(torch.where(seen, w, self.w))
 
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "net": self.net.state_dict(), "buffers": self.buffers}
+        return {
+            **super().state_dict(), "net": self.net.state_dict(), "buffers": self.buffers,
+            "ell": None if self.ell is None else self.ell.clone(),
+        }  # fmt: skip
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
         self.net.load_state_dict(state["net"])
         self.buffers = dict(state["buffers"])
+        if self.ell is not None and state.get("ell") is not None:
+            self.ell.copy_(state["ell"])
 
 
 def default_weight_net(in_features: int, hidden: int = 64) -> nn.Module:
