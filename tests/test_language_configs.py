@@ -124,6 +124,8 @@ def test_smollm_ift_with_a_corrupted_task_on_a_tiny_random_llama(tmp_path):
     out = tmp_path / "ift"
     res = _run("smollm_ift", out, sets)
     _check_run(out, res, "token_acc", {"clean", "noisy"})
+    assert res["config"]["bads"]["drift_centring"] == "running_mean"
+    assert res["config"]["bads"]["normaliser_weight"] == 0.0
     weights = res["methods"]["bads_weightnet"]["seeds"][0]["final_group_weights"]
     assert set(weights) >= {"wordnet/define", "wordnet/hypernym", "chatterbot/ai"}
 
