@@ -78,6 +78,8 @@ from bayes_dps.training.precision import autocast_for
 from bayes_dps.training.step import sgd_step
 
 METHODS = ("plain", "weighted", "bads", "bads_fixed_w", "bads_chain", "bads_weightnet", "blo")
+#: N_t of the samplers (their per-instance state, and the weight network's cached embeddings)
+N_T = 50_000
 
 
 class Problem(NamedTuple):
@@ -168,11 +170,13 @@ def setup(args, device, methods=METHODS, pb: Problem | None = None):
 
     def sampler(gamma, fixed_weights=False, weight_net=False):
         net, like = None, lik
-        if weight_net:  # g_φ on the embeddings (cached per example for text, as in the runs)
-            like = CausalLM("mean", embeddings(pb, x_t).cpu()) if lik is not None else None
+        if weight_net:  # g_φ on the embeddings (cached for all N_t examples on text, as in
+            # the runs: the batch's, repeated; every step re-weighs the visited ones)
+            cached = embeddings(pb, x_t).cpu().repeat(-(-N_T // len(y_t)), 1)[:N_T]
+            like = CausalLM("mean", cached) if lik is not None else None
             net = default_weight_net((like or Classification()).embed_dim(model), 32).to(device)
         return BADSSampler(
-            model, 50_000, 1000, prior=truncated_normal(0.5, 1.0), likelihood=like,
+            model, N_T, 1000, prior=truncated_normal(0.5, 1.0), likelihood=like,
             weight_net=net, eta_theta=1e-8, normaliser_weight=gamma, device=device,
             autocast=autocast, check_inputs=False, fixed_weights=fixed_weights,
         )  # fmt: skip
@@ -298,7 +302,7 @@ def _bads_steps_per_second(rank, world, port, args, queue) -> None:
     device = torch.device("cpu")
     pb = problem(args, device)
     (x_t, y_t), (x_m, y_m) = pb.batch_t, pb.batch_m
-    sampler = BADSSampler(pb.model, 50_000, 1000, prior=truncated_normal(0.5, 1.0),
+    sampler = BADSSampler(pb.model, N_T, 1000, prior=truncated_normal(0.5, 1.0),
                           likelihood=pb.likelihood, eta_theta=1e-8, check_inputs=False)  # fmt: skip
     batch_t = local_shard((x_t, y_t, torch.arange(len(y_t))))
     batch_m = local_shard((x_m, y_m, torch.arange(len(y_m))))

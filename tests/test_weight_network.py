@@ -97,14 +97,19 @@ def test_weight_network_favours_points_the_model_fits():
 # ------------------------------------------------------------- text: cached embeddings
 
 
-def _text_weight_network(e: torch.Tensor, eta: float = 1e-2, seed: int = 0):
+def _text_weight_network(e: torch.Tensor, eta: float = 1e-2, seed: int = 0, refresh: int = 1):
     """The weight network as a text likelihood drives it: ``e_i`` cached, ``ℓ_i`` per visit."""
     torch.manual_seed(seed)
     net = default_weight_net(e.shape[1] + 1, hidden=8)
     return WeightNetwork(
         len(e), 0.5, truncated_normal(0.5, 1.0), net, CausalLM("mean", embeddings=e),
-        SGLD(eta, 0.0), rho_phi=1.0, lam=1e-4,
+        SGLD(eta, 0.0), rho_phi=1.0, lam=1e-4, refresh_every=refresh,
     )  # fmt: skip
+
+
+def _current_weights(move: WeightNetwork, e: torch.Tensor, ell: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.sigmoid(move.net(torch.cat([e, -ell[:, None]], 1))).reshape(-1)
 
 
 def _visit(move: WeightNetwork, idx, ell, drift) -> None:
@@ -122,21 +127,33 @@ def test_text_weight_network_reweighs_every_visited_point_with_the_moved_network
     _visit(move, [2, 3], [-3.0, -0.5], [-2.0, 2.0])
     _visit(move, [0, 4], [-0.2, -1.5], [0.5, 0.0])  # point 0 again: its latest ℓ counts
     ell = torch.tensor([-0.2, -2.0, -3.0, -0.5, -1.5])
-    with torch.no_grad():
-        expected = torch.sigmoid(move.net(torch.cat([e[:5], -ell[:, None]], 1))).reshape(-1)
-    assert torch.allclose(move.w[:5], expected, atol=1e-6)
+    assert torch.allclose(move.w[:5], _current_weights(move, e[:5], ell), atol=1e-6)
     assert torch.equal(move.w[5:], torch.full((5,), 0.5))
+
+
+def test_text_weight_network_re_weighs_every_k_moves_when_asked():
+    """``refresh_every = 3``: between refreshes only the batch's points move; the third move
+    re-weighs every point seen."""
+    e = torch.randn(6, 4, generator=torch.Generator().manual_seed(3))
+    move = _text_weight_network(e, refresh=3)
+    _visit(move, [0], [-1.0], [1.0])
+    _visit(move, [1], [-2.0], [-1.0])
+    ell = torch.tensor([-1.0, -2.0, -0.5])
+    assert not torch.allclose(move.w[0], _current_weights(move, e[:1], ell[:1]), atol=1e-4)
+    _visit(move, [2], [-0.5], [0.5])
+    assert torch.allclose(move.w[:3], _current_weights(move, e[:3], ell), atol=1e-6)
 
 
 def test_text_weight_network_resumes_with_each_points_latest_likelihood():
     e = torch.randn(8, 4, generator=torch.Generator().manual_seed(1))
-    first = _text_weight_network(e)
+    first = _text_weight_network(e, refresh=2)
     _visit(first, [0, 1, 2], [-1.0, -2.0, -0.5], [1.0, -1.0, 0.3])
     state = first.state_dict()
-    second = _text_weight_network(e, seed=5)  # another initial φ: the state must replace it
+    second = _text_weight_network(e, seed=5, refresh=2)  # another φ: the state replaces it
     second.load_state_dict(state)
     for move in (first, second):
         _visit(move, [3, 4], [-1.2, -0.1], [0.4, -0.7])
+        _visit(move, [5], [-0.3], [0.2])
     assert torch.equal(first.w, second.w)
 
 

@@ -168,7 +168,9 @@ class _TokenLikelihood(Likelihood):
                 "the weight network on text needs per-example embeddings of the base model "
                 "(computed once and cached: LanguageTask.embeddings in bayes_dps.tasks)"
             )
-        e = self.embeddings.to(ell.device)[idx]
+        if self.embeddings.device != ell.device:  # moved once, not at every step
+            self.embeddings = self.embeddings.to(ell.device)
+        e = self.embeddings[idx]
         return torch.cat([e, -ell.detach()[:, None].to(e.dtype)], dim=1)
 
     def embed_dim(self, model: nn.Module) -> int:

@@ -360,6 +360,7 @@ def weights_move(
         return WeightNetwork(
             n_t, start, prior, weight_net, likelihood,
             algorithm(s.eta_phi, s.weights_temperature), s.rho_phi, s.lam, device,
+            refresh_every=s.weight_net_refresh,
         )  # fmt: skip
     if s.kernel == "gibbs":
         return GibbsWeights(n_t, start, prior, s.rho_w, device)

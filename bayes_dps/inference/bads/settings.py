@@ -71,6 +71,12 @@ class BADSSettings(Settings):
     drift_momentum: float = setting(
         0.99, Float(0, 1, high_open=True), "EMA coefficient of the drift's running mean"
     )
+    weight_net_refresh: int = setting(
+        1,
+        Int(0, MAX_STEPS),
+        "every k steps the weight network re-weighs every point it has seen (cached text "
+        "embeddings; costs one `g_φ` pass over `N_t`); 0: a point keeps its latest visit's weight",
+    )
     thin: int = setting(20, Int(1, MAX_STEPS), "trace thinning")
     trace_max_instances: int = setting(
         100_000, Int(1, 10**7), "traced instances (a fixed random subset above)"
