@@ -187,6 +187,7 @@ class WeightNetwork(InstanceWeights):
                 if self.moves % self.refresh_every == 0:
                     self.refresh()
 
+    @torch.no_grad()
     def refresh(self) -> None:
         """Every visited point's weight as the current ``φ`` gives it, from its cached
         embedding and its latest ``ℓ_i`` (one pass of ``g_φ`` over ``N_t``, every
