@@ -159,7 +159,10 @@ class WeightNetwork(InstanceWeights):
         )
 
     def weights_of(self, idx, out, y) -> torch.Tensor:
-        e = self.likelihood.embed(out, y, idx)
+        return self.of_embeddings(self.likelihood.embed(out, y, idx))
+
+    def of_embeddings(self, e: torch.Tensor) -> torch.Tensor:
+        """``sigmoid(g_φ(e))`` per row of ``e``."""
         return torch.sigmoid(self.net(e.float())).reshape(-1)
 
     def move(self, idx, drift, out, y, big_b, generator) -> None:
@@ -198,7 +201,7 @@ class WeightNetwork(InstanceWeights):
         seen = ~torch.isnan(self.ell)  # a mask, not indices: no host sync
         every = torch.arange(self.n_t, device=self.w.device)
         e = self.likelihood.embed_cached(every, torch.where(seen, self.ell, 0.0))
-        w = torch.sigmoid(self.net(e.float())).reshape(-1).clamp(EDGE, 1 - EDGE)
+        w = self.of_embeddings(e).clamp(EDGE, 1 - EDGE)
         self.w.copy_(torch.where(seen, w, self.w))
 
     def state_dict(self) -> dict:
