@@ -170,10 +170,11 @@ def setup(args, device, methods=METHODS, pb: Problem | None = None):
 
     def sampler(gamma, fixed_weights=False, weight_net=False):
         net, like = None, lik
-        if weight_net:  # g_φ on the embeddings (cached for all N_t examples on text, as in
-            # the runs: the batch's, repeated; every step re-weighs the visited ones)
+        if weight_net and lik is not None:  # text: g_φ on embeddings cached for all N_t
+            # examples, as in the runs (the batch's, repeated; every step re-weighs them)
             cached = embeddings(pb, x_t).cpu().repeat(-(-N_T // len(y_t)), 1)[:N_T]
-            like = CausalLM("mean", cached) if lik is not None else None
+            like = CausalLM("mean", cached)
+        if weight_net:
             net = default_weight_net((like or Classification()).embed_dim(model), 32).to(device)
         return BADSSampler(
             model, N_T, 1000, prior=truncated_normal(0.5, 1.0), likelihood=like,
