@@ -92,8 +92,8 @@ def test_wordnet_efficient_runs_every_method_and_resumes_exactly(tmp_path):
 
 def test_wordnet_efficient_lm_decodes_bleu_with_every_method_on_a_local_llama(tmp_path):
     """Data-to-text as a chat turn of a decoder-only model: BLEU from greedy continuations,
-    the weight network with the centred drift, classact and askllm_o, in- and off-domain
-    groups."""
+    the weight network on the exact normaliser's centred drift, classact and askllm_o, in- and
+    off-domain groups."""
     dict_dir = write_wordnet(tmp_path / "dict", per_domain=30)
     model = _saved_model(tmp_path, seq2seq=False)
     sets = [f"dataset.path={dict_dir}", f"model_options.pretrained={model}",
@@ -104,7 +104,11 @@ def test_wordnet_efficient_lm_decodes_bleu_with_every_method_on_a_local_llama(tm
     res = _run("wordnet_efficient_lm", out, sets)
     assert list(res["methods"]) == ["mixing", "bads_weightnet", "classact", "askllm_o"]
     assert res["config"]["task"] == "causal_lm"
-    assert res["config"]["bads"]["drift_centring"] == "running_mean"
+    bads = res["config"]["bads"]
+    assert (bads["drift_centring"], bads["normaliser_weight"], bads["rho_phi"]) == (
+        "running_mean", 1.0, 5.0)  # fmt: skip
+    ll_aux = res["methods"]["bads_weightnet"]["seeds"][0]["group_drift"]["off_domain"]["ll_aux"]
+    assert any(v not in (None, 0.0) for v in ll_aux)  # the auxiliary chain θ' ran
     _check_run(out, res, "bleu", {"in_domain", "off_domain"})
     for method in ("classact", "askllm_o"):
         assert {"in_domain", "off_domain"} <= set(
