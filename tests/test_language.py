@@ -13,6 +13,7 @@ import torch
 pytest.importorskip("transformers")
 pytest.importorskip("sacrebleu")
 
+from bayes_dps.data.batches import BatchStream
 from bayes_dps.data.instructions import load_chatterbot, load_instruction_file
 from bayes_dps.data.text import IGNORE, PAD, TextExample, encode_causal, encode_seq2seq
 from bayes_dps.data.text_scenarios import efficient_learning, instruction_mixture
@@ -26,7 +27,12 @@ from bayes_dps.data.wordnet import (
 )
 from bayes_dps.errors import DataError, DatasetNotFoundError
 from bayes_dps.inference.bads import BADSSampler
-from bayes_dps.models.language import apply_lora, build_causal_lm, build_seq2seq
+from bayes_dps.models.language import (
+    apply_lora,
+    build_causal_lm,
+    build_seq2seq,
+    mean_pooled_embeddings,
+)
 from bayes_dps.models.likelihoods import CausalLM, Seq2Seq
 from bayes_dps.models.priors import build_weight_prior
 from bayes_dps.tasks.text_metrics import corpus_bleu, greedy_continue, token_accuracy
@@ -104,6 +110,37 @@ def test_causal_lm_counts_response_tokens_only_and_equals_a_hand_loop(tokenizer)
     assert moved.item() != pytest.approx(got[0].item(), abs=1e-6)
 
 
+@pytest.mark.parametrize("causal", [True, False])
+def test_batches_are_cut_to_their_widest_row_and_keep_every_likelihood(tokenizer, causal):
+    """A batch drops the columns that are padding in all its rows — no more: the kept columns
+    hold every token, and ``log p(z_i | θ)`` of each row equals that of the full-width row."""
+    torch.manual_seed(4)
+    short = [TextExample("oak | is a | tree", "a tree", "noun.plant")] * 2
+    data = (encode_causal if causal else encode_seq2seq)(
+        [*short, *EXAMPLES], tokenizer, *((64,) if causal else (32, 16))
+    )
+    if causal:  # a row whose last token does not count: x is still cut after it, with y
+        data.targets[2, (data.inputs[2] != PAD).sum() - 1] = IGNORE
+    build, lik = (build_causal_lm, CausalLM) if causal else (build_seq2seq, Seq2Seq)
+    model = build(tokenizer, TINY).eval()
+    full = lik("sum")(model, data.inputs, data.targets).values
+    cut_any = False
+    for x, y, idx in BatchStream(data, 2, shuffle=False, drop_last=False):
+        for part, padded, pad in ((x, data.inputs, PAD), (y, data.targets, IGNORE)):
+            whole = padded[idx]
+            assert torch.equal(part, whole[:, : part.shape[1]])  # a prefix of the rows
+            assert (whole[:, part.shape[1] :] == pad).all()  # what was cut is padding
+            assert (part[:, -1] != pad).any() or causal  # and no more was cut
+            assert (x[:, -1] != PAD).any()
+            cut_any |= part.shape[1] < padded.shape[1]
+        if causal:
+            assert x.shape == y.shape
+        with torch.no_grad():
+            got = lik("sum")(model, x, y).values
+        torch.testing.assert_close(got, full[idx], rtol=1e-5, atol=1e-5)
+    assert cut_any  # the two short rows' batch is narrower than the data
+
+
 def test_token_accuracy_is_the_share_of_argmax_hits_on_counted_tokens(tokenizer):
     torch.manual_seed(2)
     model = build_causal_lm(tokenizer, TINY).eval()
@@ -171,6 +208,41 @@ def test_lora_under_the_sampler_moves_only_the_adapters(tokenizer):
     assert all(torch.equal(after[n], v) for n, v in base.items())  # bit-identical base
     assert any(not torch.equal(after[n], v) for n, v in adapters.items())
     assert not torch.allclose(sampler.w, torch.full_like(sampler.w, sampler.w[0].item()))
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_mean_pooled_embeddings_are_the_base_models_states_of_each_unpadded_row(tokenizer, causal):
+    """Rows of several lengths, batched by length and cut: each row's embedding is the mean of
+    the last hidden states of the model *without* adapters, run on that row alone — in the
+    data's order, whatever the LoRA adapters have learned."""
+    import copy
+
+    torch.manual_seed(5)
+    rows = [*EXAMPLES, EXAMPLES[1], EXAMPLES[0]]
+    if causal:
+        base, data = build_causal_lm(tokenizer, TINY).eval(), encode_causal(rows, tokenizer, 48)
+    else:
+        base, data = build_seq2seq(tokenizer, TINY).eval(), encode_seq2seq(rows, tokenizer, 32, 8)
+    model = apply_lora(copy.deepcopy(base), {"lora_r": 2, "lora_alpha": 4})
+    with torch.no_grad():  # adapters that change the states when they are on
+        for n, p in model.named_parameters():
+            if "lora_B" in n:
+                p.normal_()
+    got = mean_pooled_embeddings(model, data.inputs, seq2seq=not causal, batch_size=2)
+    for i in range(len(rows)):
+        ids = data.inputs[i][data.inputs[i] != PAD][None]
+        with torch.no_grad():
+            if causal:
+                hidden = base(input_ids=ids, output_hidden_states=True).hidden_states[-1]
+            else:
+                hidden = base.get_encoder()(input_ids=ids).last_hidden_state
+            adapted = (
+                model(input_ids=ids, output_hidden_states=True).hidden_states[-1]
+                if causal
+                else model.get_encoder()(input_ids=ids).last_hidden_state
+            )
+        torch.testing.assert_close(got[i], hidden[0].mean(0), rtol=1e-4, atol=1e-5)
+        assert not torch.allclose(adapted[0].mean(0), got[i], atol=1e-3)
 
 
 # --------------------------------------------------------------------------- loaders

@@ -3,7 +3,8 @@
 The order of an epoch depends only on ``(seed, epoch)``, so a resumed run sees the same
 batches as an uninterrupted one. In-memory tensor datasets are batched by one indexing
 operation on a copy kept on the target device (no per-item Python); others go through a
-``torch.utils.data.DataLoader`` with the same index order.
+``torch.utils.data.DataLoader`` with the same index order. Padded text rows are cut to the
+batch's widest row (the dataset's ``padded_widths``, read on the host).
 """
 
 from __future__ import annotations
@@ -71,6 +72,10 @@ class BatchStream:
             x = dataset.inputs.to(self.device)
             self._x = x.contiguous(memory_format=self.memory_format) if x.dim() == 4 else x
         self._y = torch.as_tensor(dataset.targets, device=self.device)
+        #: per-row widths of padded (text) rows, read on the host: batches are cut to their
+        #: widest row without a device sync
+        widths = getattr(dataset, "padded_widths", None)
+        self._widths = None if widths is None else widths()
 
     @classmethod
     def sequential(
@@ -108,7 +113,11 @@ class BatchStream:
         if self._x is not None:
             for idx in chunks:
                 idx_dev = idx.to(self.device)
-                yield self._x[idx_dev], self._y[idx_dev], idx_dev
+                x, y = self._x[idx_dev], self._y[idx_dev]
+                if self._widths is not None:
+                    wx, wy = (int(w[idx.numpy()].max()) for w in self._widths)
+                    x, y = x[:, :wx].contiguous(), y[:, :wy].contiguous()
+                yield x, y, idx_dev
             return
         loader = DataLoader(
             self.dataset,

@@ -54,6 +54,8 @@ class TextDataset(Dataset):
         annotations: per-index arrays: ``group`` (the domain or task), ``noisy`` (a corrupted
             answer), ``in_domain`` (the target domain of efficient learning); missing flags are
             all False.
+        aligned: ``y`` holds ``x``'s positions (a causal LM's rows), so both are cut to the
+            same width (:meth:`padded_widths`).
     """
 
     num_classes = None
@@ -67,13 +69,21 @@ class TextDataset(Dataset):
         targets: torch.Tensor,
         examples: Sequence[TextExample],
         annotations: dict[str, np.ndarray] | None = None,
+        *,
+        aligned: bool = False,
     ) -> None:
+        if aligned and inputs.shape != targets.shape:
+            raise DataError(
+                f"aligned (causal) text rows need inputs and targets of one shape, got "
+                f"{tuple(inputs.shape)} and {tuple(targets.shape)}"
+            )
         if len(inputs) != len(targets) or len(inputs) != len(examples):
             raise DataError(
                 f"text dataset: {len(inputs)} inputs, {len(targets)} targets, "
                 f"{len(examples)} examples"
             )
         self.inputs, self.targets, self.examples = inputs, targets, list(examples)
+        self.aligned = aligned
         n = len(self.examples)
         self.annotations = per_index_annotations(
             annotations,
@@ -87,6 +97,16 @@ class TextDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.examples)
+
+    def padded_widths(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, the width of ``x`` and of ``y`` up to their last non-padding token (rows are
+        padded on the right): a batch needs only its widest row's columns, so
+        :class:`~bayes_dps.data.batches.BatchStream` cuts the columns that are padding in every
+        row of the batch (a causal batch of four 64-token rows in a 96-wide dataset is 64 wide)."""
+        wx, wy = _width(self.inputs, PAD), _width(self.targets, IGNORE)
+        if self.aligned:
+            wx = wy = np.maximum(wx, wy)
+        return wx, wy
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         return self.inputs[index], self.targets[index], int(index)
@@ -114,7 +134,7 @@ class TextDataset(Dataset):
         t = torch.as_tensor(idx)
         return TextDataset(
             self.inputs[t], self.targets[t], [self.examples[i] for i in idx],
-            {k: v[idx] for k, v in self.annotations.items()},
+            {k: v[idx] for k, v in self.annotations.items()}, aligned=self.aligned,
         )  # fmt: skip
 
     def concat(self, other: TextDataset) -> TextDataset:
@@ -127,10 +147,18 @@ class TextDataset(Dataset):
             self.examples + other.examples,
             {k: np.concatenate([self.annotations[k], other.annotations[k]])
              for k in self.annotations},
+            aligned=self.aligned and other.aligned and width_x == width_y,
         )  # fmt: skip
 
     def for_eval(self) -> TextDataset:
         return self
+
+
+def _width(t: torch.Tensor, pad: int) -> np.ndarray:
+    """Per row, one past the last position that is not ``pad`` (at least 1)."""
+    kept = (t != pad).numpy()
+    last = t.shape[1] - np.argmax(kept[:, ::-1], axis=1)
+    return np.where(kept.any(1), last, 1).astype(np.int64)
 
 
 def pad_to(t: torch.Tensor, width: int, value: int) -> torch.Tensor:
@@ -201,4 +229,4 @@ def encode_causal(
         prompt = prompt[-(max_length - len(response)) :] if max_length > len(response) else []
         xs.append(prompt + response)
         ys.append([IGNORE] * len(prompt) + response)
-    return TextDataset(_stack(xs, PAD), _stack(ys, IGNORE), examples, annotations)
+    return TextDataset(_stack(xs, PAD), _stack(ys, IGNORE), examples, annotations, aligned=True)
