@@ -31,6 +31,7 @@ examples per token. The language configs use ``mean`` for that reason.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import torch
@@ -210,19 +211,34 @@ class Seq2Seq(_TokenLikelihood):
 class CausalLM(_TokenLikelihood):
     """Response log-likelihood of a decoder-only LM: ``x`` prompt + response ids (``PAD``
     padded), ``y`` the same ids with prompt and padding positions ``IGNORE`` — the prompt is
-    context only. Position ``t`` of the logits predicts token ``t + 1``."""
+    context only. Position ``t`` of the logits predicts token ``t + 1``.
+
+    Logits are asked only from the batch's first counted position on (Hugging Face's
+    ``logits_to_keep``, where the model takes it): the vocabulary projection of the prompt
+    positions before it — most of a data-to-text row — is never computed."""
 
     name = "causal_lm"
 
     def __call__(self, model, x, y, params=None) -> LogLik:
         _check_tokens(x, y, "causal LM")
         mask = x != PAD
-        out = _call(model, params, input_ids=x.clamp_min(0), attention_mask=mask.long())
+        kwargs = {"input_ids": x.clamp_min(0), "attention_mask": mask.long()}
+        # column j of the logits predicts token j + 1; the first needed is the first counted
+        first = int((y[:, 1:] != IGNORE).any(0).to(torch.int8).argmax()) if _keeps(model) else 0
+        if first > 0:
+            kwargs["logits_to_keep"] = x.shape[1] - first
+        out = _call(model, params, **kwargs)
         logp = torch.log_softmax(upcast(out.logits[:, :-1]), dim=-1)
-        target = y[:, 1:]
+        target = y[:, first + 1 :]
         counted = (target != IGNORE).to(logp.dtype)
         token = logp.gather(-1, target.clamp_min(0)[..., None])[..., 0]
         return LogLik(self.reduce(token, counted))
+
+
+def _keeps(model: nn.Module) -> bool:
+    """Whether the (LoRA-wrapped) model's forward takes ``logits_to_keep``."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(base.forward).parameters
 
 
 LIKELIHOODS = {"classification": Classification, "seq2seq": Seq2Seq, "causal_lm": CausalLM}

@@ -231,10 +231,26 @@ MUTATIONS = [
     Mutation(
         "causal-prompt-counted",
         "bayes_dps/models/likelihoods.py",
-        "        target = y[:, 1:]\n        counted = (target != IGNORE).to(logp.dtype)",
-        "        target = x[:, 1:]\n        counted = (target != PAD).to(logp.dtype)",
+        "        target = y[:, first + 1 :]\n        counted = (target != IGNORE).to(logp.dtype)",
+        "        target = x[:, first + 1 :]\n        counted = (target != PAD).to(logp.dtype)",
         ("tests/test_language.py",),
         "the causal-LM likelihood counts prompt tokens",
+    ),
+    Mutation(
+        "causal-logits-kept-short",
+        "bayes_dps/models/likelihoods.py",
+        'kwargs["logits_to_keep"] = x.shape[1] - first',
+        'kwargs["logits_to_keep"] = x.shape[1] - first - 1',
+        ("tests/test_language.py",),
+        "the causal-LM likelihood keeps one logit column too few",
+    ),
+    Mutation(
+        "text-batch-cut-short",
+        "bayes_dps/data/batches.py",
+        "int(w[idx.numpy()].max())",
+        "int(w[idx.numpy()].min())",
+        ("tests/test_language.py",),
+        "text batches are cut to their narrowest row",
     ),
     Mutation(
         "causal-no-shift",
