@@ -213,9 +213,11 @@ class CausalLM(_TokenLikelihood):
     padded), ``y`` the same ids with prompt and padding positions ``IGNORE`` — the prompt is
     context only. Position ``t`` of the logits predicts token ``t + 1``.
 
-    Logits are asked only from the batch's first counted position on (Hugging Face's
-    ``logits_to_keep``, where the model takes it): the vocabulary projection of the prompt
-    positions before it — most of a data-to-text row — is never computed."""
+    On the CPU, logits are asked only from the batch's first counted position on (Hugging
+    Face's ``logits_to_keep``, where the model takes it): the vocabulary projection of the
+    prompt positions before it — most of a data-to-text row — is never computed. On an
+    accelerator the position would have to be read back (a host sync per step), so every
+    position's logits are computed there."""
 
     name = "causal_lm"
 
@@ -224,7 +226,9 @@ class CausalLM(_TokenLikelihood):
         mask = x != PAD
         kwargs = {"input_ids": x.clamp_min(0), "attention_mask": mask.long()}
         # column j of the logits predicts token j + 1; the first needed is the first counted
-        first = int((y[:, 1:] != IGNORE).any(0).to(torch.int8).argmax()) if _keeps(model) else 0
+        first = 0
+        if y.device.type == "cpu" and _keeps(model):
+            first = int((y[:, 1:] != IGNORE).any(0).to(torch.int8).argmax())
         if first > 0:
             kwargs["logits_to_keep"] = x.shape[1] - first
         out = _call(model, params, **kwargs)
