@@ -31,6 +31,7 @@ examples per token. The language configs use ``mean`` for that reason.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass
 
@@ -242,7 +243,13 @@ class CausalLM(_TokenLikelihood):
 def _keeps(model: nn.Module) -> bool:
     """Whether the (LoRA-wrapped) model's forward takes ``logits_to_keep``."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return "logits_to_keep" in inspect.signature(base.forward).parameters
+    return _forward_keeps(type(base))
+
+
+@functools.cache
+def _forward_keeps(cls: type) -> bool:
+    """Read once per model class, not at every step."""
+    return "logits_to_keep" in inspect.signature(cls.forward).parameters
 
 
 LIKELIHOODS = {"classification": Classification, "seq2seq": Seq2Seq, "causal_lm": CausalLM}
