@@ -103,7 +103,7 @@ class TextDataset(Dataset):
         padded on the right): a batch needs only its widest row's columns, so
         :class:`~bayes_dps.data.batches.BatchStream` cuts the columns that are padding in every
         row of the batch (a causal batch of four 64-token rows in a 96-wide dataset is 64 wide)."""
-        wx, wy = _width(self.inputs, PAD), _width(self.targets, IGNORE)
+        wx, wy = row_widths(self.inputs, PAD), row_widths(self.targets, IGNORE)
         if self.aligned:
             wx = wy = np.maximum(wx, wy)
         return wx, wy
@@ -147,15 +147,16 @@ class TextDataset(Dataset):
             self.examples + other.examples,
             {k: np.concatenate([self.annotations[k], other.annotations[k]])
              for k in self.annotations},
-            aligned=self.aligned and other.aligned and width_x == width_y,
+            aligned=self.aligned and other.aligned,
         )  # fmt: skip
 
     def for_eval(self) -> TextDataset:
         return self
 
 
-def _width(t: torch.Tensor, pad: int) -> np.ndarray:
-    """Per row, one past the last position that is not ``pad`` (at least 1)."""
+def row_widths(t: torch.Tensor, pad: int) -> np.ndarray:
+    """Per row of a right-padded (host) tensor, one past the last position that is not ``pad``
+    (at least 1): the columns the row needs."""
     kept = (t != pad).numpy()
     last = t.shape[1] - np.argmax(kept[:, ::-1], axis=1)
     return np.where(kept.any(1), last, 1).astype(np.int64)

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from bayes_dps.data.text import PAD, row_widths
 from bayes_dps.errors import ConfigError, DatasetNotFoundError
 
 #: defaults of the small models trained from scratch
@@ -158,12 +159,12 @@ def mean_pooled_embeddings(
     from bayes_dps.models.modes import base_mode
 
     device = next(model.parameters()).device
-    lengths = (inputs >= 0).sum(1)
-    order = torch.argsort(lengths, stable=True)
-    out = torch.empty(0)
+    widths = torch.as_tensor(row_widths(inputs, PAD))
+    order = torch.argsort(widths, stable=True)
+    parts = []
     with base_mode(model):
         for rows in order.split(batch_size):
-            x = inputs[rows, : max(1, int(lengths[rows].max()))].to(device)
+            x = inputs[rows, : int(widths[rows].max())].to(device)
             mask = x >= 0
             kwargs = {"input_ids": x.clamp_min(0), "attention_mask": mask.long()}
             if seq2seq:
@@ -173,10 +174,10 @@ def mean_pooled_embeddings(
             else:
                 hidden = model(**kwargs, output_hidden_states=True).hidden_states[-1]
             m = mask[..., None].to(hidden.dtype)
-            pooled = ((hidden * m).sum(1) / m.sum(1).clamp_min(1)).float().cpu()
-            if not len(out):
-                out = torch.empty(len(inputs), pooled.shape[1])
-            out[rows] = pooled
+            parts.append(((hidden * m).sum(1) / m.sum(1).clamp_min(1)).float().cpu())
+    pooled = torch.cat(parts)
+    out = torch.empty_like(pooled)
+    out[order] = pooled  # back in the data's order
     return out
 
 
