@@ -5,7 +5,9 @@ example before training.
 The BADS paper's cost claim: a BADS step costs about one SGD step on ``B_t ∪ B_m`` (one
 forward/backward, plus noise and a weight update for the minibatch only); a BLO step (L2RW's
 look-ahead meta-gradient) costs several. ``bads_chain`` adds the normaliser's auxiliary chain
-(one more forward/backward over ``B_t``); ``bads_fixed_w``, the fixed-weight twin, skips the
+(one more forward/backward over ``B_t``), ``bads_chain_thinned`` the same chain moving on every
+``k``-th step only (``--normaliser-every k``, ``bads.normaliser_every``: a forward pass over
+``B_t`` on the others); ``bads_fixed_w``, the fixed-weight twin, skips the
 weight move and must cost no more than ``bads``; ``bads_weightnet`` moves a weight network
 ``g_φ`` on the batch's embeddings instead of per-instance weights. Same model, same batches, one
 process; methods are timed round-robin and summarised by medians so drift of a shared machine
@@ -17,7 +19,8 @@ The training step of each method (``--methods`` chooses among them):
   ``contrastive``, ``dup_meta``, ``random_select``, which train the same way on other data);
 * ``weighted`` — the same step with a weight per ``B_t`` example: the step of ``classact`` and
   ``askllm_o`` (their weights fixed before training);
-* ``bads``, ``bads_fixed_w``, ``bads_chain``, ``bads_weightnet`` — one step of the sampler;
+* ``bads``, ``bads_fixed_w``, ``bads_chain``, ``bads_chain_thinned``, ``bads_weightnet`` — one
+  step of the sampler (the thinned chain is timed over rounds of ``k`` steps, per step);
 * ``blo`` — L2RW's look-ahead weights, then the weighted step.
 
 Before training (``scoring``, seconds per ``D_t`` example, measured on ``B_t``):
@@ -77,7 +80,8 @@ from bayes_dps.training.devices import resolve_device, synchronize
 from bayes_dps.training.precision import autocast_for
 from bayes_dps.training.step import sgd_step
 
-METHODS = ("plain", "weighted", "bads", "bads_fixed_w", "bads_chain", "bads_weightnet", "blo")
+METHODS = ("plain", "weighted", "bads", "bads_fixed_w", "bads_chain", "bads_chain_thinned",
+           "bads_weightnet", "blo")  # fmt: skip
 #: N_t of the samplers (their per-instance state, and the weight network's cached embeddings)
 N_T = 50_000
 
@@ -168,7 +172,7 @@ def setup(args, device, methods=METHODS, pb: Problem | None = None):
     trainable = [p for p in model.parameters() if p.requires_grad]
     sgd = torch.optim.SGD(trainable, lr=1e-6)
 
-    def sampler(gamma, fixed_weights=False, weight_net=False):
+    def sampler(gamma, fixed_weights=False, weight_net=False, every=1):
         net, like = None, lik
         if weight_net and lik is not None:  # text: g_φ on embeddings cached for all N_t
             # examples, as in the runs (the batch's, repeated; every step re-weighs them)
@@ -180,12 +184,14 @@ def setup(args, device, methods=METHODS, pb: Problem | None = None):
             model, N_T, 1000, prior=truncated_normal(0.5, 1.0), likelihood=like,
             weight_net=net, eta_theta=1e-8, normaliser_weight=gamma, device=device,
             autocast=autocast, check_inputs=False, fixed_weights=fixed_weights,
+            normaliser_every=every,
         )  # fmt: skip
 
     samplers = {
         "bads": lambda: sampler(0.0),
         "bads_fixed_w": lambda: sampler(0.0, fixed_weights=True),
         "bads_chain": lambda: sampler(0.5),
+        "bads_chain_thinned": lambda: sampler(0.5, every=args.normaliser_every),
         "bads_weightnet": lambda: sampler(0.0, weight_net=True),
     }
     concat = (lambda a, b, target=False: torch.cat([a, b])) if lik is None else lik.concat
@@ -198,15 +204,27 @@ def setup(args, device, methods=METHODS, pb: Problem | None = None):
     def weighted():
         sgd_step(model, sgd, x_all, y_all, w_all, likelihood=lik, autocast=autocast, check=False)
 
-    def bads(s):
-        return lambda: s.step((x_t, y_t, idx), (x_m, y_m, midx), check=False)
+    def bads(s, rounds=1):
+        def step():
+            for _ in range(rounds):
+                s.step((x_t, y_t, idx), (x_m, y_m, midx), check=False)
+
+        return step
 
     def blo():
         w = lookahead_weights(model, x_t, y_t, x_m, y_m, 0.1, likelihood=lik)
         sgd_step(model, sgd, x_t, y_t, weights=w * len(y_t), likelihood=lik, check=False)
 
     steps = {"plain": plain, "weighted": weighted, "blo": blo}
-    return {m: steps[m] if m in steps else bads(samplers[m]()) for m in methods}
+    return {
+        m: steps[m] if m in steps else bads(samplers[m](), steps_per_call(args, m)) for m in methods
+    }
+
+
+def steps_per_call(args, method: str) -> int:
+    """Sampler steps in one timed call: a round of ``k`` for the thinned chain (it moves on the
+    first step of each round), else one."""
+    return args.normaliser_every if method == "bads_chain_thinned" else 1
 
 
 def scoring(args, device, pb: Problem) -> dict[str, float]:
@@ -289,6 +307,7 @@ def sys_args(args) -> list[str]:
     return [
         "--model", args.model, "--batch", str(args.batch), "--meta-batch", str(args.meta_batch),
         "--memory-steps", str(args.memory_steps), "--threads", str(args.threads),
+        "--normaliser-every", str(args.normaliser_every),
         "--precision", args.precision, "--seq-len", str(args.seq_len),
         "--methods", ",".join(args.methods),
     ]  # fmt: skip
@@ -359,10 +378,14 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--world-size", type=int, default=1)
     p.add_argument("--memory-steps", type=int, default=2, help="0: do not measure memory")
+    p.add_argument("--normaliser-every", type=int, default=4,
+                   help="k of bads_chain_thinned (bads.normaliser_every)")  # fmt: skip
     p.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
     p.add_argument("--out", default="runs/benchmarks/bads_cost.json")
     args = p.parse_args(argv)
     chosen = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if args.normaliser_every < 1:
+        p.error(f"--normaliser-every {args.normaliser_every}: give a whole number of steps >= 1")
     unknown = sorted(set(chosen) - set(METHODS))
     if unknown:
         p.error(f"--methods: unknown {unknown}; choose from {','.join(METHODS)}")
@@ -386,7 +409,7 @@ def main(argv=None) -> dict:
     times: dict[str, list[float]] = {m: [] for m in args.methods}
     for _ in range(args.repeats):
         for m in args.methods:
-            times[m].append(timed(device, steps[m]))
+            times[m].append(timed(device, steps[m]) / steps_per_call(args, m))
     seconds = {m: statistics.median(t) for m, t in times.items()}
     memory = peak_memory(args, device, steps) if args.memory_steps else {}
     others = args.methods[1:]
@@ -400,6 +423,7 @@ def main(argv=None) -> dict:
             "model": args.model, "batch": args.batch, "meta_batch": args.meta_batch,
             "seq_len": args.seq_len, "device": str(device), "threads": args.threads,
             "repeats": args.repeats, "precision": args.precision,
+            "normaliser_every": args.normaliser_every,
         },
     }  # fmt: skip
     if args.world_size > 1:

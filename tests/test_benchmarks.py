@@ -76,7 +76,8 @@ def _bads_cost(tmp_path, *args: str) -> dict:
 
 def test_bads_cost_times_every_method(tmp_path):
     result = _bads_cost(tmp_path, "--model", "mlp", "--memory-steps", "0")
-    methods = ("weighted", "bads", "bads_fixed_w", "bads_chain", "bads_weightnet", "blo")
+    methods = ("weighted", "bads", "bads_fixed_w", "bads_chain", "bads_chain_thinned",
+               "bads_weightnet", "blo")  # fmt: skip
     for m in methods:
         assert result[f"{m}_over_plain"] > 0
     assert set(result["seconds_per_step"]) == {"plain", *methods}

@@ -175,6 +175,53 @@ def test_sampler_matches_nuts_with_the_normaliser(ref, kernel, gamma):
     assert theta_err.max() <= (0.5 if kernel == "psgld" else 0.2), (kernel, gamma, theta_err)
 
 
+def test_a_thinned_auxiliary_chain_moves_every_kth_step_and_is_evaluated_between(ref):
+    """``normaliser_every = 3``: ``θ'`` moves on steps 0, 3, 6, … only; on the others the drift
+    reads ``ℓ_i`` at the unmoved ``θ'`` (checked against the closed-form likelihood), and the
+    recorded log density is the chain's target there."""
+    chains, every = 4, 3
+    d = ref["data"]
+    xt, yt = replicate(d["x_t"], d["y_t"], chains)
+    xm, ym = replicate(d["x_m"], d["y_m"], chains)
+    sampler = BADSSampler(
+        ChainedLinear(chains, 2), len(yt), len(ym), prior=truncated_normal(BETA, SIGMA),
+        likelihood=GaussianRegression(), lam=LAM, eta_theta=0.01, eta_w=0.05,
+        normaliser_weight=1.0, eta_aux=0.03, normaliser_every=every, thin=1, seed=2,
+    )  # fmt: skip
+    seen = []
+    sampler.watch_groups({"all": np.ones(len(yt), bool)})
+    for _ in range(9):
+        before = sampler.theta_aux["weight"].clone()
+        w_b = sampler.weights_move.w.clone()
+        sampler.step((xt, yt, torch.arange(len(yt))), (xm, ym, torch.arange(len(ym))))
+        moved = not torch.equal(sampler.theta_aux["weight"], before)
+        seen.append(moved)
+        if not moved:
+            mean = (xt[:, :-1].double() * before.double()[xt[:, -1].long()]).sum(-1)
+            ll = -0.5 * math.log(2 * math.pi * NOISE_SD**2) - 0.5 * (yt - mean) ** 2 / NOISE_SD**2
+            stats = sampler.drift.groups.read()
+            assert stats["all"]["ll_aux"] == pytest.approx(ll.mean().item(), rel=1e-5)
+            target = -0.5 * LAM * (before.double() ** 2).sum() + (w_b.double() * ll).sum()
+            assert sampler.recorder.stats["aux_lp"][-1] == pytest.approx(target.item(), rel=1e-5)
+        else:
+            sampler.drift.groups.read()
+    assert seen == [t % every == 0 for t in range(9)]
+
+
+@pytest.mark.parametrize("every", [2, 4])
+def test_a_thinned_auxiliary_chain_still_samples_the_exact_posterior(ref, every):
+    """``θ'`` moving every ``k``-th step only (evaluated between): the same NUTS reference
+    (its step, 3× θ's, still follows ``w``)."""
+    settings = dict(KERNELS["sgld"][0], normaliser_every=every)
+    w, theta, _ = run_chains(ref, "sgld", 1.0, **settings)
+    post = ref["posterior"][1.0]
+    assert (w.mean(0) - post["mean"]["w"].float()).abs().max() <= 0.04
+    ratio = w.std(0) / post["std"]["w"].float()
+    assert 0.9 <= ratio.min() and ratio.max() <= 1.12, ratio
+    theta_err = (theta.mean(0) - post["mean"]["theta"].float()).abs() / post["std"]["theta"]
+    assert theta_err.max() <= 0.2, theta_err
+
+
 def test_the_papers_model_does_not_match_the_exact_reference(ref):
     """γ = 0 drops the normaliser: the outlier's weight is 0.09 under it, 0.53 exactly."""
     w, _, _ = run_chains(ref, "sgld", 0.0, chains=100, steps=1500, burn=500, **KERNELS["sgld"][0])

@@ -37,7 +37,7 @@ BADS = [
     "steps=40", "eval_every=10", "batch_size=16", "meta_batch_size=8", "bads.s_avg=15",
     "bads.thin=3", "bads.weight_net_warmup=5", "bads.eta_w=0.5", "bads.temperature=0.01",
     "contrastive.base_steps=10", "contrastive.finetune_steps=5", "device=cpu", "progress=false",
-    "bads.normaliser_window=4",
+    "bads.normaliser_window=4", "bads.normaliser_every=3",
 ]  # fmt: skip
 
 
@@ -119,7 +119,7 @@ BADS_CASES = {
     "sghmc": ("bads", "sghmc"),
     "gibbs": ("bads", "gibbs"),
     "weightnet": ("bads_weightnet", "sgld"),
-    "chain": ("bads_chain", "psgld"),  # the normaliser's auxiliary chain and its window
+    "chain": ("bads_chain", "psgld"),  # the normaliser's auxiliary chain, its window, thinning
     "chain_gibbs": ("bads_chain", "gibbs"),
     "blo": ("blo", "sgld"),
     "contrastive": ("contrastive", "sgld"),

@@ -10,7 +10,14 @@ and ``ℓ̄_i``, the mean of ``log p(z_i | θ')`` over the last ``K`` visits of 
 running mean up to ``K`` visits, then an exponential window of ``K``; ``K = 1``: the current
 draw alone), estimates the expectation. The weights' drift is then ``ℓ_i(θ) − γ ℓ̄_i``.
 ``θ'`` must not move BatchNorm statistics (the backward runs before they are restored).
-"""
+
+**Cost.** A step of ``θ'`` is a forward and backward pass over ``B_t``, half again a BADS step
+on ``B_t ∪ B_m`` of equal halves. With ``bads.normaliser_every = k`` the chain moves on every
+``k``-th step only and is merely evaluated on the others (``ℓ_i(θ')``, a forward pass without
+gradients): ``θ'`` is then an SG-MCMC chain on the same target taking a step every ``k``
+batches, so ``ℓ_i(θ')`` stays a draw of ``log p(z_i | θ')`` under the chain's law, the
+backward pass costs ``1/k`` of its share; the chain makes ``k``× fewer moves, and must still
+follow ``w`` (``bads.eta_aux``; ``docs/methods.md``)."""
 
 from __future__ import annotations
 
@@ -35,6 +42,7 @@ class AuxiliaryChain:
         lam, rho_t: as for ``θ``.
         n_t: ``N_t`` (the windowed means are kept per instance).
         window: ``K``.
+        every: ``k``: ``θ'`` moves on steps ``t`` with ``t % k == 0`` only (module docstring).
     """
 
     def __init__(
@@ -45,9 +53,11 @@ class AuxiliaryChain:
         rho_t: float,
         n_t: int,
         window: int = 1,
+        every: int = 1,
         device: torch.device | str = "cpu",
     ) -> None:
-        self.algorithm, self.lam, self.rho_t, self.window = algorithm, lam, rho_t, int(window)
+        self.algorithm, self.lam, self.rho_t = algorithm, lam, rho_t
+        self.window, self.every = int(window), int(every)
         self.state = SGMCMCState(
             {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
         )
@@ -68,9 +78,13 @@ class AuxiliaryChain:
         big_b: int,
         generator: torch.Generator,
         autocast=nullcontext,
+        t: int = 0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One step of ``θ'`` on ``B_t``; returns ``ℓ̄_i`` of the batch (at the state before
-        the step, windowed) and the chain's minibatch log density, both detached."""
+        """Step ``t`` of ``θ'`` on ``B_t`` (a move when ``t % every == 0``, else ``θ'`` is only
+        evaluated on it); returns ``ℓ̄_i`` of the batch (at the state before the step,
+        windowed) and the chain's minibatch log density, both detached."""
+        if t % self.every:
+            return self._evaluate(model, likelihood, batch_t, w_b, big_b, autocast)
         x_t, y_t, idx = batch_t
         names = list(self.state.params)
         leaves = {n: self.state.params[n].requires_grad_(True) for n in names}
@@ -95,6 +109,19 @@ class AuxiliaryChain:
             )
         self.log_joint_sum += target.detach()
         return self._window_mean(idx, ll.detach()), target.detach()
+
+    @torch.no_grad()
+    def _evaluate(self, model, likelihood, batch_t, w_b, big_b, autocast):
+        """``ℓ_i(θ')`` on ``B_t`` and the chain's minibatch log density, ``θ'`` unmoved."""
+        x_t, y_t, idx = batch_t
+        with frozen_running_stats(model), autocast():
+            out = likelihood(model, x_t, y_t, params=self.state.params)
+        ll = upcast(out.values)
+        target = gaussian_log_prior(list(self.state.params.values()), self.lam) + (
+            self.rho_t * (w_b * ll).sum() / big_b
+        )
+        self.log_joint_sum += target
+        return self._window_mean(idx, ll), target
 
     def _window_mean(self, idx: torch.Tensor, ll: torch.Tensor) -> torch.Tensor:
         """``ℓ̄_i`` over the last ``K`` visits of each point of the batch (merged over ranks)."""

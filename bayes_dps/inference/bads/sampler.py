@@ -7,7 +7,8 @@ moves, each in its own module:
 * ``θ`` (``theta.ThetaMove``): one SG-MCMC step on
   ``log p(θ) + ρ_t · mean_{i∈B_t} w_i ℓ_i + ρ_m · mean_{j∈B_m} ℓ_j``, ``ℓ_i = log p(z_i | θ)``;
 * the normaliser (``normaliser.AuxiliaryChain``, when ``γ > 0``): one step of ``θ'`` on
-  ``p(θ' | w, D_t)``, giving ``ℓ̄_i ≈ E_{θ'}[log p(z_i | θ')]``;
+  ``p(θ' | w, D_t)`` (on every ``normaliser_every``-th step; ``θ'`` is only evaluated on the
+  others), giving ``ℓ̄_i ≈ E_{θ'}[log p(z_i | θ')]``;
 * ``w_B`` (``weights``): per-instance weights by a gradient algorithm on ``logit w`` or the
   exact Gibbs draw, or the weight network's ``φ``, on the drift ``d_i = ℓ_i − γ ℓ̄_i``
   (optionally centred by its running mean, ``drift``).
@@ -139,7 +140,7 @@ class BADSSampler:
         if self.gamma > 0 and not s.fixed_weights:
             self.normaliser = AuxiliaryChain(
                 model, algorithm(s.aux_step_size, s.aux_temperature), s.lam, self.rho_t, n_t,
-                s.normaliser_window, self.device,
+                s.normaliser_window, s.normaliser_every, self.device,
             )  # fmt: skip
         start = float(prior.mean) if init_w is None else float(init_w)
         self.weights_move = weights_move(
@@ -201,8 +202,8 @@ class BADSSampler:
         ll_aux, stats = None, {}
         if self.normaliser is not None:
             ll_aux, stats["aux_lp"] = self.normaliser.step(
-                self.model, lik, batch_t, w_b, big_b, self.generators["aux"], self.autocast
-            )
+                self.model, lik, batch_t, w_b, big_b, self.generators["aux"], self.autocast,
+                t=self.num_steps)  # fmt: skip
         drift = self.drift(idx_t, ll_t.detach(), ll_aux)
         if not warming:
             moves.move(idx_t, drift, out_t, y_t, big_b, self.generators["weights"])

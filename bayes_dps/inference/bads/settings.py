@@ -57,6 +57,13 @@ class BADSSettings(Settings):
     temperature_aux: float | None = setting(
         None, Nullable(Float(0, 1e6)), "temperature of the auxiliary chain θ'", "`temperature`"
     )
+    normaliser_every: int = setting(
+        1,
+        Int(1, MAX_STEPS),
+        "the auxiliary chain θ' moves every k-th step and is only evaluated (a forward pass "
+        "over `B_t`) on the others: its backward pass costs 1/k, and it moves k× less often "
+        "(it must still follow `w`: `eta_aux`)",
+    )
     normaliser_window: int = setting(
         1,
         Int(1, 10_000),
