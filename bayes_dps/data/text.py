@@ -26,8 +26,7 @@ from torch.utils.data import Dataset
 from bayes_dps.data.dataset import per_index_annotations
 from bayes_dps.errors import DataError
 
-#: padding of token inputs (masked out of attention) and of token targets (not counted);
-#: the same values as ``bayes_dps.models.likelihoods``
+#: padding of token inputs (masked out of attention) and of token targets (not counted)
 PAD, IGNORE = -1, -100
 
 

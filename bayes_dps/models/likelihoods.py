@@ -40,10 +40,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from bayes_dps.data.text import IGNORE, PAD  # padding of token inputs / uncounted targets
 from bayes_dps.errors import ConfigError, DataError
 
-#: padding of token inputs (masked out of attention) and of token targets (not counted)
-PAD, IGNORE = -1, -100
 REDUCTIONS = ("sum", "mean")
 
 
