@@ -92,9 +92,7 @@ class AuxiliaryChain:
             with autocast():
                 out = likelihood(model, x_t, y_t, params=leaves)
             ll = upcast(out.values)
-            target = gaussian_log_prior(list(leaves.values()), self.lam) + (
-                self.rho_t * (w_b * ll).sum() / big_b
-            )
+            target = self._log_density(list(leaves.values()), w_b, ll, big_b)
             grads = list(torch.autograd.grad(target, list(leaves.values())))
         dist.all_reduce_sum_(grads)
         with torch.no_grad():
@@ -117,11 +115,13 @@ class AuxiliaryChain:
         with frozen_running_stats(model), autocast():
             out = likelihood(model, x_t, y_t, params=self.state.params)
         ll = upcast(out.values)
-        target = gaussian_log_prior(list(self.state.params.values()), self.lam) + (
-            self.rho_t * (w_b * ll).sum() / big_b
-        )
+        target = self._log_density(list(self.state.params.values()), w_b, ll, big_b)
         self.log_joint_sum += target
         return self._window_mean(idx, ll), target
+
+    def _log_density(self, params, w_b, ll, big_b) -> torch.Tensor:
+        """``log p̂(θ' | w)`` on the minibatch (this rank's share when distributed)."""
+        return gaussian_log_prior(params, self.lam) + self.rho_t * (w_b * ll).sum() / big_b
 
     def _window_mean(self, idx: torch.Tensor, ll: torch.Tensor) -> torch.Tensor:
         """``ℓ̄_i`` over the last ``K`` visits of each point of the batch (merged over ranks)."""
