@@ -92,7 +92,7 @@ def bads_run(kernel: str) -> dict:
     sampler = BADSSampler(
         model, len(splits.train), len(splits.meta), prior=truncated_normal(0.5, 1.0),
         eta_theta=1e-3, eta_w=0.2, temperature=0.01, kernel=kernel, rho_w=5,
-        normaliser_weight=0.5, seed=4, thin=2, normaliser_window=3,
+        normaliser_weight=0.5, seed=4, thin=2, normaliser_window=3, normaliser_every=2,
     )  # fmt: skip
     train, meta = BatchStream(splits.train, 32, seed=0), BatchStream(splits.meta, 8, seed=1)
     t_batches = [b for e in range(2) for b in train.epoch(e)][:STEPS]
