@@ -106,7 +106,7 @@ def test_wordnet_efficient_lm_decodes_bleu_with_every_method_on_a_local_llama(tm
     assert res["config"]["task"] == "causal_lm"
     bads = res["config"]["bads"]
     assert (bads["drift_centring"], bads["normaliser_weight"], bads["rho_phi"], bads["kernel"],
-            bads["eta_theta"]) == ("running_mean", 1.0, 5.0, "psgld", 6e-4)  # fmt: skip
+            bads["eta_theta"]) == ("running_mean", 1.0, 8.0, "psgld", 6e-4)  # fmt: skip
     ll_aux = res["methods"]["bads_weightnet"]["seeds"][0]["group_drift"]["off_domain"]["ll_aux"]
     assert any(v not in (None, 0.0) for v in ll_aux)  # the auxiliary chain θ' ran
     _check_run(out, res, "bleu", {"in_domain", "off_domain"})
