@@ -14,6 +14,7 @@ from helpers import FAST, ROOT
 from bayes_dps.cli import main
 from bayes_dps.diagnostics.plots import (
     plot_bads_curves,
+    plot_final_weights,
     plot_group_weights,
     plot_online_curves,
     plot_sweep,
@@ -132,6 +133,32 @@ def test_group_weights_grid_reads_at_full_size_with_units_and_a_mask_for_cds():
     assert "kept" in cds.get_ylabel()
     for ax in panels.values():
         assert ax.title.get_fontsize() >= 10
+
+
+def test_weight_panels_keep_their_labels_and_legends_clear_of_each_other():
+    """The long units of fixed-weight methods fit their panel's height (no label running into
+    the next panel), and the highlighted group's legend sits above the bars, not on them."""
+    tasks = [f"wordnet/task_{i}" for i in range(7)] + ["wordnet/define"]
+    final = {t: 0.75 + 0.01 * i for i, t in enumerate(tasks)}
+    results = {
+        "config": {"name": "t", "dataset": {"name": "instructions",
+                                            "corrupt_task": "wordnet/define"}},
+        "groups": "task", "headline_groups": ["clean", "noisy"],
+        "methods": {m: {"seeds": [{"eval_steps": [10], "group_weights": {"clean": [0.8],
+                                                                         "noisy": [0.7]},
+                                   "final_group_weights": {"clean": 0.8, "noisy": 0.7, **final}}]}
+                    for m in ("classact", "askllm_o", "blo")},
+    }  # fmt: skip
+    for fig in (plot_final_weights(results), plot_group_weights(results)):
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        for ax in [a for a in fig.axes if a.get_visible() and a.get_title()]:
+            box, label = ax.get_window_extent(), ax.yaxis.label.get_window_extent(renderer)
+            assert label.height <= box.height, (ax.get_title(), ax.get_ylabel())
+            legend = ax.get_legend()
+            if legend is not None and ax.patches:
+                lbox = legend.get_window_extent(renderer)
+                assert not any(lbox.overlaps(p.get_window_extent(renderer)) for p in ax.patches)
 
 
 def test_sweep_plot_shows_spread_and_labelled_targets():

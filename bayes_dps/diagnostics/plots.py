@@ -261,12 +261,12 @@ def plot_bads_curves(results: dict[str, Any], title: str | None = None) -> plt.F
     return fig
 
 
-#: what the weight of each method means (the y label of its panel)
+#: what the weight of each method means (the y label of its panel, broken to fit its height)
 WEIGHT_UNITS = {
-    "blo": "|B_t|·w_i at the latest visit (1 = uniform)",
-    "contrastive": "share of the group kept (fixed before training)",
-    "classact": "P(curated | x), the loss weight (fixed before training)",
-    "askllm_o": "P(yes | 'useful?'), the loss weight (fixed before training)",
+    "blo": "|B_t|·w_i at the latest visit\n(1 = uniform)",
+    "contrastive": "share of the group kept\n(fixed before training)",
+    "classact": "P(curated | x), the loss weight\n(fixed before training)",
+    "askllm_o": "P(yes | 'useful?'), the loss weight\n(fixed before training)",
 }
 #: methods whose weights are fixed before training (drawn as bars, not curves)
 FIXED_WEIGHTS = ("contrastive", "classact", "askllm_o")
@@ -362,11 +362,14 @@ def plot_final_weights(results: dict[str, Any], title: str | None = None) -> plt
         )  # fmt: skip
         ax.set_xticks(range(len(order)), order, rotation=90, fontsize=8)
         ax.set_xlim(-0.6, len(order) - 0.4)
-        ax.set_ylabel(WEIGHT_UNITS.get(name, "final mean w_i"), fontsize=9)
+        # the rotated group names leave the panel short: the weight's meaning goes in the title
+        ax.set_ylabel("final mean weight", fontsize=9)
         ax.set_xlabel("domain / task (one bar each, mean ± std over seeds)", fontsize=9)
-        ax.set_title(name, fontsize=11)
+        units = WEIGHT_UNITS.get(name, "w_i").replace("\n", " ")
+        ax.set_title(f"{name}: {units}", fontsize=11)
         ax.grid(alpha=0.3, axis="y")
         if special & set(order):
+            ax.set_ylim(top=ax.get_ylim()[1] * 1.3)  # room for the legend above the bars
             ax.legend(
                 handles=[Patch(color=HIGHLIGHT, label=", ".join(sorted(special & set(order))))],
                 fontsize=8, loc="upper right",
