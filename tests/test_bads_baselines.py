@@ -166,6 +166,24 @@ def test_classact_classifier_equals_sklearns_weighted_logistic_regression():
     assert torch.allclose(got, want, atol=2e-4)
 
 
+def test_classact_mean_one_scale_keeps_the_ranking_and_mixings_loss_scale():
+    """``classact.scale = mean_one``: the probabilities divided by their mean over ``D_t`` —
+    proportional to ``probability``'s weights, mean 1 (separable sets: every probability near
+    0, the rescaled weights not)."""
+    g = torch.Generator().manual_seed(0)
+    meta = torch.randn(20, 8, generator=g) + 2.0
+    train = torch.cat([torch.randn(150, 8, generator=g), torch.randn(50, 8, generator=g) + 2.0])
+    features = lambda model, data: data  # noqa: E731
+    cfg = {"classact": {"base_steps": 0, "l2": 1e-3, "max_iter": 200, "scale": "probability"}}
+    p = classact_weights(lambda: torch.nn.Identity(), train, meta, cfg, seed=0, features=features)
+    cfg["classact"]["scale"] = "mean_one"
+    w = classact_weights(lambda: torch.nn.Identity(), train, meta, cfg, seed=0, features=features)
+    assert p[:150].mean() < 0.05 and p.mean() < 0.3  # most of D_t told apart from D_m
+    assert w.mean().item() == pytest.approx(1.0, rel=1e-5)
+    assert torch.allclose(w * p.mean(), p, rtol=1e-5)
+    assert w[150:].mean() > 3 * w[:150].mean()  # the curated-looking part stays up
+
+
 def test_classact_weights_find_off_domain_inputs_and_weight_the_loss():
     from bayes_dps.data.batches import BatchStream
     from bayes_dps.training.epoch import MinibatchEpoch

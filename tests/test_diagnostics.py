@@ -161,6 +161,18 @@ def test_weight_panels_keep_their_labels_and_legends_clear_of_each_other():
                 assert not any(lbox.overlaps(p.get_window_extent(renderer)) for p in ax.patches)
 
 
+def test_rescaled_classact_weights_are_labelled_and_drawn_whole():
+    """``classact.scale = mean_one``: weights above 1 stay inside the panel, and the label
+    says they are not probabilities."""
+    results = group_results(["classact"])
+    results["config"]["classact"] = {"scale": "mean_one"}
+    for r in results["methods"]["classact"]["seeds"]:
+        r["final_group_weights"] = {"clean": 1.8, "noisy": 0.2}
+    ax = plot_group_weights(results).axes[0]
+    assert ax.get_ylim()[1] >= 1.8
+    assert "its mean over D_t" in ax.get_ylabel()
+
+
 def test_sweep_plot_shows_spread_and_labelled_targets():
     run = lambda acc: {"seed": 0, "test_acc": acc}  # noqa: E731
     sweep = {

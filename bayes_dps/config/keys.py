@@ -490,6 +490,13 @@ BADS: Tree = {
         ),
         "l2": Key(Float(0, 1e6), 1e-3, "L2 penalty of the curated-vs-uncurated classifier"),
         "max_iter": Key(Int(1, 100_000), 200, "L-BFGS iterations of that classifier"),
+        "scale": Key(
+            Choice(("probability", "mean_one")),
+            "probability",
+            "loss weights: `probability`, `P(curated | x)` (the paper's); `mean_one`, the same "
+            "divided by its mean over `D_t`, so `D_t`'s loss keeps mixing's scale and only the "
+            "relative weights differ",
+        ),
     },
     "askllm": {
         "shots": Key(Int(0, 64), 3, "curated examples describing the target task in the question"),

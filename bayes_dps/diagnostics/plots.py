@@ -272,6 +272,14 @@ WEIGHT_UNITS = {
 FIXED_WEIGHTS = ("contrastive", "classact", "askllm_o")
 
 
+def weight_units(results: dict[str, Any], name: str, default: str) -> str:
+    """The y label of ``name``'s weights in ``results`` (``classact.scale = mean_one``
+    rescales ``classact``'s probabilities)."""
+    if name == "classact" and results["config"].get("classact", {}).get("scale") == "mean_one":
+        return "P(curated | x) / its mean over D_t,\nthe loss weight (fixed before training)"
+    return WEIGHT_UNITS.get(name, default)
+
+
 def plot_group_weights(results: dict[str, Any], title: str | None = None) -> plt.Figure:
     """Mean instance weight per ground-truth group over steps (paper Fig. 2, bottom row): one
     panel per method with weights (mean ± std over seeds), on a grid of at most two columns
@@ -291,7 +299,7 @@ def plot_group_weights(results: dict[str, Any], title: str | None = None) -> plt
                 groups, [np.mean(k) for k in kept], yerr=[np.std(k) for k in kept], capsize=4,
                 color=[f"C{i}" for i in range(len(groups))],
             )  # fmt: skip
-            ax.set_ylim(0, 1.05)
+            ax.set_ylim(0, max(1.05, 1.1 * max(np.mean(k) + np.std(k) for k in kept)))
             ax.set_xlabel("ground-truth group")
         else:
             x = seeds[0]["eval_steps"]
@@ -305,7 +313,7 @@ def plot_group_weights(results: dict[str, Any], title: str | None = None) -> plt
             ax.set_ylim(0, top)
             ax.set_xlabel("training step")
             ax.legend(title=f"group ({results.get('groups', '')})", fontsize=9)
-        ax.set_ylabel(WEIGHT_UNITS.get(name, "mean weight w_i in group"), fontsize=9)
+        ax.set_ylabel(weight_units(results, name, "mean weight w_i in group"), fontsize=9)
         ax.set_title(name, fontsize=11)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(names) :]:

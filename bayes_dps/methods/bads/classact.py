@@ -15,7 +15,11 @@ al. 2024; the quality-classifier filtering of GPT-3 and of DSIR-style selection)
 
 4. ``w_i = c(φ(x_i))`` for every ``i ∈ D_t``: the posterior probability that ``x_i`` came from
    the curated distribution when both are a priori equally likely — 0.5 where ``D_t`` cannot be
-   told from ``D_m``, near 0 where it looks like no curated example;
+   told from ``D_m``, near 0 where it looks like no curated example. Where the classifier
+   separates the two sets (a few curated examples in many dimensions) every ``w_i`` is near 0
+   and the run learns from ``D_m`` alone; ``classact.scale = mean_one`` divides the weights by
+   their mean over ``D_t`` — the same ranking, ``D_t``'s loss at mixing's scale — which tells
+   the weights' scale from their ranking in an ablation;
 5. a fresh network trained on ``D_t ∪ D_m`` with the loss of each ``D_t`` point weighted by
    ``w_i`` (``D_m``'s by 1), with the config's optimiser and steps (as ``mixing``).
 
@@ -99,7 +103,7 @@ def classact_weights(
 ) -> torch.Tensor:
     """``w_i`` (steps 1–4) for every point of ``train``. ``features(model, data)`` gives
     ``φ`` (default :func:`base_features`); ``cfg`` is the run config, whose ``classact`` block
-    sets ``base_steps``, ``l2`` and ``max_iter``."""
+    sets ``base_steps``, ``l2``, ``max_iter`` and ``scale``."""
     c = cfg["classact"]
     steps = int(min(c["base_steps"], cfg.get("step_limit") or float("inf")))
     base = make_model()
@@ -108,4 +112,5 @@ def classact_weights(
             base, train, steps, cfg["optimizer"], cfg["batch_size"], seed, device, likelihood
         )
     phi = features or (lambda model, data: base_features(model, data, device))
-    return curated_probability(phi(base, meta), phi(base, train), c["l2"], c["max_iter"])
+    w = curated_probability(phi(base, meta), phi(base, train), c["l2"], c["max_iter"])
+    return w / w.mean() if c["scale"] == "mean_one" else w
