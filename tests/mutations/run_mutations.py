@@ -103,8 +103,8 @@ MUTATIONS = [
     Mutation(
         "aux-meta",
         "bayes_dps/inference/bads/normaliser.py",
-        "                self.rho_t * (w_b * ll).sum() / big_b",
-        "                self.rho_t * ll.sum() / big_b",
+        "gaussian_log_prior(params, self.lam) + self.rho_t * (w_b * ll).sum() / big_b",
+        "gaussian_log_prior(params, self.lam) + self.rho_t * ll.sum() / big_b",
         ("tests/test_normaliser.py",),
         "the auxiliary chain ignores the weights (targets p(θ'|D_t) unweighted)",
     ),
