@@ -81,21 +81,29 @@ def replicate(x, y, chains):
     )
 
 
-def run_chains(ref, kernel, gamma, chains=60, steps=1200, burn=400, **kw):
-    torch.manual_seed(0)
+def reference_sampler(ref, chains, **settings):
+    """``BADSSampler`` on the Gaussian reference, one independent copy per chain (``D_t`` and
+    ``D_m`` replicated, a ``θ`` row per chain); returns it, its model and the two batches."""
     d = ref["data"]
-    xt, yt = replicate(d["x_t"], d["y_t"], chains)
-    xm, ym = replicate(d["x_m"], d["y_m"], chains)
+    batch_t = (*replicate(d["x_t"], d["y_t"], chains), torch.arange(chains * len(d["y_t"])))
+    batch_m = (*replicate(d["x_m"], d["y_m"], chains), torch.arange(chains * len(d["y_m"])))
     model = ChainedLinear(chains, 2)
     sampler = BADSSampler(
-        model, len(yt), len(ym), prior=truncated_normal(BETA, SIGMA),
-        likelihood=GaussianRegression(), lam=LAM, rho_w=1.0, temperature=1.0, kernel=kernel,
-        normaliser_weight=gamma, seed=1, **kw,
+        model, len(batch_t[1]), len(batch_m[1]), prior=truncated_normal(BETA, SIGMA),
+        likelihood=GaussianRegression(), lam=LAM, **settings,
     )  # fmt: skip
-    idx, jdx = torch.arange(len(yt)), torch.arange(len(ym))
+    return sampler, model, batch_t, batch_m
+
+
+def run_chains(ref, kernel, gamma, chains=60, steps=1200, burn=400, **kw):
+    torch.manual_seed(0)
+    sampler, model, batch_t, batch_m = reference_sampler(
+        ref, chains, rho_w=1.0, temperature=1.0, kernel=kernel, normaliser_weight=gamma, seed=1,
+        **kw,
+    )  # fmt: skip
     ws, thetas = [], []
     for t in range(steps):
-        sampler.step((xt, yt, idx), (xm, ym, jdx), check=False)
+        sampler.step(batch_t, batch_m, check=False)
         if t >= burn and t % 5 == 0:
             ws.append(sampler.w.reshape(chains, 6).clone())
             thetas.append(model.weight.detach().clone())
@@ -126,16 +134,13 @@ def test_auxiliary_chain_samples_the_weighted_posterior(ref):
     torch.manual_seed(0)
     chains, steps, eta = 200, 1500, 0.02
     d = ref["data"]
-    xt, yt = replicate(d["x_t"], d["y_t"], chains)
-    xm, ym = replicate(d["x_m"], d["y_m"], chains)
-    sampler = BADSSampler(
-        ChainedLinear(chains, 2), len(yt), len(ym), prior=truncated_normal(BETA, SIGMA),
-        likelihood=GaussianRegression(), lam=LAM, eta_theta=0.01, normaliser_weight=1.0,
-        eta_aux=eta, init_w=0.7, weight_warmup=steps, seed=3,
+    sampler, _, batch_t, batch_m = reference_sampler(
+        ref, chains, eta_theta=0.01, normaliser_weight=1.0, eta_aux=eta, init_w=0.7,
+        weight_warmup=steps, seed=3,
     )  # fmt: skip
     draws = []
     for t in range(steps):
-        sampler.step((xt, yt, torch.arange(len(yt))), (xm, ym, torch.arange(len(ym))), check=False)
+        sampler.step(batch_t, batch_m, check=False)
         if t >= 300 and t % 5 == 0:
             draws.append(sampler.theta_aux["weight"].clone())
     draws = torch.stack(draws).reshape(-1, 2).double()
@@ -180,20 +185,17 @@ def test_a_thinned_auxiliary_chain_moves_every_kth_step_and_is_evaluated_between
     reads ``ℓ_i`` at the unmoved ``θ'`` (checked against the closed-form likelihood), and the
     recorded log density is the chain's target there."""
     chains, every = 4, 3
-    d = ref["data"]
-    xt, yt = replicate(d["x_t"], d["y_t"], chains)
-    xm, ym = replicate(d["x_m"], d["y_m"], chains)
-    sampler = BADSSampler(
-        ChainedLinear(chains, 2), len(yt), len(ym), prior=truncated_normal(BETA, SIGMA),
-        likelihood=GaussianRegression(), lam=LAM, eta_theta=0.01, eta_w=0.05,
-        normaliser_weight=1.0, eta_aux=0.03, normaliser_every=every, thin=1, seed=2,
+    sampler, _, batch_t, batch_m = reference_sampler(
+        ref, chains, eta_theta=0.01, eta_w=0.05, normaliser_weight=1.0, eta_aux=0.03,
+        normaliser_every=every, thin=1, seed=2,
     )  # fmt: skip
+    xt, yt, _ = batch_t
     seen = []
     sampler.watch_groups({"all": np.ones(len(yt), bool)})
     for _ in range(9):
         before = sampler.theta_aux["weight"].clone()
         w_b = sampler.weights_move.w.clone()
-        sampler.step((xt, yt, torch.arange(len(yt))), (xm, ym, torch.arange(len(ym))))
+        sampler.step(batch_t, batch_m)
         moved = not torch.equal(sampler.theta_aux["weight"], before)
         seen.append(moved)
         if not moved:
