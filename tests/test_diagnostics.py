@@ -163,7 +163,7 @@ def test_weight_panels_keep_their_labels_and_legends_clear_of_each_other():
 
 def test_rescaled_classact_weights_are_labelled_and_drawn_whole():
     """``classact.scale = mean_one``: weights above 1 stay inside the panel, and the label
-    says they are not probabilities."""
+    (the title of the per-group bars) says they are not probabilities."""
     results = group_results(["classact"])
     results["config"]["classact"] = {"scale": "mean_one"}
     for r in results["methods"]["classact"]["seeds"]:
@@ -171,6 +171,8 @@ def test_rescaled_classact_weights_are_labelled_and_drawn_whole():
     ax = plot_group_weights(results).axes[0]
     assert ax.get_ylim()[1] >= 1.8
     assert "its mean over D_t" in ax.get_ylabel()
+    bars = plot_final_weights(results).axes[0]
+    assert "its mean over D_t" in bars.get_title() and bars.get_ylim()[1] >= 1.8
 
 
 def test_sweep_plot_shows_spread_and_labelled_targets():

@@ -373,7 +373,7 @@ def plot_final_weights(results: dict[str, Any], title: str | None = None) -> plt
         # the rotated group names leave the panel short: the weight's meaning goes in the title
         ax.set_ylabel("final mean weight", fontsize=9)
         ax.set_xlabel("domain / task (one bar each, mean ± std over seeds)", fontsize=9)
-        units = WEIGHT_UNITS.get(name, "w_i").replace("\n", " ")
+        units = weight_units(results, name, "w_i").replace("\n", " ")
         ax.set_title(f"{name}: {units}", fontsize=11)
         ax.grid(alpha=0.3, axis="y")
         if special & set(order):
