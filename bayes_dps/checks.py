@@ -212,11 +212,21 @@ class ListOf(Check):
 
     def check(self, key: str, value: Any) -> list:
         if not isinstance(value, list) or not self.min_len <= len(value) <= self.max_len:
-            raise self.fail(key, value)
+            raise self.fail(key, value, self._one_item_hint(key, value))
         out = [self.item.check(f"{key}[{i}]", v) for i, v in enumerate(value)]
         if self.unique and len(set(map(repr, out))) != len(out):
             raise ConfigError(f"{key} lists an entry twice: {show(value)}")
         return out
+
+    def _one_item_hint(self, key: str, value: Any) -> str:
+        """``; for one item write key=[value]`` when ``value`` is a valid item on its own."""
+        if isinstance(value, list) or isinstance(value, dict):
+            return ""
+        try:
+            self.item.check(key, value)
+        except ConfigError:
+            return ""
+        return f"; for one item write {key}=[{value}]"
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """The ``bayes-dps`` command.
 
-    bayes-dps online --config FILE|NAME [--set key=value ...] [--out DIR] [--resume]
+    bayes-dps online --config FILE|NAME [--set key=value ...] [--out DIR] [--resume [--extend]]
                      [--sweep key=v1,v2,...] [--threads N] [--quiet]
-    bayes-dps bads   --config FILE|NAME [--set key=value ...] [--out DIR] [--resume] ...
+    bayes-dps bads   --config FILE|NAME [--set key=value ...] [--out DIR] [--resume [--extend]]
+                     [--sweep key=v1,v2,...] [--threads N] [--quiet]
     bayes-dps demo   [--out DIR] [--set key=value ...] [--bads-set key=value ...]
     bayes-dps report RUN_DIR
     bayes-dps configs
@@ -10,7 +11,8 @@
 
 Bad input (unknown keys, values out of range, missing data, an unwritable ``--out``) ends
 with one ``error:`` line naming the value and the fix, exit status 2, and no
-``results.json``. Ctrl-C ends with one line saying how to resume (exit status 130). Set
+``results.json``. Ctrl-C ends with one line giving the command that continues the run, its
+``--set`` options included (exit status 130). Set
 ``BAYES_DPS_DEBUG=1`` to see the traceback instead.
 """
 
@@ -20,8 +22,10 @@ import argparse
 import errno
 import json
 import os
+import shlex
 import shutil
 import sys
+import textwrap
 import time
 import warnings
 from pathlib import Path
@@ -63,6 +67,10 @@ def _load(args: argparse.Namespace, command: str) -> dict[str, Any]:
 
 
 def _out_dir(args: argparse.Namespace, cfg: dict[str, Any]) -> Path:
+    if getattr(args, "extend", False) and not args.resume:
+        raise ConfigError(
+            "--extend widens a run that --resume continues; use --resume --extend --out DIR"
+        )
     if args.out:
         out = Path(args.out)
     elif getattr(args, "resume", False):
@@ -78,6 +86,11 @@ def parse_sweep(item: str) -> tuple[str, list[Any]]:
     a YAML list ``key=[0.1, 0.2]`` works too)."""
     from bayes_dps.config import parse_set
 
+    if not isinstance(item, str) or "=" not in item:
+        raise ConfigError(
+            f"--sweep expects KEY=V1,V2,..., got {item!r} "
+            "(example: --sweep bayesian.alpha=0.1,0.2,0.3)"
+        )
     key, raw = parse_set(item)
     if not isinstance(raw, list):
         raw = [parse_set(f"{key}={v}")[1] for v in item.split("=", 1)[1].split(",")]
@@ -95,7 +108,9 @@ def _plots() -> Any:
     return plots
 
 
-def _run_and_plot(cfg: dict[str, Any], out: Path, resume: bool) -> dict[str, Any]:
+def _run_and_plot(
+    cfg: dict[str, Any], out: Path, resume: bool, extend: bool = False
+) -> dict[str, Any]:
     from bayes_dps import distributed as dist
     from bayes_dps.diagnostics.predictor_plots import (
         has_predictor_diagnosis,
@@ -105,7 +120,7 @@ def _run_and_plot(cfg: dict[str, Any], out: Path, resume: bool) -> dict[str, Any
     from bayes_dps.methods.online.experiment import run_online_experiment
 
     plots = _plots()
-    results = run_online_experiment(cfg, out, resume=resume)
+    results = run_online_experiment(cfg, out, resume=resume, extend=extend)
     if not dist.is_main():  # rank 0 alone writes files and prints
         return results
     plots.save_figure(plots.plot_online_curves(results), out / "curves.png")
@@ -142,13 +157,14 @@ def cmd_online(args: argparse.Namespace) -> dict[str, Any]:
     cfg = _load(args, "online")
     out = _out_dir(args, cfg)
     resume = getattr(args, "resume", False)
+    extend = getattr(args, "extend", False)
     if not cfg["sweep"]:
         _say(f"online selection: {cfg['name']} → {out}")
-        return _run_and_plot(cfg, out, resume)
+        return _run_and_plot(cfg, out, resume, extend)
 
     def run(c: dict[str, Any], folder: Path) -> dict[str, Any]:
         _say(f"sweep point → {folder}")
-        return _run_and_plot(c, folder, resume)
+        return _run_and_plot(c, folder, resume, extend)
 
     return _run_sweep(cfg, out, "online", run)
 
@@ -157,24 +173,25 @@ def cmd_bads(args: argparse.Namespace) -> dict[str, Any]:
     cfg = _load(args, "bads")
     out = _out_dir(args, cfg)
     resume = getattr(args, "resume", False)
+    extend = getattr(args, "extend", False)
     if not cfg["sweep"]:
         _say(f"BADS: {cfg['name']} → {out}")
-        return _run_bads(cfg, out, resume)
+        return _run_bads(cfg, out, resume, extend)
 
     def run(c: dict[str, Any], folder: Path) -> dict[str, Any]:
         _say(f"sweep point → {folder}")
-        return _run_bads(c, folder, resume)
+        return _run_bads(c, folder, resume, extend)
 
     return _run_sweep(cfg, out, "bads", run)
 
 
-def _run_bads(cfg: dict[str, Any], out: Path, resume: bool) -> dict[str, Any]:
+def _run_bads(cfg: dict[str, Any], out: Path, resume: bool, extend: bool = False) -> dict[str, Any]:
     from bayes_dps import distributed as dist
     from bayes_dps.diagnostics.arviz_export import save_inference_data, weights_to_inference_data
     from bayes_dps.diagnostics.tables import as_text, bads_rows, group_weight_rows, has_fine_groups
     from bayes_dps.methods.bads.experiment import run_bads_experiment
 
-    results, traces, traced = run_bads_experiment(cfg, out, resume=resume)
+    results, traces, traced = run_bads_experiment(cfg, out, resume=resume, extend=extend)
     if not dist.is_main():  # rank 0 alone writes files and prints
         return results
     for i, (method, chains) in enumerate(traces.items()):
@@ -220,8 +237,20 @@ def cmd_configs(args: argparse.Namespace) -> None:
         command, text = bundled_configs.describe(path)
         rows.append((name, command, text))
     width = [max(len(r[i]) for r in rows) for i in range(2)]
+    indent = " " * (width[0] + width[1] + 4)
+    columns = max(shutil.get_terminal_size((100, 24)).columns, len(indent) + 30)
     for name, command, text in rows:
-        print(f"{name.ljust(width[0])}  {command.ljust(width[1])}  {text}")
+        head = f"{name.ljust(width[0])}  {command.ljust(width[1])}  "
+        print(
+            textwrap.fill(
+                text,
+                columns,
+                initial_indent=head,
+                subsequent_indent=indent,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+        )
     print("\nrun one by name: bayes-dps online --config digits_noisy (or bads --config ...)")
 
 
@@ -303,7 +332,17 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--config", required=True, help="YAML config file, or the name of a bundled config"
         )
-        p.add_argument("--resume", action="store_true", help="continue a killed run in --out")
+        p.add_argument(
+            "--resume",
+            action="store_true",
+            help="continue a killed run in --out (with the options it was started with)",
+        )
+        p.add_argument(
+            "--extend",
+            action="store_true",
+            help="with --resume: also run methods or seeds the stored run did not list "
+            "(its finished runs are reused)",
+        )
         p.add_argument(
             "--sweep",
             action="append",
@@ -338,15 +377,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def continue_command(args: argparse.Namespace) -> str:
+    """The command line that continues the run ``args`` started: the same arguments, with
+    ``--out`` (the folder actually used) and ``--resume`` added where they were missing."""
+    argv = list(getattr(args, "argv", None) or [args.command, "--config", args.config])
+    if not args.out:
+        argv += ["--out", str(args.resolved_out)]
+    if "--resume" not in argv:
+        argv.append("--resume")
+    return shlex.join(["bayes-dps", *argv])
+
+
 def _resume_hint(args: argparse.Namespace) -> str:
     out = getattr(args, "resolved_out", None)
-    if out is None or args.command not in ("online", "bads"):
+    if args.command == "demo":
+        return "run `bayes-dps demo` again to start it afresh (its folders are replaced)"
+    started = out is not None and ((out / "run.json").is_file() or any(out.glob("*/run.json")))
+    if not started or args.command not in ("online", "bads"):
         return "nothing was written"
-    return (
-        f"finished runs and the last checkpoint are kept in {out}; continue with "
-        f"`bayes-dps {args.command} --config {args.config} --out {out} --resume` "
-        "(with the same --set options)"
+    kept = [
+        *(out / "runs").glob("*/seed*.json"),
+        *(out / "checkpoints").glob("*.pt"),
+        *out.glob("*/runs/*/seed*.json"),  # sweep points
+        *out.glob("*/checkpoints/*.pt"),
+    ]
+    what = (
+        f"finished runs and the last checkpoint are kept in {out}"
+        if kept
+        else f"no run had finished or checkpointed yet in {out}"
     )
+    return f"{what}; continue with `{continue_command(args)}`"
 
 
 def _out_of_memory(err: BaseException) -> bool:
@@ -362,7 +422,9 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     debug = os.environ.get("BAYES_DPS_DEBUG") == "1"
     saved = warnings.formatwarning
     if not debug:
@@ -394,6 +456,9 @@ def _run(args: argparse.Namespace, debug: bool) -> int:
             raise
         print(f"\ninterrupted: {_resume_hint(args)}", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `bayes-dps configs | head`: the reader has gone, say nothing
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as err:  # a full disk, a folder that went away, permissions
         if debug:
             raise

@@ -102,6 +102,61 @@ def test_resume_continues_killed_run_to_same_results(tmp_path, monkeypatch, caps
     assert not (out / "checkpoints" / "uniform_seed1.pt").exists()
 
 
+def test_a_resume_without_the_set_options_is_refused_and_the_printed_command_resumes(
+    tmp_path, monkeypatch, capsys
+):
+    """Ctrl-C prints the command that continues the run, ``--set`` options included; a resume
+    that leaves them out (and so would run every method and seed of the config) is refused
+    naming ``methods`` and ``seeds``."""
+    import re
+    import shlex
+
+    out = tmp_path / "cut"
+    base = ["online", "--config", "digits_noisy", "--out", str(out), *FAST]
+    sets = ["--set", "epochs=2", "--set", "methods=[uniform, train_loss]", "seeds=[0, 1]"]
+    calls = {"n": 0}
+    original = online.OnlineSelectionEpoch.run_epoch
+
+    def dying(self, epoch):
+        calls["n"] += 1
+        if calls["n"] == 3:  # uniform seed 0 done, seed 1 killed in its first epoch
+            raise KeyboardInterrupt
+        return original(self, epoch)
+
+    monkeypatch.setattr(online.OnlineSelectionEpoch, "run_epoch", dying)
+    assert main([*base, *sets]) == 130
+    hint = capsys.readouterr().err.strip()
+    printed = re.search(r"continue with `(.*)`$", hint).group(1)
+    monkeypatch.setattr(online.OnlineSelectionEpoch, "run_epoch", original)
+
+    assert main([*base, "--set", "epochs=2", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "methods: ['uniform', 'train_loss'] → " in err and "seeds: [0, 1] → [0, 1, 2]" in err
+    assert "--set 'methods=[\"uniform\", \"train_loss\"]' 'seeds=[0, 1]'" in err, err
+
+    argv = shlex.split(printed)
+    assert argv[0] == "bayes-dps" and "--resume" in argv
+    assert main(argv[1:]) == 0
+    assert "uniform seed 0: finished earlier, reusing" in capsys.readouterr().out
+    results = json.loads((out / "results.json").read_text())
+    assert {m: [r["seed"] for r in v["seeds"]] for m, v in results["methods"].items()} == {
+        "uniform": [0, 1],
+        "train_loss": [0, 1],
+    }
+
+
+def test_an_interrupt_before_anything_finished_says_so(tmp_path, monkeypatch, capsys):
+    def dying(self, epoch):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(online.OnlineSelectionEpoch, "run_epoch", dying)
+    out = tmp_path / "cut"
+    args = ["online", "--config", "digits_noisy", *FAST, "--set", "methods=[uniform]"]
+    assert main([*args, "--out", str(out)]) == 130
+    hint = capsys.readouterr().err.strip()
+    assert "no run had finished or checkpointed yet" in hint and "kept" not in hint, hint
+
+
 def test_demo_runs_both_offline_defaults(tmp_path):
     out = tmp_path / "demo"
     args = ["demo", "--out", str(out), *FAST, "--set", "epochs=2", "--set", "seeds=[0]"]
@@ -158,3 +213,50 @@ def test_bad_input_clear_error_and_no_results(tmp_path, capsys, sets, message):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err
     assert not (out / "results.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["online", "--config", "digits_denoise"],
+            "digits_denoise is a `bayes-dps bads` config (it sets 'steps', which `bayes-dps "
+            "online` configs do not have); run `bayes-dps bads --config digits_denoise`",
+        ),
+        (
+            ["bads", "--config", "digits_noisy"],
+            "digits_noisy is a `bayes-dps online` config (it sets 'epochs'",
+        ),
+        (
+            ["online", "--config", "digits_noisy", "--set", "steps=3"],
+            "--set steps: 'steps' is a key of `bayes-dps bads` configs",
+        ),
+        (["online", "--config", "digits_nosy"], "did you mean digits_noisy?"),
+        (
+            ["online", "--config", "digits_noisy", "--sweep", "bayesian.alpha"],
+            "--sweep expects KEY=V1,V2,..., got 'bayesian.alpha' (example: --sweep",
+        ),
+        (
+            ["online", "--config", "digits_noisy", "--set", "methods=bayesian"],
+            "; for one item write methods=[bayesian]",
+        ),
+    ],
+)
+def test_errors_name_what_was_actually_used_and_the_fix(tmp_path, capsys, argv, expected):
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and expected in err, err
+    assert len(err) < 300, err  # no list of every bundled config
+    assert not (tmp_path / "run").exists()
+
+
+def test_configs_lists_whole_sentences(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    from bayes_dps import configs
+
+    for name, path in configs.bundled().items():
+        _, text = configs.describe(path)
+        assert text.endswith((".", ")")), (name, text)
+    assert main(["configs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 100

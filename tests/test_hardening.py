@@ -76,9 +76,38 @@ def test_resume_refuses_another_config_and_names_the_keys(tmp_path, capsys):
     assert online(out, "optimizer.lr=0.01", extra=("--resume",)) == 2
     line = one_error_line(capsys)
     assert "optimizer.lr: 0.001 → 0.01" in line and "--resume" in line
-    # methods and seeds may grow on resume: the finished seed is reused
-    assert online(out, "seeds=[0, 1]", extra=("--resume",)) == 0
+    # another list of seeds is refused by a plain resume, and widens the run with --extend,
+    # reusing the finished seed; a later plain resume continues the widened run
+    assert online(out, "seeds=[0, 1]", extra=("--resume",)) == 2
+    line = one_error_line(capsys)
+    assert "seeds: [0] → [0, 1]" in line and "--set 'seeds=[0]'" in line and "--extend" in line
+    assert online(out, "seeds=[0, 1]", extra=("--resume", "--extend")) == 0
     assert "finished earlier, reusing" in capsys.readouterr().out
+    assert online(out, "seeds=[0, 1]", extra=("--resume",)) == 0
+
+
+@pytest.mark.parametrize("command", ["online", "bads"])
+def test_a_plain_resume_compares_every_key_but_the_presentation_ones(command):
+    """The one list of what may differ on resume: changing any other top-level key of the
+    schema (the run lists included) is a difference; ``--extend`` lets the run lists differ."""
+    from bayes_dps.config.loading import COMMANDS
+    from bayes_dps.config.schema import defaults
+    from bayes_dps.runs.fingerprint import (
+        PRESENTATION_KEYS,
+        RUN_LIST_KEYS,
+        RUNTIME_KEYS,
+        resume_diff,
+    )
+
+    cfg = defaults(COMMANDS[command])
+    for key in cfg:
+        changed = {**cfg, key: ["a value no config has"]}
+        compared = key not in (*PRESENTATION_KEYS, *RUNTIME_KEYS)
+        assert bool(resume_diff(cfg, changed)) == compared, key
+        assert bool(resume_diff(cfg, changed, extend=True)) == (
+            compared and key not in RUN_LIST_KEYS
+        ), key
+    assert resume_diff(cfg, cfg, {"threads": 1}, {"threads": 2}) == ["runtime.threads: 1 → 2"]
 
 
 def test_a_record_from_another_config_is_refused(tmp_path, capsys):
@@ -207,7 +236,7 @@ def test_resume_from_a_broken_checkpoint_names_the_file(tmp_path, capsys):
     ckpt = out / "checkpoints" / "uniform_seed1.pt"
     ckpt.parent.mkdir(exist_ok=True)
     ckpt.write_bytes(b"")
-    assert online(out, "seeds=[0, 1]", extra=("--resume",)) == 2
+    assert online(out, "seeds=[0, 1]", extra=("--resume", "--extend")) == 2
     assert "uniform_seed1.pt" in one_error_line(capsys)
 
 

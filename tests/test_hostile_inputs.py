@@ -145,6 +145,6 @@ def test_resume_with_other_threads_is_refused_naming_them(tmp_path, capsys):
             "methods=[uniform]", "--out", str(out)]  # fmt: skip
     assert main([*args, "--threads", "1"]) == 0
     capsys.readouterr()
-    assert main([*args, "--threads", "2", "--set", "seeds=[0, 1]", "--resume"]) == 2
+    assert main([*args, "--threads", "2", "--set", "seeds=[0, 1]", "--resume", "--extend"]) == 2
     err = capsys.readouterr().err
     assert "runtime.threads: 1 → 2" in err, err

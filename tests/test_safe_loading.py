@@ -90,7 +90,7 @@ def test_resume_refuses_a_rigged_checkpoint_with_one_error_line(tmp_path, capsys
     torch.save({"epoch": 1, "x": Payload(marker)}, ckpt)
     digest_path(ckpt).write_text(sha256(ckpt))
     capsys.readouterr()
-    assert main([*ONLINE, "--out", str(out), "--set", "seeds=[1, 0]", "--resume"]) == 2
+    assert main([*ONLINE, "--out", str(out), "--set", "seeds=[1, 0]", "--resume", "--extend"]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and err[0].startswith("error:") and "uniform_seed0.pt" in err[0], err
     assert not marker.exists()

@@ -148,6 +148,7 @@ def load_config(
     cfg = defaults(tree)
     if path is not None:
         data = read_config_file(path)
+        _check_command(command, [str(k) for k in data], _shown(path))
         for k, v in data.items():  # a section given as a mapping sets its keys one by one
             set_dotted(cfg, str(k), v, tree)
         if cfg.get("name") is None:
@@ -155,10 +156,41 @@ def load_config(
     before = _data_label(cfg)
     for item in overrides:
         key, value = parse_set(item)
+        _check_command(command, [key])
         set_dotted(cfg, key, value, tree)
     if isinstance(cfg.get("name"), str) and _data_label(cfg) != before:
         cfg["name"] = f"{_data_label(cfg)}-{cfg['name']}"
     return check_config(cfg, command)
+
+
+def _shown(path: str | Path) -> str:
+    """A config as the user would name it: a bundled config by its name, else its path."""
+    from bayes_dps import configs as bundled
+
+    path = Path(path)
+    return path.stem if bundled.bundled().get(path.stem) == path else str(path)
+
+
+def _check_command(command: str, keys_set: list[str], config: str | None = None) -> None:
+    """A key that only the other command's configs have means the config (or ``--set``) was
+    given to the wrong subcommand: say which one it belongs to."""
+    for key in keys_set:
+        top = key.split(".")[0]
+        if top in COMMANDS[command]:
+            continue
+        other = next((c for c, tree in COMMANDS.items() if top in tree), None)
+        if other is None:
+            continue  # unknown to both: the schema's error names the closest key
+        if config is None:
+            raise ConfigError(
+                f"--set {key}: {top!r} is a key of `bayes-dps {other}` configs, not of "
+                f"`bayes-dps {command}`; run `bayes-dps {other}` or drop it"
+            )
+        raise ConfigError(
+            f"{config} is a `bayes-dps {other}` config (it sets {top!r}, which "
+            f"`bayes-dps {command}` configs do not have); run "
+            f"`bayes-dps {other} --config {config}`"
+        )
 
 
 def check_config(cfg: dict[str, Any], command: str | dict[str, Any] = "online") -> dict[str, Any]:

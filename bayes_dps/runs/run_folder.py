@@ -2,9 +2,11 @@
 and tied to one config.
 
 ``RUN_DIR/run.json`` records the command, the config and its fingerprint when a run starts.
-``--resume`` compares them: a different fingerprint is refused with the keys that differ;
-finished per-seed records and checkpoints carry the fingerprint too and are checked when
-reused. ``RUN_DIR/.lock`` is held (``flock``) while a run writes, so a second run into the same
+``--resume`` compares them: a different config — its fingerprint, or the methods and seeds it
+lists — is refused with the keys that differ and the ``--set`` options that restore them;
+``--resume --extend`` lets the methods and seeds differ (the finished records are reused and
+``run.json`` records the new lists). Finished per-seed records and checkpoints carry the
+fingerprint too and are checked when reused. ``RUN_DIR/.lock`` is held (``flock``) while a run writes, so a second run into the same
 folder stops at once instead of overwriting the first one's files.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +23,7 @@ from typing import Any
 
 from bayes_dps.errors import ConfigError
 from bayes_dps.io import atomic_write_json
-from bayes_dps.runs.fingerprint import config_diff, config_fingerprint
+from bayes_dps.runs.fingerprint import RUN_LIST_KEYS, config_fingerprint, resume_diff
 
 try:  # POSIX; elsewhere runs are not locked
     import fcntl
@@ -32,8 +35,8 @@ class RunFolder:
     """``with RunFolder(out, cfg, "online", resume) as folder: ...``.
 
     On entry: the folder is created (or must be a writable directory), locked, and
-    ``run.json`` written (fresh run) or checked (``resume``). ``log`` receives one line when a
-    resume finds nothing to resume."""
+    ``run.json`` written (fresh run) or checked (``resume``; ``extend`` lets the methods and
+    seeds differ). ``log`` receives one line when a resume finds nothing to resume."""
 
     def __init__(
         self,
@@ -43,6 +46,7 @@ class RunFolder:
         resume: bool,
         log=print,
         runtime: dict[str, Any] | None = None,
+        extend: bool = False,
     ) -> None:
         self.out, self.cfg, self.command, self.resume, self.log = (
             Path(out),
@@ -52,6 +56,7 @@ class RunFolder:
             log,
         )
         self.runtime = runtime or {}
+        self.extend = extend
         self.fingerprint = config_fingerprint(cfg, self.runtime)
         self._lock_fd: int | None = None
 
@@ -103,14 +108,23 @@ class RunFolder:
                     f"{self.out} holds a `bayes-dps {old_cmd}` run; it cannot be resumed with "
                     f"`bayes-dps {self.command}`"
                 )
-            if old_fp != self.fingerprint:
-                diff = config_diff(old_cfg, self.cfg, old.get("runtime"), self.runtime)
+            old_runtime = old.get("runtime")
+            diff = resume_diff(old_cfg, self.cfg, old_runtime, self.runtime, extend=self.extend)
+            if old_fp != self.fingerprint or diff:
                 raise ConfigError(
                     f"--resume: {self.out} was run with a different config ("
                     + "; ".join(diff[:6])
                     + ("; …" if len(diff) > 6 else "")
-                    + "); resume with the same settings, or write into another --out"
+                    + f"); resume with the settings it was started with{_restore(old_cfg, diff)}"
+                    + (
+                        ", or add --extend to run other methods or seeds beside the finished ones"
+                        if all(d.split(":")[0] in RUN_LIST_KEYS for d in diff)
+                        else ""
+                    )
+                    + ", or write into another --out"
                 )
+            if self.extend and any(old_cfg.get(k) != self.cfg.get(k) for k in RUN_LIST_KEYS):
+                self._record()  # the widened run is what a later --resume continues
             return
         if self.resume:
             self.log(f"--resume: nothing to resume in {self.out}, starting fresh")
@@ -119,8 +133,11 @@ class RunFolder:
                 f"{self.out} already holds finished runs; continue them with --resume, or "
                 "choose another --out"
             )
+        self._record()
+
+    def _record(self) -> None:
         atomic_write_json(
-            path,
+            self.out / "run.json",
             {
                 "command": self.command,
                 "fingerprint": self.fingerprint,
@@ -128,6 +145,21 @@ class RunFolder:
                 "runtime": self.runtime,
             },
         )
+
+
+def _restore(old_cfg: dict[str, Any], diff: list[str]) -> str:
+    """`` (--set "methods=[...]" ...)``: the ``--set`` options that give back the stored run's
+    values of the differing config keys (empty when only the runtime differs)."""
+    items = []
+    for line in diff:
+        key = line.split(":")[0]
+        if key.startswith("runtime."):
+            continue
+        value: Any = old_cfg
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        items.append(shlex.quote(f"{key}={json.dumps(value)}"))
+    return f" (--set {' '.join(items)})" if items else ""
 
 
 def check_writable(out: Path) -> None:

@@ -123,6 +123,7 @@ def session(
     command: str,
     *,
     resume: bool = False,
+    extend: bool = False,
     log: Callable[[str], None] = print,
     checks: Callable[[Any], None] | None = None,
 ) -> Iterator[Session]:
@@ -156,7 +157,7 @@ def session(
     with ExitStack() as stack:
         fingerprint = dist.on_main(
             lambda: stack.enter_context(
-                RunFolder(out, cfg, command, resume, log=log, runtime=runtime)
+                RunFolder(out, cfg, command, resume, log=log, runtime=runtime, extend=extend)
             ).fingerprint
         )
         log(

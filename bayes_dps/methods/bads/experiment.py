@@ -221,6 +221,7 @@ def run_bads_experiment(
     out_dir: str | Path,
     *,
     resume: bool = False,
+    extend: bool = False,
     log: Callable[[str], None] = print,
 ) -> tuple[dict[str, Any], dict[str, list[np.ndarray]], dict[str, np.ndarray]]:
     """Every method × seed; writes ``results.json``. Returns it, the weight traces
@@ -228,7 +229,7 @@ def run_bads_experiment(
     ground-truth ``group`` names and per-chain sample ``stats`` (``{method: [{name: [...]}]}``)."""
     out = Path(out_dir)
     checks = lambda task: check_bads_config(cfg, task)  # noqa: E731
-    with session(cfg, out, "bads", resume=resume, log=log, checks=checks) as s:
+    with session(cfg, out, "bads", resume=resume, extend=extend, log=log, checks=checks) as s:
         return _run_methods(cfg, s.task, s, resume, log)
 
 

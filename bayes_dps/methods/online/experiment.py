@@ -222,13 +222,14 @@ def run_online_experiment(
     out_dir: str | Path,
     *,
     resume: bool = False,
+    extend: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Every method × seed of ``cfg``; writes ``results.json`` in ``out_dir`` and returns it."""
     check_online_config(cfg)
     out = Path(out_dir)
     checks = lambda task: check_online_data(cfg, task.splits)  # noqa: E731
-    with session(cfg, out, "online", resume=resume, log=log, checks=checks) as s:
+    with session(cfg, out, "online", resume=resume, extend=extend, log=log, checks=checks) as s:
         log = s.log  # silent on processes other than rank 0
         splits = s.splits
         log(
