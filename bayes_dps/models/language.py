@@ -13,6 +13,7 @@ configuration of the same architecture (offline experiments, tests).
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +133,12 @@ def apply_lora(model: nn.Module, options: dict[str, Any]) -> nn.Module:
         lora_alpha=float(options.get("lora_alpha", 2 * options["lora_r"])),
         lora_dropout=float(options.get("lora_dropout", 0.0)), target_modules=list(targets),
     )  # fmt: skip
-    return get_peft_model(model, config)
+    with warnings.catch_warnings():  # peft reads transformers' deprecated alias of
+        # is_activation_checkpointing on every call; the message is about peft, not the run
+        warnings.filterwarnings(
+            "ignore", message=".*is_gradient_checkpointing.* is deprecated", category=FutureWarning
+        )
+        return get_peft_model(model, config)
 
 
 def _attention_projections(model: nn.Module) -> list[str]:
