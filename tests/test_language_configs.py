@@ -232,3 +232,25 @@ def test_askllm_o_runs_on_a_local_causal_lm_and_is_refused_without_one(tmp_path)
         assert {"clean", "noisy"} <= set(weights) and all(0 < w < 1 for w in weights.values())
     with pytest.raises(ConfigError, match="askllm_o asks a pretrained"):
         load_config(resolve("llm_ift"), ["methods=[askllm_o]"], BADS_DEFAULTS)
+
+
+def test_a_language_run_piped_to_a_log_prints_its_progress_over_steps(
+    tmp_path, monkeypatch, capsys
+):
+    """Output that is not a terminal gets progress lines over training steps (here one per
+    step; a minute apart by default), with the step time and the time left."""
+    from bayes_dps.training import progress
+
+    monkeypatch.setattr(progress, "LINE_EVERY_SECONDS", 0.0)
+    dict_dir = write_wordnet(tmp_path / "dict", per_domain=30)
+    sets = [f"dataset.path={dict_dir}", "dataset.train_size=40", "dataset.meta_size=4",
+            "dataset.val_size=2", "dataset.test_size=6", "text.vocab_size=300",
+            "batch_size=8", "meta_batch_size=4", "methods=[mixing, bads]", *TINY,
+            "progress=true"]  # fmt: skip
+    _run("wordnet_efficient", tmp_path / "we", sets)
+    err = capsys.readouterr().err.splitlines()
+    for method in ("mixing", "bads"):
+        lines = [line for line in err if line.startswith(f"{method} seed 0: step ")]
+        assert [line.split()[4] for line in lines[:4]] == ["1/4", "2/4", "3/4", "4/4"], err
+        assert "s/step, about" in lines[0] and "left" in lines[0]
+        assert "; test " in lines[2] and "bleu" in lines[2]  # step 2 evaluated, shown after it

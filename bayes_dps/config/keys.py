@@ -278,7 +278,9 @@ COMMON: Tree = {
     ),
     "num_workers": Key(Int(0, 64), 0, "DataLoader workers for datasets read from disk"),
     "eval_batch_size": Key(BATCH, 1024, "test-time batch size"),
-    "progress": Key(Bool(), True, "tqdm progress bars"),
+    "progress": Key(
+        Bool(), True, "progress over training steps (a bar in a terminal, a line a minute in a log)"
+    ),
     "checkpoint": Key(Bool(), True, "checkpoints (needed for `--resume`)"),
     "step_limit": Key(
         Nullable(Int(1, MAX_STEPS)),

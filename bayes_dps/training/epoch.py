@@ -22,10 +22,11 @@ from bayes_dps import distributed as dist
 from bayes_dps.data.batches import Batch, BatchStream
 from bayes_dps.models.likelihoods import Likelihood
 from bayes_dps.nonfinite import mean_loss
+from bayes_dps.training.progress import StepHook
 from bayes_dps.training.step import sgd_step
 
 
-class MinibatchEpoch:
+class MinibatchEpoch(StepHook):
     """An :class:`~bayes_dps.training.trainer.EpochStep`: every batch one optimiser step on
     ``−mean w_i log p(z_i | θ)`` of ``likelihood`` (default: classification; ``w_i = 1``
     unless ``weights`` are given).
@@ -56,6 +57,10 @@ class MinibatchEpoch:
         self.steps, self.step_limit = steps, step_limit
         self.likelihood, self.autocast = likelihood, autocast
 
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.stream) if self.steps is None else self.steps
+
     def batches(self, epoch: int) -> Iterator[Batch]:
         if self.steps is not None:
             return islice(self.stream.cycle(epoch * self.steps), self.steps)
@@ -76,6 +81,7 @@ class MinibatchEpoch:
             total += losses.sum()
             n += len(losses)
             steps += 1
+            self.on_step()
         where = (
             f"in epoch {epoch + 1}"
             if self.steps is None

@@ -3,7 +3,8 @@
 What happens inside an epoch is delegated to an *epoch step* (:class:`EpochStep`): plain
 minibatch SGD (``training.epoch.MinibatchEpoch``), online batch selection, BADS sampling…
 The trainer owns everything around it: per-epoch evaluation, wall-clock timing of the
-training part, a tqdm progress bar, an atomic checkpoint after every epoch (model, optimiser,
+training part, progress over the training steps (:mod:`bayes_dps.training.progress`), an
+atomic checkpoint after every epoch (model, optimiser,
 epoch-step state such as posterior factors, and every global RNG state) and ``resume``, which
 continues a killed run to bit-for-bit the same result on the same device.
 """
@@ -17,12 +18,12 @@ from typing import Any, Protocol
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from bayes_dps import distributed as dist
 from bayes_dps.errors import ConfigError
 from bayes_dps.training.checkpoint import load_checkpoint, save_checkpoint
 from bayes_dps.training.devices import synchronize
+from bayes_dps.training.progress import StepProgress, no_step
 from bayes_dps.training.seeding import rng_states, set_rng_states
 
 
@@ -46,8 +47,9 @@ class Trainer:
         epochs: number of epochs.
         device: for timing synchronisation.
         checkpoint_path: where the per-epoch checkpoint goes (``None``: no checkpoints).
-        progress: show a tqdm bar over epochs.
-        desc: the bar's label.
+        progress: show the progress over training steps (a bar in a terminal, a line a minute
+            in a log; see :mod:`~bayes_dps.training.progress`).
+        desc: the progress's label.
         on_epoch_end: ``f(history)`` after each epoch's checkpoint, with every record so far
             (logging).
         fingerprint: the config's fingerprint, stored in checkpoints; resuming from a
@@ -127,34 +129,45 @@ class Trainer:
         self.history = list(state["history"])
         return int(state["epoch"])
 
+    def _fit_epoch(self, epoch: int) -> None:
+        synchronize(self.device)
+        t0 = time.perf_counter()
+        stats = self.epoch_step.run_epoch(epoch)
+        synchronize(self.device)
+        seconds = time.perf_counter() - t0
+        record = {"epoch": epoch + 1, "seconds": seconds, **stats, "test": self.evaluate()}
+        self.history.append(record)
+        if self.checkpoint_path is not None:
+            state = self._state(epoch + 1)  # every rank takes part (random states)
+            if dist.is_main():
+                save_checkpoint(self.checkpoint_path, state)
+        if self.on_epoch_end is not None and dist.is_main():
+            self.on_epoch_end(self.history)
+
     def fit(self, resume: bool = False) -> list[dict[str, Any]]:
         """Train (continuing from the checkpoint when ``resume``); returns per-epoch records."""
         start = self._restore() if resume else 0
         if not resume:
             self.history = []
-        bar = tqdm(
-            range(start, self.epochs),
-            initial=start,
-            total=self.epochs,
+        per_epoch = getattr(self.epoch_step, "steps_per_epoch", None)
+        hooked = per_epoch is not None and hasattr(self.epoch_step, "on_step")
+        progress = StepProgress(
+            self.epochs * per_epoch if hooked else self.epochs,
+            done=start * per_epoch if hooked else start,
             desc=self.desc,
-            # None: off when not a terminal; only the writing process shows a bar
-            disable=None if self.progress and dist.is_main() else True,
-            leave=False,
+            unit="step" if hooked else "epoch",
+            enabled=self.progress and dist.is_main(),
         )
-        for epoch in bar:
-            synchronize(self.device)
-            t0 = time.perf_counter()
-            stats = self.epoch_step.run_epoch(epoch)
-            synchronize(self.device)
-            seconds = time.perf_counter() - t0
-            record = {"epoch": epoch + 1, "seconds": seconds, **stats, "test": self.evaluate()}
-            self.history.append(record)
-            if self.checkpoint_path is not None:
-                state = self._state(epoch + 1)  # every rank takes part (random states)
-                if dist.is_main():
-                    save_checkpoint(self.checkpoint_path, state)
-            bar.set_postfix({k: f"{v:.3f}" for k, v in record["test"].items()}, refresh=False)
-            if self.on_epoch_end is not None and dist.is_main():
-                self.on_epoch_end(self.history)
-        bar.close()
+        if hooked:
+            self.epoch_step.on_step = progress.advance
+        try:
+            for epoch in range(start, self.epochs):
+                self._fit_epoch(epoch)
+                if not hooked:
+                    progress.advance()
+                progress.set_metrics(self.history[-1]["test"])
+        finally:
+            if hooked:
+                self.epoch_step.on_step = no_step
+            progress.close()
         return self.history

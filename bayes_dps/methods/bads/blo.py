@@ -31,6 +31,7 @@ from bayes_dps.models.batchnorm import frozen_running_stats
 from bayes_dps.models.likelihoods import Classification, Likelihood, upcast
 from bayes_dps.nonfinite import mean_loss
 from bayes_dps.tasks.groups import group_means
+from bayes_dps.training.progress import StepHook
 from bayes_dps.training.step import sgd_step
 
 
@@ -93,7 +94,7 @@ def lookahead_weights(
     return torch.where(total > 0, w / total.clamp_min(1e-30), w)
 
 
-class BLOBlock:
+class BLOBlock(StepHook):
     """``steps`` L2RW steps (an :class:`~bayes_dps.training.trainer.EpochStep`).
 
     The reported weight of an instance is ``|B_t| · w_i`` at its latest visit (1 = uniform),
@@ -114,6 +115,7 @@ class BLOBlock:
     ) -> None:
         self.model, self.optimizer, self.train, self.meta = model, optimizer, train, meta
         self.steps, self.inner_lr, self.recorder, self.masks = steps, inner_lr, recorder, masks
+        self.steps_per_epoch = steps
         self.likelihood = likelihood
         self.w = torch.ones(len(train.dataset), device=device)
 
@@ -139,6 +141,7 @@ class BLOBlock:
             self.w[dist.all_gather_cat(idx)] = dist.all_gather_cat(w * n)
             self.recorder.record(start + s, self.w)
             loss += losses.mean()
+            self.on_step()
         where = f"in steps {start + 1}–{start + self.steps}"
         return {
             "steps": self.steps,

@@ -15,9 +15,10 @@ from bayes_dps import distributed as dist
 from bayes_dps.data.batches import BatchStream
 from bayes_dps.inference.bads import BADSSampler
 from bayes_dps.tasks.groups import group_means
+from bayes_dps.training.progress import StepHook
 
 
-class BADSBlock:
+class BADSBlock(StepHook):
     """``steps`` joint BADS steps (an :class:`~bayes_dps.training.trainer.EpochStep`). The
     sampler's statistics stay on the device and are read once per block."""
 
@@ -30,6 +31,7 @@ class BADSBlock:
         masks: dict[str, np.ndarray],
     ) -> None:
         self.sampler, self.train, self.meta, self.steps = sampler, train, meta, steps
+        self.steps_per_epoch = steps
         self.recorder, self.masks = sampler.recorder, masks
         sampler.watch_groups(masks)
 
@@ -40,6 +42,7 @@ class BADSBlock:
             self.sampler.step(
                 dist.local_shard(next(t_iter)), dist.local_shard(next(m_iter)), check=False
             )
+            self.on_step()
         self.sampler.raise_if_nonfinite()
         stats = self.sampler.read_statistics()
         return {

@@ -23,10 +23,11 @@ from bayes_dps.nonfinite import FirstNonFinite
 from bayes_dps.selection.base import BigBatch, SelectionRule
 from bayes_dps.selection.selector import OnlineSelector
 from bayes_dps.training.profile import PhaseTimer
+from bayes_dps.training.progress import StepHook
 from bayes_dps.training.step import sgd_step
 
 
-class OnlineSelectionEpoch:
+class OnlineSelectionEpoch(StepHook):
     """One epoch of select-then-train steps (an :class:`~bayes_dps.training.trainer.EpochStep`).
 
     Args:
@@ -72,6 +73,7 @@ class OnlineSelectionEpoch:
         self.noisy = torch.as_tensor(mask, device=stream.device)
         self.max_steps = len(stream) if max_steps is None else min(max_steps, len(stream))
         self.step_limit = step_limit
+        self.steps_per_epoch = self.max_steps
         self.autocast, self.scaler = autocast, scaler
         self.timer = PhaseTimer(stream.device, profile)
         self.selector = OnlineSelector(
@@ -122,6 +124,7 @@ class OnlineSelectionEpoch:
             ):
                 break
             chosen, losses = self.step(x, y, idx)
+            self.on_step()
             steps += 1
             selected += len(chosen)
             noisy += self.noisy[chosen.idx].sum()
