@@ -4,9 +4,8 @@ the real formats (and their errors), BLEU against a hand computation, the tokeni
 
 from __future__ import annotations
 
-import warnings
-
 import math
+import warnings
 from collections import Counter
 
 import pytest
