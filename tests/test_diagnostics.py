@@ -58,6 +58,50 @@ def test_trace_and_rank_plots_show_the_chosen_instances(kind):
         plot_weight_trace(idata, [0], kind="pair")
 
 
+def test_the_trace_plots_legend_covers_no_panel():
+    idata = fake_idata(chains=3, draws=16)
+    idata.posterior.attrs["warmup_steps"] = 8
+    fig = plot_weight_trace(idata, [0, 1, 2])
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    assert not any(ax.get_legend() for ax in fig.axes)  # no legend inside a panel
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "chain 0", "chain 1", "chain 2", "warm-up"
+    ]  # fmt: skip
+    box = legend.get_window_extent(renderer)
+    assert not any(box.overlaps(ax.get_window_extent(renderer)) for ax in fig.axes)
+
+
+def _curve_styles(fig) -> dict[str, tuple]:
+    """``{label: (colour, line style)}`` of the method lines of a curve plot."""
+    lines = [line for ax in fig.axes for line in ax.get_lines() if line.get_label()[0] != "_"]
+    return {
+        line.get_label(): (matplotlib.colors.to_hex(line.get_color()), line.get_linestyle())
+        for line in lines
+    }
+
+
+@pytest.mark.parametrize("count", [11, 20])
+def test_no_two_methods_share_colour_and_line_style_in_a_curve_plot(count):
+    names = [f"method_{i}" for i in range(count)]
+    bads = {
+        "config": {"name": "t", "metric": "acc"},
+        "methods": {n: {"seeds": [{"eval_steps": [1, 2], "test_metric": [0.1 * i, 0.2]}]}
+                    for i, n in enumerate(names)},
+    }  # fmt: skip
+    online = {
+        "config": {"name": "t", "targets": []},
+        "methods": {
+            n: {"seeds": [{"test_acc": [0.01 * i, 0.5, 0.6]}]} for i, n in enumerate(names)
+        },
+    }
+    for fig in (plot_bads_curves(bads), plot_online_curves(online)):
+        styles = _curve_styles(fig)
+        assert len(styles) == count, styles
+        assert len(set(styles.values())) == count, styles
+
+
 def test_trace_densities_leave_the_warm_up_out():
     idata = fake_idata(chains=2, draws=16)  # thin 2: draws at steps 0, 2, ..., 30
     idata.posterior.attrs["warmup_steps"] = 20  # draws at steps >= 20: 6 per chain

@@ -26,6 +26,14 @@ def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 120) -> Path:
 
 #: line styles and markers cycled per method, so that curves that coincide stay visible
 STYLES = ("-", "--", "-.", ":")
+
+
+def method_style(i: int) -> dict[str, str]:
+    """The colour and line style of the ``i``-th method of a curve plot: the ten colours,
+    then again with the next dash, so no two of up to 40 methods look alike."""
+    return {"color": f"C{i % 10}", "linestyle": STYLES[(i // 10) % len(STYLES)]}
+
+
 MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*", "h")
 
 
@@ -93,7 +101,8 @@ def plot_online_curves(results: dict[str, Any], title: str | None = None) -> plt
         (line,) = ax.plot(
             epochs,
             mean,
-            STYLES[i % len(STYLES)],
+            color=f"C{i % 10}",
+            linestyle=STYLES[i % len(STYLES)],  # with the colour: distinct for 20 methods
             marker=MARKERS[i % len(MARKERS)],
             markevery=max(1, len(mean) // 8),
             markersize=4,
@@ -230,7 +239,7 @@ def plot_bads_sweep(sweep: dict[str, Any], title: str | None = None) -> plt.Figu
 def _mean_band(ax, x, runs, label, color=None, style="-"):
     arr = np.array(runs, dtype=float)
     mean, std = np.nanmean(arr, 0), np.nanstd(arr, 0)
-    (line,) = ax.plot(x, mean, style, label=label, color=color)
+    (line,) = ax.plot(x, mean, linestyle=style, label=label, color=color)
     ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
 
 
@@ -247,11 +256,13 @@ def plot_bads_curves(results: dict[str, Any], title: str | None = None) -> plt.F
     """Test metric over training steps, one line per method (mean ± std over seeds)."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     metric = results["config"].get("metric", "acc")
-    for name, method in results["methods"].items():
+    for i, (name, method) in enumerate(results["methods"].items()):
         x = method["seeds"][0]["eval_steps"]
+        style = method_style(i)
         _mean_band(
-            ax, x, [r["test_metric"] for r in method["seeds"]], f"{name} (n={len(method['seeds'])})"
-        )
+            ax, x, [r["test_metric"] for r in method["seeds"]],
+            f"{name} (n={len(method['seeds'])})", style["color"], style["linestyle"],
+        )  # fmt: skip
     ax.set_xlabel("training step")
     ax.set_ylabel(METRIC_LABELS.get(metric, f"test {metric}"))
     cfg = results["config"]
@@ -525,11 +536,12 @@ def plot_weight_trace(
         name = f"w_{inst}" + (f" ({group_of[inst]})" if inst in group_of else "")
         row[0].set_ylabel(f"{name}\ndensity", fontsize=9)
         row[1].set_ylabel(name, fontsize=9)
-        row[0].legend(fontsize=7)
-        if start > 0:
-            row[1].legend(fontsize=7, loc="upper right")
     axes[-1][0].set_xlabel("weight w_i (draws after warm-up)")
     axes[-1][1].set_xlabel("training step")
     fig.suptitle(f"trace of the weights w_i of instances {label}")
-    fig.tight_layout()
+    # one legend for every panel, in the margin on the right: it never covers a trace
+    handles = [*axes[0][0].get_legend_handles_labels()[0], *axes[0][1].patches[:1]]
+    names = [h.get_label() for h in handles]
+    fig.tight_layout(rect=(0, 0, 0.86, 1))
+    fig.legend(handles, names, loc="upper left", bbox_to_anchor=(0.87, 0.93), fontsize=8)
     return fig
