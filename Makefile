@@ -11,12 +11,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# pip's own progress is shown: the first install downloads PyTorch (several GB, minutes)
 $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/python -m pip install --quiet -e .
+	@echo "installing bayes-dps and PyTorch into $(VENV) (the first time: a few minutes)"
+	$(BIN)/python -m pip install --progress-bar off -e .
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@echo "installing the test tools and the optional stacks (open_clip, transformers, ...)"
+	$(BIN)/python -m pip install --progress-bar off -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed

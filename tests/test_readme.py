@@ -31,6 +31,19 @@ def test_quickstart_runs(capsys):
     assert acc > 0.8
 
 
+def test_the_npz_snippet_writes_a_file_the_npz_loader_reads(tmp_path, monkeypatch):
+    """The README's bring-your-own-data block runs as shown (it defines what it uses) and its
+    file loads as the ``npz`` dataset."""
+    from bayes_dps.data import load_data
+
+    section = README.read_text().split("**Your own data (`.npz`)**", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, str(README), "exec"), {})
+    splits = load_data({"name": "npz", "path": str(tmp_path / "mine.npz")})
+    assert splits.num_classes == 10 and len(splits.meta) == 50 and len(splits.test) == 540
+
+
 def test_bads_quickstart_runs(capsys):
     """The BADS block runs on its own, in a fresh namespace (it imports what it uses)."""
     namespace: dict = {}
