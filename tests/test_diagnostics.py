@@ -280,7 +280,10 @@ def test_report_on_a_bads_run(bads_run, tmp_path):
     assert main(["report", str(run)]) == 0
     text = (run / "report.md").read_text()
     assert "| bads |" in text and "| mixing |" in text and "clean" in text
-    assert "| group | mean weight | sd over draws | R-hat | bulk ESS |" in text
+    assert (
+        "| group | mean weight | sd over draws | sd between chains | sd within chains | R-hat |"
+        in text
+    )
     assert "**Flag:**" in text and "chains (seeds) disagree" in text  # 40 steps: not converged
     assert "Missing" not in text
     for name in ("curves.png", "weights.png", "posterior_hist.png", "posterior_trace.png",
@@ -345,6 +348,59 @@ def test_convergence_flags_chains_that_disagree_and_not_those_that_agree():
     assert good.flags() == [] and max(g["rhat"] for g in good.groups.values()) < 1.01
     assert any("disagree" in f for f in bad.flags())
     assert bad.groups["clean"]["rhat"] > 1.1
+
+
+def test_the_headline_puts_r_hat_beside_the_spread_between_chains_and_the_groups_gap():
+    """A cold chain: each chain nearly still, the chains a thousandth apart, the groups 0.4
+    apart — R-hat is large, and the headline says the chains agree on the groups. Chains
+    that order the groups differently are told apart from that; mixed chains say so."""
+    from bayes_dps.diagnostics.convergence import convergence
+
+    rng = np.random.default_rng(2)
+    groups = np.array(["clean", "noisy"] * 10)
+    level = np.where(groups == "clean", 0.4, 0.02)
+
+    def idata(offsets, noise):
+        traces = [level + o + noise * rng.standard_normal((200, 20)) for o in offsets]
+        return weights_to_inference_data(traces, np.arange(20), groups)
+
+    cold = convergence(idata([0.0, 0.001, 0.002], 1e-4))
+    assert cold.groups["clean"]["rhat"] > 1.1
+    assert cold.groups["clean"]["between_sd"] == pytest.approx(0.001, rel=0.05)
+    assert cold.groups["clean"]["within_sd"] == pytest.approx(
+        1e-4 / np.sqrt(10), rel=0.2
+    )  # a mean of 10
+    line = cold.headline()
+    assert line.startswith("not mixed at this length: group-mean R-hat up to")
+    assert "every chain ranks the groups alike (gap 0.380" in line and "last digits" in line
+
+    swapped = [np.where(groups == "clean", a, b) for a, b in ((0.4, 0.02), (0.02, 0.4))]
+    swapped = [t + 1e-3 * rng.standard_normal((200, 20)) for t in swapped]
+    crossed = convergence(weights_to_inference_data(swapped, np.arange(20), groups))
+    assert crossed.headline().endswith("the chains rank the groups differently")
+
+    mixed = convergence(idata([0.0, 0.0, 0.0], 0.05))
+    assert mixed.headline().startswith("mixed: group-mean R-hat ≤ 1.0")
+    assert convergence(idata([0.0], 0.05)).headline().startswith("one chain only")
+
+
+def test_the_reports_first_screen_says_whether_the_weights_mixed(tmp_path):
+    """The posterior's headline stands right after the results table, before the figures."""
+    from bayes_dps.diagnostics.report import write_report
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "results.json").write_text(json.dumps(group_results(["bads"])))
+    rng = np.random.default_rng(0)
+    traces = [rng.uniform(size=(40, 6)) for _ in range(2)]
+    idata = weights_to_inference_data(traces, np.arange(6), np.array(["clean", "noisy"] * 3))
+    idata.to_netcdf(str(out / "posterior.nc"))
+    path, _ = write_report(out)
+    text = path.read_text()
+    head = text.split("## Figures")[0]
+    assert "Posterior of the weights, `posterior.nc`: " in head
+    assert "The chains are the run's seeds" in text and "**bulk ESS**" in text
+    assert "| sd between chains | sd within chains |" in text
 
 
 def test_bads_sweep_over_a_grid_writes_a_table_and_figure(tmp_path):

@@ -12,6 +12,16 @@ ArviZ computes them) on the draws after warm-up, and flagged:
 * R-hat > 1.01 (and ≤ 1.1): close, but not yet the 1.01 recommended for final results.
 * bulk ESS < 100 per chain: too few effective draws for the mean weight to be trusted to
   within a tenth of its posterior standard deviation.
+
+The chains are the run's seeds. Every seed of a run trains on the same data, split and
+corruption (they come from ``dataset.seed``, not from the run's seed); seeds differ in the
+network's initialisation, the batch order and the sampler's noise. So the chains are
+comparable: if they sampled one posterior they would agree. R-hat is a ratio, though: with a
+cold chain (a small ``bads.temperature``) the spread within a chain is tiny, and chains whose
+group means differ by a thousandth of a weight can have R-hat 2. :meth:`Convergence.headline`
+puts the ratio beside the absolute numbers a reader needs: how far apart the chains' group
+means are (``between_sd``), how much each chain moves (``within_sd``), and the gap between the
+groups that the weights are read for.
 """
 
 from __future__ import annotations
@@ -36,6 +46,47 @@ class Convergence:
     warmup_draws: int
     per_instance: dict[str, float]
     groups: dict[str, dict[str, float]]
+
+    def gap(self) -> float:
+        """The largest difference between two groups' mean weights (0 with one group)."""
+        means = [g["mean"] for g in self.groups.values()]
+        return max(means) - min(means) if len(means) > 1 else 0.0
+
+    def same_order(self) -> bool:
+        """Whether every chain orders the groups by mean weight as the pooled draws do."""
+        names = list(self.groups)
+        pooled = sorted(names, key=lambda g: self.groups[g]["mean"])
+        chains = len(self.groups[names[0]]["chain_means"])
+        return all(
+            sorted(names, key=lambda g: self.groups[g]["chain_means"][c]) == pooled
+            for c in range(chains)
+        )
+
+    def headline(self) -> str:
+        """One sentence for a report's first screen: mixed or not, and whether the chains
+        agree on what the weights say about the groups."""
+        if self.chains < 2 or not self.groups:
+            return "one chain only: no R-hat (run two or more seeds to compare chains)"
+        worst = max(g["rhat"] for g in self.groups.values())
+        between = max(g["between_sd"] for g in self.groups.values())
+        within = max(g["within_sd"] for g in self.groups.values())
+        spread = (
+            f"the {self.chains} chains' group means are {between:.4f} apart (sd between "
+            f"chains), each chain moves {within:.4f} (sd within)"
+        )
+        if worst <= RHAT_MILD:
+            return f"mixed: group-mean R-hat ≤ {worst:.3f}; {spread}"
+        gap = self.gap()
+        verdict = f"not mixed at this length: group-mean R-hat up to {worst:.2f}; {spread}"
+        if len(self.groups) < 2:
+            return verdict
+        if not self.same_order():
+            return verdict + "; the chains rank the groups differently"
+        verdict += f"; every chain ranks the groups alike (gap {gap:.3f} between the groups"
+        if between * 10 < gap:
+            return verdict + "), so they disagree only in the last digits"
+        return verdict + ")"
+        return verdict
 
     def flags(self) -> list[str]:
         """One sentence per problem (empty when nothing is flagged)."""
@@ -71,6 +122,7 @@ class Convergence:
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "headline": self.headline(),
             "chains": self.chains,
             "draws": self.draws,
             "warmup_draws": self.warmup_draws,
@@ -127,5 +179,8 @@ def convergence(idata: Any) -> Convergence:
                 "ess": float(az.ess(kept_g)),
                 "mean": float(kept_g.mean()),
                 "sd": float(kept_g.std()),
+                "between_sd": float(kept_g.mean(1).std(ddof=1)),
+                "within_sd": float(kept_g.std(1, ddof=1).mean()),
+                "chain_means": kept_g.mean(1).tolist(),
             }
     return Convergence(chains, draws, start, per_instance, groups)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from bayes_dps.diagnostics.arviz_export import arviz
-from bayes_dps.diagnostics.convergence import convergence
+from bayes_dps.diagnostics.convergence import Convergence, convergence
 from bayes_dps.diagnostics.plots import (
     plot_bads_curves,
     plot_bads_sweep,
@@ -78,34 +78,48 @@ def _figure(
     return f"![{caption}]({name})"
 
 
-#: what R-hat says, in one sentence, above every convergence table
-RHAT_MEANING = (
-    "R-hat compares the chains (one per seed) with each other: near 1 they sample one "
-    "posterior; above 1.1 they disagree — with a cold θ chain (the configs' small "
-    "`bads.temperature`) θ is still being fitted in the averaging window, so the weights' "
-    "target keeps moving and the chains cannot agree, and the weights are then the running "
-    "average the paper selects with rather than posterior draws."
+#: what the chains are, above every convergence table
+CHAINS_ARE = (
+    "The chains are the run's seeds: every seed trains on the same data, split and corruption "
+    "(`dataset.seed`) and differs in the network's initialisation, the batch order and the "
+    "sampler's noise, so chains that sample one posterior agree."
+)
+
+#: each diagnostic in one line: what it measures and what value is healthy
+DIAGNOSTICS_MEAN = (
+    "- **R-hat**: the spread between chains against the spread within them; healthy ≤ 1.01, "
+    "above 1.1 the chains disagree (a cold chain — the configs' small `bads.temperature` — "
+    "has little spread within, so a tiny disagreement gives a large R-hat).",
+    "- **bulk ESS**: how many independent draws the correlated draws are worth; healthy ≥ 100 "
+    "per chain.",
+    "- **sd between chains**: how far apart the chains' means are, in weight units; read it "
+    "against the gap between the groups' mean weights, which is what the weights are for.",
+    "- **sd within chains**: how much one chain's group mean moves over the draws kept.",
 )
 
 
-def convergence_lines(idata: Any) -> list[str]:
+def convergence_lines(idata: Any, conv: Convergence | None = None) -> list[str]:
     """Markdown: R-hat / ESS of the group means (a table) and of the instances, and a
     **flag** line per problem (see :mod:`bayes_dps.diagnostics.convergence`)."""
-    conv = convergence(idata)
+    conv = convergence(idata) if conv is None else conv
     lines = [
-        f"{conv.chains} chain(s) × {conv.draws} draws; the first {conv.warmup_draws} draws "
-        "(before the running-average window) are warm-up and left out below.",
+        f"**{conv.headline()}.**",
         "",
-        RHAT_MEANING,
+        f"{conv.chains} chain(s) × {conv.draws} draws; the first {conv.warmup_draws} draws "
+        "(before the running-average window) are warm-up and left out below. " + CHAINS_ARE,
+        "",
+        *DIAGNOSTICS_MEAN,
         "",
     ]
     if conv.groups:
         lines += [
-            "| group | mean weight | sd over draws | R-hat | bulk ESS |",
-            "|---|---|---|---|---|",
+            "| group | mean weight | sd over draws | sd between chains | sd within chains "
+            "| R-hat | bulk ESS |",
+            "|---|---|---|---|---|---|---|",
         ]
         lines += [
-            f"| {g} | {v['mean']:.3f} | {v['sd']:.3f} | {v['rhat']:.3f} | {v['ess']:.0f} |"
+            f"| {g} | {v['mean']:.3f} | {v['sd']:.3f} | {v['between_sd']:.4f} | "
+            f"{v['within_sd']:.4f} | {v['rhat']:.3f} | {v['ess']:.0f} |"
             for g, v in conv.groups.items()
         ]
         pi = conv.per_instance
@@ -120,16 +134,22 @@ def convergence_lines(idata: Any) -> list[str]:
     return lines
 
 
-def posterior_section(path: Path, out: Path, notes: list[str]) -> list[str]:
-    """Convergence summary and weight figures for one ``posterior*.nc``."""
-    az = arviz()
+def _open_posterior(path: Path, notes: list[str]) -> tuple[Any, Convergence] | None:
     try:
-        idata = az.from_netcdf(str(path))
+        idata = arviz().from_netcdf(str(path))
+        return idata, convergence(idata)
     except Exception as err:
         notes.append(f"`{path.name}` could not be opened ({type(err).__name__}: {err})")
-        return []
+        return None
+
+
+def posterior_section(
+    path: Path, out: Path, opened: tuple[Any, Convergence], notes: list[str]
+) -> list[str]:
+    """Convergence summary and weight figures for one opened ``posterior*.nc``."""
+    idata, conv = opened
     stem = path.stem
-    lines = [f"### {path.name}", "", *convergence_lines(idata)]
+    lines = [f"### {path.name}", "", *convergence_lines(idata, conv)]
     if "sample_stats" in idata.groups() and "lp" in idata.sample_stats:
         lp = idata.sample_stats["lp"].values
         lines.append(f"Minibatch log joint at the last draw: {np.round(lp[:, -1], 1).tolist()}.")
@@ -161,6 +181,11 @@ def write_report(run_dir: str | Path) -> tuple[Path, list[str]]:
         raise FileNotFoundError(f"run directory {out} does not exist")
     notes: list[str] = []
     lines = [f"# Report: {out.name}", ""]
+    opened = {
+        path: got
+        for path in sorted(out.glob("posterior*.nc"))
+        if (got := _open_posterior(path, notes)) is not None
+    }
     sweep = _read_json(out / "sweep.json", notes, required=False)
     results = _read_json(out / "results.json", notes, required=sweep is None)
     figures: list[str] = []
@@ -175,6 +200,8 @@ def write_report(run_dir: str | Path) -> tuple[Path, list[str]]:
             lines += [as_markdown(rows), ""]
         except (KeyError, TypeError) as err:
             notes.append(f"`results.json` lacks a field the table needs ({err})")
+        for path, (_, conv) in opened.items():  # the posterior's state on the first screen
+            lines += [f"Posterior of the weights, `{path.name}`: {conv.headline()}.", ""]
         if kind == "bads":
             plots = [
                 ("curves.png", lambda: plot_bads_curves(results), "test metric over steps"),
@@ -212,11 +239,12 @@ def write_report(run_dir: str | Path) -> tuple[Path, list[str]]:
         if fig:
             figures += ["## Sweep", "", fig, ""]
     lines += ["## Figures", "", *figures] if figures else []
-    posteriors = sorted(out.glob("posterior*.nc"))
-    if posteriors:
+    if opened:
         lines += ["## Posterior of the weights", ""]
-        for path in posteriors:
-            lines += posterior_section(path, out, notes)
+        for path, got in opened.items():
+            lines += posterior_section(path, out, got, notes)
+    elif sorted(out.glob("posterior*.nc")):
+        pass  # each unreadable file is named in the notes
     elif results is not None and run_kind(results) == "bads":
         notes.append("no `posterior*.nc` (run without a weight method, or the file was removed)")
     if notes:
