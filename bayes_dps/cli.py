@@ -191,7 +191,10 @@ def _run_bads(cfg: dict[str, Any], out: Path, resume: bool, extend: bool = False
     from bayes_dps.diagnostics.tables import as_text, bads_rows, group_weight_rows, has_fine_groups
     from bayes_dps.methods.bads.experiment import run_bads_experiment
 
+    from bayes_dps.diagnostics.convergence import convergence
+
     results, traces, traced = run_bads_experiment(cfg, out, resume=resume, extend=extend)
+    headlines: list[str] = []
     if not dist.is_main():  # rank 0 alone writes files and prints
         return results
     for i, (method, chains) in enumerate(traces.items()):
@@ -204,6 +207,7 @@ def _run_bads(cfg: dict[str, Any], out: Path, resume: bool, extend: bool = False
             attrs={**traced["attrs"], "method": method},
         )
         save_inference_data(idata, out / ("posterior.nc" if i == 0 else f"posterior_{method}.nc"))
+        headlines.append(f"{method} weights: {convergence(idata).headline()}")
     plots = _plots()
     plots.save_figure(plots.plot_bads_curves(results), out / "curves.png")
     plots.save_figure(plots.plot_group_weights(results), out / "weights.png")
@@ -213,6 +217,8 @@ def _run_bads(cfg: dict[str, Any], out: Path, resume: bool, extend: bool = False
         print(as_text(group_weight_rows(results)))
         extra = ", group_weights.png"
     print(as_text(bads_rows(results)))
+    for line in headlines:  # the posterior's state, before a reader takes R-hat from the report
+        print(line)
     print(f"wrote {out / 'results.json'}, curves.png, weights.png{extra} and the posterior traces")
     return results
 

@@ -157,7 +157,7 @@ def test_an_interrupt_before_anything_finished_says_so(tmp_path, monkeypatch, ca
     assert "no run had finished or checkpointed yet" in hint and "kept" not in hint, hint
 
 
-def test_demo_runs_both_offline_defaults(tmp_path):
+def test_demo_runs_both_offline_defaults(tmp_path, capsys):
     out = tmp_path / "demo"
     args = ["demo", "--out", str(out), *FAST, "--set", "epochs=2", "--set", "seeds=[0]"]
     for s in ("seeds=[0]", "steps=100", "eval_every=50", "methods=[mixing, bads]",
@@ -173,6 +173,7 @@ def test_demo_runs_both_offline_defaults(tmp_path):
         "bads",
     }
     assert (bads / "posterior.nc").is_file() and (bads / "weights.png").is_file()
+    assert "bads weights: one chain only: no R-hat" in capsys.readouterr().out
 
 
 def bad_labels_npz(tmp_path):
