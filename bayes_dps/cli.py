@@ -188,10 +188,9 @@ def cmd_bads(args: argparse.Namespace) -> dict[str, Any]:
 def _run_bads(cfg: dict[str, Any], out: Path, resume: bool, extend: bool = False) -> dict[str, Any]:
     from bayes_dps import distributed as dist
     from bayes_dps.diagnostics.arviz_export import save_inference_data, weights_to_inference_data
+    from bayes_dps.diagnostics.convergence import convergence
     from bayes_dps.diagnostics.tables import as_text, bads_rows, group_weight_rows, has_fine_groups
     from bayes_dps.methods.bads.experiment import run_bads_experiment
-
-    from bayes_dps.diagnostics.convergence import convergence
 
     results, traces, traced = run_bads_experiment(cfg, out, resume=resume, extend=extend)
     headlines: list[str] = []

@@ -7,7 +7,9 @@ and line) and the fix.
 from __future__ import annotations
 
 import copy
+import difflib
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +29,55 @@ BADS_DEFAULTS: dict[str, Any] = defaults(keys.BADS)
 _KEY = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
 
+#: bounds of a config's YAML: its file's size, how deep it nests, how many nodes it holds
+MAX_CONFIG_BYTES = 1 << 20
+MAX_YAML_DEPTH = 32
+MAX_YAML_NODES = 100_000
+
+
+class YAMLRefused(yaml.MarkedYAMLError):
+    """Well-formed YAML that a config may not be: nested too deep, too large, a key twice."""
+
+
 class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader, but ``1e-3`` is a float (YAML 1.2), not the string "1e-3"."""
+    """PyYAML's safe loader, but ``1e-3`` is a float (YAML 1.2), not the string "1e-3"; a
+    mapping may not give a key twice (PyYAML keeps the last one silently); and nesting and
+    size are bounded (PyYAML's composer recurses once per level)."""
+
+    _depth = 0
+    _nodes = 0
+
+    def compose_node(self, parent, index):
+        mark = self.peek_event().start_mark
+        self._nodes += 1
+        if self._depth >= MAX_YAML_DEPTH or self._nodes > MAX_YAML_NODES:
+            what = (
+                f"nested more than {MAX_YAML_DEPTH} levels deep"
+                if self._depth >= MAX_YAML_DEPTH
+                else f"more than {MAX_YAML_NODES} values"
+            )
+            raise YAMLRefused(None, None, f"{what}; a config is a shallow mapping", mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node, deep=False):
+        first: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue  # a complex key is refused by the constructor itself
+            key = key_node.value
+            if key in first:
+                raise YAMLRefused(
+                    None, None,
+                    f"the key {key[:60]!r} is given twice (lines {first[key]} and "
+                    f"{key_node.start_mark.line + 1}); keep one",
+                    key_node.start_mark,
+                )  # fmt: skip
+            first[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
 
 
 _Loader.add_implicit_resolver(
@@ -80,33 +129,102 @@ def parse_set(item: str) -> tuple[str, Any]:
 MAX_GRID = 1000
 
 
-def read_config_file(path: str | Path, _depth: int = 0) -> dict[str, Any]:
-    """The mapping a YAML config file holds (errors name the file and the line). A ``base:``
-    entry names another config (a path relative to this file, or a bundled config's name)
-    whose settings this one starts from and overrides, key by key."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
+#: the file endings a config given by path (``--config`` or ``base:``) may have
+CONFIG_SUFFIXES = (".yaml", ".yml")
+
+
+def _config_text(path: Path) -> str:
+    """The text of a config file: a regular file within :data:`MAX_CONFIG_BYTES`, UTF-8.
+    Errors name the file, never its content."""
     try:
-        data = yaml_load(path.read_text()) or {}
+        info = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as err:
+        raise ConfigError(f"config file {path} cannot be read ({err.strerror})") from err
+    if stat.S_ISDIR(info.st_mode):
+        raise ConfigError(f"config file {path} is a folder; give a .yaml file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(
+            f"config file {path} is not a regular file (a device or a pipe?); give a .yaml file"
+        )
+    if info.st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"config file {path} is {info.st_size:,} bytes, more than a config's "
+            f"{MAX_CONFIG_BYTES:,}; is it a config?"
+        )
+    try:
+        return path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as err:
-        raise ConfigError(f"config file {path} is not UTF-8 text ({err.reason})") from err
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (byte {err.start}: {err.reason})"
+        ) from err
+    except OSError as err:
+        raise ConfigError(f"config file {path} cannot be read ({err.strerror})") from err
+
+
+def _known_top_keys() -> set[str]:
+    return {"base", *(k for tree in COMMANDS.values() for k in tree)}
+
+
+def _like_a_config_key(key: Any) -> bool:
+    """A config key, or a near miss of one (``optimiser``): the file is meant as a config,
+    so its unknown keys may be named in errors (with the closest valid key)."""
+    known = _known_top_keys()
+    return isinstance(key, str) and (
+        key in known or bool(difflib.get_close_matches(key, known, n=1, cutoff=0.8))
+    )
+
+
+def _base_path(path: Path, base: Any) -> Path:
+    """The file a ``base:`` entry names: a bundled config by name, or a ``.yaml`` file (a path
+    relative to the config that names it). Nothing else is opened."""
+    from bayes_dps import configs as bundled
+
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError(f"config file {path}: `base` must name a config, got {show(base)}")
+    if base.endswith(CONFIG_SUFFIXES):
+        return path.parent / base
+    known = bundled.bundled()
+    if base in known:
+        return known[base]
+    close = difflib.get_close_matches(base, list(known), n=1, cutoff=0.6)
+    raise ConfigError(
+        f"config file {path}: `base: {show(base)}` names neither a bundled config nor a .yaml "
+        "file"
+        + (f"; did you mean {close[0]}?" if close else "")
+        + " (`bayes-dps configs` lists the bundled ones)"
+    )
+
+
+def read_config_file(path: str | Path, _depth: int = 0) -> dict[str, Any]:
+    """The mapping a YAML config file holds (errors name the file and the line, never the
+    file's content). A ``base:`` entry names another config (a bundled config's name, or a
+    ``.yaml`` file relative to this one) whose settings this one starts from and overrides,
+    key by key. A mapping none of whose keys is a config key (or a near miss of one) is
+    refused as not a config, without naming its keys."""
+    path = Path(path)
+    text = _config_text(path)
+    try:
+        data = yaml_load(text)
+    except YAMLRefused as err:
+        raise ConfigError(f"config file {path}: {yaml_problem(err)}") from err
     except yaml.YAMLError as err:
         raise ConfigError(f"config file {path} is not valid YAML: {yaml_problem(err)}") from err
+    data = {} if data is None else data
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping, got {type(data).__name__}")
+    if data and not any(_like_a_config_key(k) for k in data):
+        raise ConfigError(
+            f"config file {path} is not a bayes-dps config: none of its {len(data)} top-level "
+            "keys is a config key (`bayes-dps configs` lists configs to start from)"
+        )
     if "base" not in data:
         return data
     base = data.pop("base")
     if _depth >= 5:
         raise ConfigError(f"config file {path}: `base` chains more than 5 files deep (a cycle?)")
-    if not isinstance(base, str) or not base:
-        raise ConfigError(f"config file {path}: `base` must name a config, got {base!r}")
-    from bayes_dps import configs as bundled
-
-    local = path.parent / base
-    base_path = local if local.is_file() else bundled.resolve(base)
-    return _deep_merge(read_config_file(base_path, _depth + 1), data)
+    return _deep_merge(read_config_file(_base_path(path, base), _depth + 1), data)
 
 
 def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:

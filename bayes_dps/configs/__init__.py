@@ -49,9 +49,9 @@ def describe(path: Path) -> tuple[str, str]:
 
 
 def resolve(name_or_path: str | Path) -> Path:
-    """A config file path: an existing file as given, else a bundled config by name."""
+    """A config file path: an existing path as given, else a bundled config by name."""
     path = Path(name_or_path)
-    if path.is_file():
+    if path.exists() or path.is_symlink():  # a folder or a device is refused by its reader
         return path
     known = bundled()
     stem = path.name.removesuffix(".yaml")

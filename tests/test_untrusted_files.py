@@ -1,0 +1,85 @@
+"""Files a run did not write, read as untrusted: configs and their ``base:``, checkpoints,
+cached logits, data files and stored run records. Each case ends in one ``error:`` line naming
+the file, what is wrong and the fix (exit status 2), prints none of the file's content, never
+suggests turning the safe loader off, and leaves ``--out`` as it was."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import FAST
+
+from bayes_dps.cli import main
+
+ONLINE = ["online", *FAST, "--set", "seeds=[0]", "epochs=1", "methods=[uniform]"]
+
+#: what a secret file holds: none of it may reach an error message
+SECRET = "alice:$6$c2FsdA$hunter2hash:19000:0:99999:7:::"
+
+
+def error_of(capsys) -> str:
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    assert "Traceback" not in err[0] and "weights_only=False" not in err[0], err
+    return err[0]
+
+
+def config(tmp_path, text: str, name: str = "run.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def run_config(tmp_path, capsys, path: str) -> str:
+    out = tmp_path / "out"
+    assert main([*ONLINE, "--config", path, "--out", str(out)]) == 2
+    assert not out.exists()
+    return error_of(capsys)
+
+
+@pytest.mark.parametrize("secret_name", ["shadow", "secret.yaml"])
+def test_base_never_prints_the_file_it_names(tmp_path, capsys, secret_name):
+    """A shared config's ``base:`` naming a system file: refused unread (not a bundled name, not
+    a .yaml path), or read and refused as not a config — without a byte of it in the error."""
+    (tmp_path / secret_name).write_text(SECRET + "\nbob: x\n")
+    line = run_config(tmp_path, capsys, config(tmp_path, f"base: {secret_name}\nepochs: 1\n"))
+    assert "alice" not in line and "hunter2" not in line and "bob" not in line, line
+    assert secret_name in line
+    if secret_name == "shadow":
+        assert "names neither a bundled config nor a .yaml file" in line
+    else:
+        assert "is not a bayes-dps config" in line
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("/dev/zero", "is not a regular file (a device or a pipe?)"),
+        (".", "is a folder"),
+    ],
+)
+def test_a_config_that_is_not_a_file_is_refused(tmp_path, capsys, target, message):
+    assert message in run_config(tmp_path, capsys, target)
+
+
+def test_an_oversized_config_is_refused_unread(tmp_path, capsys):
+    path = config(tmp_path, "epochs: 1\n" + "#" * (1 << 20) + "\n")
+    assert "more than a config's 1,048,576" in run_config(tmp_path, capsys, path)
+
+
+def test_deep_nesting_is_a_clean_error_not_a_recursion_error(tmp_path, capsys):
+    path = config(tmp_path, "methods: " + "[" * 5000 + "]" * 5000 + "\n")
+    line = run_config(tmp_path, capsys, path)
+    assert "nested more than 32 levels deep" in line and "line 1" in line
+
+
+def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path, capsys):
+    path = config(tmp_path, "base: digits_noisy\nepochs: 1\nseeds: [0]\nepochs: 5\n")
+    line = run_config(tmp_path, capsys, path)
+    assert "the key 'epochs' is given twice (lines 2 and 4)" in line
+
+
+def test_a_duplicate_key_in_a_set_value_is_refused_too(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = [*ONLINE, "--config", "digits_noisy", "--out", str(out)]
+    assert main([*argv, "--set", "optimizer={lr: 0.1, lr: 0.2}"]) == 2
+    assert "the key 'lr' is given twice" in error_of(capsys)
