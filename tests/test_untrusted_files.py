@@ -83,3 +83,109 @@ def test_a_duplicate_key_in_a_set_value_is_refused_too(tmp_path, capsys):
     argv = [*ONLINE, "--config", "digits_noisy", "--out", str(out)]
     assert main([*argv, "--set", "optimizer={lr: 0.1, lr: 0.2}"]) == 2
     assert "the key 'lr' is given twice" in error_of(capsys)
+
+
+# ------------------------------------------------------------------ tensor files
+class Payload:
+    """Pickles to a call of ``Path.touch`` on ``marker``: it must never run."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (type(self.marker).touch, (self.marker,))
+
+
+def tensor_files(tmp_path) -> dict[str, object]:
+    """Broken tensor files: a pickled payload, garbage bytes, a dict without the fields, a list."""
+    import torch
+
+    marker = tmp_path / "PWNED"
+    files = {"payload": tmp_path / "payload.pt", "garbage": tmp_path / "garbage.pt",
+             "no_fields": tmp_path / "dict.pt", "list": tmp_path / "list.pt"}  # fmt: skip
+    torch.save({"logits": Payload(marker)}, files["payload"])
+    files["garbage"].write_bytes(bytes(range(256)) * 4)
+    torch.save({"logits": torch.zeros(3, 2), "fingerprint": "x"}, files["no_fields"])
+    torch.save([torch.zeros(2)], files["list"])
+    return {**files, "marker": marker}
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("payload", "holds a Python object ("),
+        ("garbage", "is not a PyTorch tensor file (damaged, truncated or another format)"),
+        ("no_fields", "'num_points' must be a int, the file holds nothing"),
+        ("list", "holds a list, not a logit cache"),
+    ],
+)
+def test_a_broken_logit_cache_is_refused_before_the_run_folder(tmp_path, capsys, case, message):
+    files = tensor_files(tmp_path)
+    out = tmp_path / "out"
+    argv = [*ONLINE, "--config", "digits_noisy", "--out", str(out), "--set", "methods=[bayesian]",
+            "zero_shot.name=cached", f"zero_shot.cache_path={files[case]}"]  # fmt: skip
+    assert main(argv) == 2
+    line = error_of(capsys)
+    assert f"logit cache {files[case]}" in line and message in line, line
+    assert "delete it (it is recomputed)" in line
+    assert not out.exists() and not files["marker"].exists()
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("payload", "holds a Python object"),
+        ("garbage", "is not a PyTorch tensor file"),
+        ("list", "holds a list, not a state dict"),
+    ],
+)
+def test_a_broken_resnet_checkpoint_is_refused_before_the_run_folder(
+    tmp_path, capsys, case, message
+):
+    files = tensor_files(tmp_path)
+    out = tmp_path / "out"
+    path = tmp_path / "images.npz"
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    np.savez(path, x_train=rng.random((20, 3, 32, 32), np.float32), y_train=np.arange(20) % 2,
+             x_test=rng.random((4, 3, 32, 32), np.float32), y_test=np.arange(4) % 2)  # fmt: skip
+    argv = [*ONLINE, "--config", "digits_noisy", "--out", str(out), "--set", "dataset.name=npz",
+            f"dataset.path={path}", "dataset.noise=0", "dataset.meta_per_class=0", "n_B=8", "n_b=4",
+            "model=resnet18_imagenet",
+            f"model_options={{checkpoint: {files[case]}}}"]  # fmt: skip
+    assert main(argv) == 2
+    line = error_of(capsys)
+    assert "model checkpoint" in line and message in line, line
+    assert not out.exists() and not files["marker"].exists()
+
+
+@pytest.mark.parametrize("case", ["payload", "garbage"])
+def test_a_broken_clip_checkpoint_is_refused_unread_by_open_clip(tmp_path, tiny_clip_arch, case):
+    from bayes_dps.errors import DataError
+    from bayes_dps.selection.predictors.openclip import OpenCLIPZeroShot
+
+    files = tensor_files(tmp_path)
+    with pytest.raises(DataError) as err:
+        OpenCLIPZeroShot.create(["a", "b"], arch=tiny_clip_arch, checkpoint=str(files[case]))
+    text = str(err.value)
+    assert f"CLIP checkpoint {files[case]}" in text and "weights_only=False" not in text
+    assert ("holds a Python object" if case == "payload" else "not a PyTorch tensor") in text
+    assert not files["marker"].exists()
+
+
+def test_a_run_that_fails_on_bad_input_late_leaves_no_run_folder(tmp_path, capsys, monkeypatch):
+    """Bad input met after the folder was taken (here: the holdout model's file reading fails
+    as a bad file would) withdraws run.json and the lock."""
+    from bayes_dps.errors import DataError
+    from bayes_dps.methods.online import predictor_factory
+
+    def broken(*args, **kwargs):
+        raise DataError("cached holdout model x.pt cannot be used: planted")
+
+    monkeypatch.setattr(predictor_factory, "fit_classifier", broken)
+    out = tmp_path / "out"
+    argv = [*ONLINE, "--config", "digits_noisy", "--out", str(out), "--set", "methods=[rho_loss]"]
+    assert main(argv) == 2
+    assert "planted" in error_of(capsys)
+    assert not (out / "run.json").exists() and not (out / ".lock").exists()

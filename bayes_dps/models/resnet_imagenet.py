@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from torch import nn
 
-from bayes_dps.errors import DatasetNotFoundError
+from bayes_dps.errors import DataError
 from bayes_dps.models.base import FeatureHeadModel
+from bayes_dps.tensor_files import read_state_dict
 
 
 class ResNet18ImageNet(FeatureHeadModel):
@@ -24,12 +23,16 @@ class ResNet18ImageNet(FeatureHeadModel):
 
         net = torchvision.models.resnet18(weights=None)
         if checkpoint:
-            path = Path(checkpoint).expanduser()
-            if not path.is_file():
-                raise DatasetNotFoundError(f"model checkpoint {path} does not exist")
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            fix = "set model_options.checkpoint to a torchvision resnet18 state dict"
+            state = read_state_dict(checkpoint, "model checkpoint", fix)
             state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-            net.load_state_dict(state, strict=False)
+            try:
+                net.load_state_dict(state, strict=False)
+            except RuntimeError as err:  # tensors of other shapes
+                raise DataError(
+                    f"model checkpoint {checkpoint} does not fit resnet18 "
+                    f"({str(err).splitlines()[-1].strip()[:120]}); {fix}"
+                ) from None
         self.backbone = nn.Sequential(*(list(net.children())[:-1]))
         self.head = nn.Linear(net.fc.in_features, num_classes)
 

@@ -12,6 +12,7 @@ folder stops at once instead of overwriting the first one's files.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -21,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bayes_dps.errors import ConfigError
+from bayes_dps.errors import BayesDPSError, ConfigError
 from bayes_dps.io import atomic_write_json
 from bayes_dps.runs.fingerprint import RUN_LIST_KEYS, config_fingerprint, resume_diff
 
@@ -59,6 +60,8 @@ class RunFolder:
         self.extend = extend
         self.fingerprint = config_fingerprint(cfg, self.runtime)
         self._lock_fd: int | None = None
+        self._recorded = False  # whether this run wrote a fresh run.json
+        self._existed = True
 
     # ------------------------------------------------------------------ entry
     def __enter__(self) -> RunFolder:
@@ -71,11 +74,33 @@ class RunFolder:
             raise
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type | None, err: object, tb: object) -> None:
         self._unlock()
+        if isinstance(err, BayesDPSError) and self._recorded and not self._finished_anything():
+            self._withdraw()  # bad input found late (a file read by the run): leave no trace
+
+    def _finished_anything(self) -> bool:
+        return any((self.out / "runs").glob("*/seed*.json")) or any(
+            (self.out / "checkpoints").glob("*.pt")
+        )
+
+    def _withdraw(self) -> None:
+        """Remove what this run's start wrote (``run.json``, the lock) and the folder itself
+        when it made it and nothing else is in it."""
+        for name in ("run.json", ".lock"):
+            (self.out / name).unlink(missing_ok=True)
+        for folder in ("runs", "checkpoints"):
+            with contextlib.suppress(OSError):  # only if empty
+                for sub in (self.out / folder).glob("*"):
+                    sub.rmdir()
+                (self.out / folder).rmdir()
+        if not self._existed:
+            with contextlib.suppress(OSError):
+                self.out.rmdir()
 
     def _make_writable(self) -> None:
         out = self.out
+        self._existed = out.exists()
         check_writable(out)
         try:
             out.mkdir(parents=True, exist_ok=True)
@@ -134,6 +159,7 @@ class RunFolder:
                 "choose another --out"
             )
         self._record()
+        self._recorded = True
 
     def _record(self) -> None:
         atomic_write_json(

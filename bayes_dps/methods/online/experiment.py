@@ -29,6 +29,7 @@ from bayes_dps.runs.seeds import run_seeds
 from bayes_dps.runs.session import session
 from bayes_dps.runs.summary import epochs_to_target, mean_std, seconds_to_target
 from bayes_dps.selection.predictors import Predictor
+from bayes_dps.selection.predictors.cached import CachedLogits
 from bayes_dps.selection.registry import RULES, build_rule, predictor_for
 from bayes_dps.selection.uniform import UniformSelection
 from bayes_dps.tasks.metrics import evaluate
@@ -127,6 +128,9 @@ def check_online_data(cfg: dict[str, Any], splits: DataSplits) -> None:
             "meta set: set dataset.meta_per_class > 0 (or provide x_meta/y_meta in the .npz "
             "file)"
         )
+    if "zero_shot" in kinds and cfg["zero_shot"]["name"] == "cached":
+        # a file from elsewhere: read and checked now, before the run folder is taken
+        CachedLogits.load(cfg["zero_shot"]["cache_path"], splits.train)
 
 
 def train_online_run(

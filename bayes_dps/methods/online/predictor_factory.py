@@ -40,6 +40,7 @@ from bayes_dps.selection.predictors import (
     compute_logit_table,
 )
 from bayes_dps.tasks.metrics import evaluate
+from bayes_dps.tensor_files import read_state_dict
 from bayes_dps.training.fit import fit_classifier
 
 ZERO_SHOT_KINDS = ("openclip", "holdout", "cached")
@@ -111,7 +112,8 @@ class PredictorFactory:
             self.device
         )
         if path.is_file():
-            model.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
+            fix = "delete it (the holdout model is trained again)"
+            model.load_state_dict(read_state_dict(path, "cached holdout model", fix))
             self.log(f"holdout model: reusing {path}")
         else:
             model = fit_classifier(

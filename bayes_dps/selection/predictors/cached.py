@@ -16,6 +16,7 @@ from bayes_dps.data.fingerprint import dataset_fingerprint
 from bayes_dps.errors import DataError
 from bayes_dps.io import atomic_torch_save
 from bayes_dps.selection.predictors.base import Predictor, check_finite_logits
+from bayes_dps.tensor_files import read_tensor_file
 
 
 class CachedLogits(Predictor):
@@ -47,12 +48,31 @@ class CachedLogits(Predictor):
 
     @classmethod
     def load(cls, path: str | Path, dataset: IndexedDataset) -> CachedLogits:
-        """Load a cache and check it belongs to ``dataset`` (size, classes, fingerprint)."""
-        path = Path(path)
-        if not path.is_file():
-            raise DataError(f"logit cache {path} does not exist")
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        """Load a cache and check it belongs to ``dataset`` (size, classes, fingerprint). The
+        file is untrusted input: read without running code, every field checked."""
+        path = Path(path).expanduser()
+        fix = "delete it (it is recomputed) or point zero_shot.cache_path to this dataset's cache"
+        payload = read_tensor_file(path, "logit cache", fix)
+        if not isinstance(payload, dict):
+            raise DataError(
+                f"logit cache {path} holds a {type(payload).__name__}, not a logit cache; {fix}"
+            )
+        fields = {"logits": torch.Tensor, "num_points": int, "num_classes": int, "fingerprint": str}
+        for key, kind in fields.items():
+            value = payload.get(key)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                got = "nothing" if key not in payload else f"a {type(value).__name__}"
+                raise DataError(
+                    f"logit cache {path}: '{key}' must be a {kind.__name__}, the file holds "
+                    f"{got}; {fix}"
+                )
+        logits = payload["logits"]
         n, k, fp = payload["num_points"], payload["num_classes"], payload["fingerprint"]
+        if logits.ndim != 2 or tuple(logits.shape) != (n, k) or not logits.is_floating_point():
+            raise DataError(
+                f"logit cache {path}: its logits ({logits.dtype}, shape {tuple(logits.shape)}) "
+                f"are not a float table of {n} points × {k} classes as it says; {fix}"
+            )
         want = dataset_fingerprint(dataset)
         problems = []
         if n != len(dataset):
@@ -66,7 +86,8 @@ class CachedLogits(Predictor):
                 f"logit cache {path} does not match this dataset: {'; '.join(problems)}. "
                 "Delete the file (it is recomputed) or point to the cache of this dataset."
             )
-        return cls(payload["logits"], fp, name=payload.get("name", "cached"))
+        name = payload.get("name")
+        return cls(logits, fp, name=name if isinstance(name, str) else "cached")
 
 
 @torch.no_grad()

@@ -16,8 +16,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from bayes_dps.errors import ConfigError, DatasetNotFoundError
+from bayes_dps.errors import ConfigError, DataError, DatasetNotFoundError
 from bayes_dps.selection.predictors.base import Predictor, check_finite_logits
+from bayes_dps.tensor_files import check_input_file, read_tensor_file
 
 #: CLIP's prompt ensemble for CIFAR (Radford et al. 2021, prompt-engineering notebook)
 CIFAR_TEMPLATES = (
@@ -136,23 +137,30 @@ class OpenCLIPZeroShot(Predictor):
             )
         source = pretrained
         if checkpoint:
+            fix = (
+                "set zero_shot.checkpoint to a local open_clip weights file, or "
+                "zero_shot.pretrained to a tag (network)"
+            )
             path = Path(checkpoint).expanduser()
-            if not path.is_file():
-                raise DatasetNotFoundError(
-                    f"CLIP checkpoint {path} does not exist; set zero_shot.checkpoint to a "
-                    "local open_clip weights file, or zero_shot.pretrained to a tag (network)"
-                )
+            if path.suffix not in (".npz", ".npy"):  # open_clip reads those itself, as numpy
+                read_tensor_file(path, "CLIP checkpoint", fix)  # refused here, unread by open_clip
+            else:
+                check_input_file(path, "CLIP checkpoint", fix)
             source = str(path)
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(
                 arch, pretrained=source, device=device
             )
-        except (RuntimeError, OSError, ValueError) as err:
+        except (RuntimeError, OSError, ValueError, KeyError, TypeError, EOFError) as err:
             if checkpoint:
-                raise DatasetNotFoundError(
-                    f"CLIP checkpoint {source} could not be loaded for {arch} "
-                    f"({type(err).__name__}: {str(err).splitlines()[0][:120]})"
-                ) from err
+                reason = next(
+                    (ln for ln in str(err).splitlines() if ln.strip() and "weights_only" not in ln),
+                    type(err).__name__,
+                )
+                raise DataError(
+                    f"CLIP checkpoint {source} does not fit open_clip's {arch} "
+                    f"({type(err).__name__}: {reason.strip()[:120]}); {fix}"
+                ) from None
             raise DatasetNotFoundError(
                 f"could not get CLIP weights {arch}/{pretrained} ({type(err).__name__}: "
                 f"{str(err).splitlines()[0][:120]}); without network, download them elsewhere "
