@@ -189,3 +189,34 @@ def test_a_run_that_fails_on_bad_input_late_leaves_no_run_folder(tmp_path, capsy
     assert main(argv) == 2
     assert "planted" in error_of(capsys)
     assert not (out / "run.json").exists() and not (out / ".lock").exists()
+
+
+# ------------------------------------------------------------------ WordNet files
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"abc noun.x 1\n", "line 1: 'abc noun.x 1' is not a lexnames line"),
+        (b"00 adj.all 3\n01 adj.p\xe9rt 3\n", "byte 21 is not ASCII text"),
+        (b"00 adj.all 3\n02 adj.pert 3\n", "not 0..1 without gaps"),
+    ],
+)
+def test_a_broken_lexnames_file_is_named_with_its_line(tmp_path, content, message):
+    from bayes_dps.data.wordnet import load_wordnet
+    from bayes_dps.errors import DataError
+    from tests.text_files import write_wordnet
+
+    folder = write_wordnet(tmp_path / "dict", per_domain=2)
+    (folder / "lexnames").write_bytes(content)
+    with pytest.raises(DataError, match="lexnames") as err:
+        load_wordnet(folder)
+    assert message in str(err.value)
+
+
+def test_a_negative_lexicographer_number_is_out_of_range(tmp_path):
+    from bayes_dps.data.wordnet import parse_data_file
+    from bayes_dps.errors import DataError
+
+    path = tmp_path / "data.noun"
+    path.write_text("00001740 -1 n 01 entity 0 000 | that which exists\n")
+    with pytest.raises(DataError, match=r"line 1: .*number -1 out of range \[0, 2\)"):
+        parse_data_file(path, ["noun.tops", "noun.act"])

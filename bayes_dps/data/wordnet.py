@@ -70,15 +70,36 @@ def _readable(lemma: str) -> str:
 
 
 def _lexnames(folder: Path) -> list[str]:
+    """The lexicographer file names of ``folder/lexnames`` (lines ``NN name pos``), indexed by
+    their number (0, 1, ... with no gap); WordNet 3.0's own list when the file is absent. A
+    malformed file raises :class:`DataError` naming the line."""
     path = folder / "lexnames"
     if not path.is_file():
         return list(LEXNAMES)
-    names = {}
-    for line in path.read_text().splitlines():
+    try:
+        text = path.read_bytes().decode("ascii")
+    except UnicodeDecodeError as err:
+        raise DataError(
+            f"{path}: byte {err.start} is not ASCII text; a WordNet lexnames file holds lines "
+            "'NN pos.name N' (restore it from wordnet-base)"
+        ) from None
+    names: dict[int, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
         parts = line.split()
-        if len(parts) >= 2:
-            names[int(parts[0])] = parts[1]
-    return [names[i] for i in sorted(names)]
+        if not parts:
+            continue
+        if len(parts) < 2 or not parts[0].isdigit() or "." not in parts[1]:
+            raise DataError(
+                f"{path}, line {number}: {line[:60]!r} is not a lexnames line "
+                "'NN pos.name N' (restore the file from wordnet-base)"
+            )
+        names[int(parts[0])] = parts[1]
+    if sorted(names) != list(range(len(names))):
+        raise DataError(
+            f"{path}: the lexicographer numbers are not 0..{len(names) - 1} without gaps "
+            "(restore the file from wordnet-base)"
+        )
+    return [names[i] for i in range(len(names))]
 
 
 def parse_data_file(path: Path, lexnames: list[str]) -> dict[str, Synset]:
@@ -122,8 +143,8 @@ def _parse_line(line: str, lexnames: list[str]) -> Synset:
     chunks = [c.strip() for c in gloss.strip().split(";")]
     definition = chunks[0]
     examples = [c.strip('"') for c in chunks[1:] if c.startswith('"') and c.endswith('"')]
-    if lexnum >= len(lexnames):
-        raise ValueError(f"lexicographer file number {lexnum} out of range")
+    if not 0 <= lexnum < len(lexnames):
+        raise ValueError(f"lexicographer file number {lexnum} out of range [0, {len(lexnames)})")
     return Synset(offset, pos, lexnames[lexnum], lemmas, definition, examples, hypernyms, parts)
 
 
