@@ -29,6 +29,7 @@ from bayes_dps.config.reference import replace_in, tables
 from bayes_dps.data import load_data
 from bayes_dps.errors import ConfigError, DataError
 from bayes_dps.models import build_model
+from bayes_dps.runs.seeds import with_checksum
 from bayes_dps.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 QUICK = ["--quiet", "--set", "device=cpu", "--set", "seeds=[0]"]
@@ -116,7 +117,7 @@ def test_a_record_from_another_config_is_refused(tmp_path, capsys):
     record = out / "runs" / "uniform" / "seed0.json"
     data = json.loads(record.read_text())
     data["config_fingerprint"] = "0" * 16
-    record.write_text(json.dumps(data))
+    record.write_text(json.dumps(with_checksum(data)))  # whole, but from another config
     assert online(out, extra=("--resume",)) == 2
     assert "seed0.json was written by a run with another config" in one_error_line(capsys)
 

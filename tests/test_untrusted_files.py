@@ -220,3 +220,35 @@ def test_a_negative_lexicographer_number_is_out_of_range(tmp_path):
     path.write_text("00001740 -1 n 01 entity 0 000 | that which exists\n")
     with pytest.raises(DataError, match=r"line 1: .*number -1 out of range \[0, 2\)"):
         parse_data_file(path, ["noun.tops", "noun.act"])
+
+
+# ------------------------------------------------------------------ stored run records
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"final_acc": "lots"},  # a type no record has: it crashed --resume
+        {"final_acc": 0.999},  # plausible: it was reused and reported
+        {"seed": 3},
+        None,  # not JSON at all
+    ],
+)
+def test_resume_recomputes_a_record_that_does_not_verify(tmp_path, capsys, edit):
+    import json
+
+    out = tmp_path / "out"
+    argv = [*ONLINE, "--config", "digits_noisy", "--out", str(out)]
+    assert main(argv) == 0
+    first = json.loads((out / "results.json").read_text())["methods"]["uniform"]["seeds"][0]
+    record = out / "runs" / "uniform" / "seed0.json"
+    if edit is None:
+        record.write_text("{not json")
+    else:
+        record.write_text(json.dumps({**json.loads(record.read_text()), **edit}))
+    capsys.readouterr()
+    assert main([*argv, "--resume"]) == 0
+    log = capsys.readouterr().out
+    assert "uniform seed 0: " in log and "recomputing it" in log and "reusing" not in log
+    again = json.loads((out / "results.json").read_text())["methods"]["uniform"]["seeds"][0]
+    assert again["final_acc"] == first["final_acc"] and again["seed"] == 0
+    assert main([*argv, "--resume"]) == 0  # the recomputed record verifies
+    assert "finished earlier, reusing" in capsys.readouterr().out

@@ -1,9 +1,16 @@
 """The per-(method, seed) loop every experiment shares: reuse finished runs on ``--resume``,
 train the others from their checkpoint, write each RUN record atomically as soon as it ends
-(``OUT/runs/<method>/seed<k>.json``, with the config fingerprint) and drop its checkpoints."""
+(``OUT/runs/<method>/seed<k>.json``, with the config fingerprint and a checksum of its
+content) and drop its checkpoints.
+
+A stored record is reused only when it verifies: readable JSON, an object, its checksum
+matching its content and its seed the one asked for. One that does not (damaged, edited by
+hand, or written before records carried checksums) is recomputed, with a line saying why —
+never trusted."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -19,16 +26,52 @@ def record_path(out: Path, method: str, seed: int, suffix: str = ".json") -> Pat
     return out / "runs" / method / f"seed{seed}{suffix}"
 
 
+def record_checksum(record: dict[str, Any]) -> str:
+    """SHA-256 of a record's canonical JSON, without its own ``checksum`` field."""
+    body = {k: v for k, v in record.items() if k != "checksum"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def with_checksum(record: dict[str, Any]) -> dict[str, Any]:
+    # through JSON first, so the checksum is of what is read back (tuples become lists)
+    body = {k: v for k, v in record.items() if k != "checksum"}
+    plain = json.loads(json.dumps(body, default=lambda o: o.tolist()))  # numpy / torch values
+    return {**plain, "checksum": record_checksum(plain)}
+
+
+def _without_checksum(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k != "checksum"}
+
+
 def read_record(path: Path) -> dict[str, Any]:
+    """The record at ``path``; :class:`ConfigError` saying why when it does not verify."""
     try:
         record = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as err:
-        raise ConfigError(
-            f"{path} is unreadable ({err}); delete it to recompute that seed"
-        ) from err
+    except (ValueError, UnicodeDecodeError, OSError) as err:
+        raise ConfigError(f"{path} is unreadable ({err})") from err
     if not isinstance(record, dict):
-        raise ConfigError(f"{path} does not hold a run record; delete it to recompute that seed")
+        raise ConfigError(f"{path} does not hold a run record")
+    if record.get("checksum") != record_checksum(record):
+        raise ConfigError(
+            f"{path} does not match its checksum (changed after it was written, or written "
+            "before records carried one)"
+        )
     return record
+
+
+def _verified(path: Path, seed: int) -> tuple[dict[str, Any] | None, str]:
+    """``(record, "")``, ``(None, "")`` when there is none, or ``(None, why)`` for a record
+    that cannot be trusted."""
+    if not path.is_file():
+        return None, ""
+    try:
+        record = read_record(path)
+    except ConfigError as err:
+        return None, str(err)
+    if record.get("seed") != seed:
+        return None, f"{path} holds seed {record.get('seed')!r}, not {seed}"
+    return record, ""
 
 
 def run_seeds(
@@ -54,25 +97,28 @@ def run_seeds(
     for seed in seeds:
         path = record_path(out, method, seed)
         # rank 0 looks at the files and tells every process (they may not share a disk)
-        if resume and dist.on_main(path.is_file):
-            record = dist.on_main(read_record, path)
+        record, why = dist.on_main(_verified, path, seed) if resume else (None, "")
+        if why:
+            log(f"{method} seed {seed}: {why}; recomputing it")
+        if record is not None:
             if record.get("config_fingerprint") != fingerprint:
                 raise ConfigError(
                     f"{path} was written by a run with another config (fingerprint "
                     f"{record.get('config_fingerprint')}, this run {fingerprint}); delete it "
                     "to recompute that seed"
                 )
-            runs.append(record)
+            runs.append(_without_checksum(record))
             if reuse is not None:
                 reuse(seed)
             log(f"{method} seed {seed}: finished earlier, reusing {path}")
             continue
         ckpt = out / "checkpoints" / f"{method}_seed{seed}.pt" if checkpoint else None
-        record = {**train(seed, ckpt), "config_fingerprint": fingerprint}
+        record = with_checksum({**train(seed, ckpt), "config_fingerprint": fingerprint})
         if dist.is_main():
             atomic_write_json(path, record)
             if ckpt is not None:
                 remove_checkpoint(ckpt)
+        record = _without_checksum(record)  # results.json holds the records as they were
         runs.append(record)
         log(f"{method} seed {seed}: {describe(record)}")
     return runs
