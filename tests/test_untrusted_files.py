@@ -252,3 +252,25 @@ def test_resume_recomputes_a_record_that_does_not_verify(tmp_path, capsys, edit)
     assert again["final_acc"] == first["final_acc"] and again["seed"] == 0
     assert main([*argv, "--resume"]) == 0  # the recomputed record verifies
     assert "finished earlier, reusing" in capsys.readouterr().out
+
+
+def test_report_lists_damaged_per_seed_values_and_a_summary_that_does_not_match(tmp_path, capsys):
+    import json
+
+    out = tmp_path / "out"
+    assert main([*ONLINE, "--config", "digits_noisy", "--out", str(out)]) == 0
+    assert main(["report", str(out)]) == 0
+    assert "Damaged" not in (out / "report.md").read_text()
+    results = json.loads((out / "results.json").read_text())
+    method = results["methods"]["uniform"]
+    method["seeds"][0]["test_acc"] = "abc"
+    method["summary"]["final_acc"]["mean"] = 0.999
+    (out / "results.json").write_text(json.dumps(results))
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0
+    text = (out / "report.md").read_text()
+    head = text.split("| method |")[0]
+    assert "**Damaged:**" in head  # before the table it would be built on
+    assert "`uniform` seed 0: `test_acc` is 'abc'" in text
+    assert "the summary's mean final_acc 0.999 is not the mean of its seeds" in text
+    assert "damaged: `uniform` seed 0" in capsys.readouterr().out

@@ -67,6 +67,60 @@ def _read_json(path: Path, notes: list[str], required: bool = True) -> dict[str,
     return data
 
 
+#: per-seed fields of each kind of run that tables and figures read: ``(name, kind)`` with
+#: kind ``"number"`` or ``"numbers"`` (a list of numbers, ``null`` allowed for a missed eval)
+SEED_FIELDS = {
+    "online": (("seed", "number"), ("test_acc", "numbers"), ("final_acc", "number")),
+    "bads": (("seed", "number"), ("eval_steps", "numbers"), ("test_metric", "numbers"),
+             ("final_metric", "number")),
+}  # fmt: skip
+
+#: the summary entry that is the mean of each kind's final per-seed number
+SUMMARY_OF = {"online": "final_acc", "bads": "final_metric"}
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def damaged_entries(results: dict[str, Any]) -> list[str]:
+    """What in ``results.json`` cannot be what a run wrote: a per-seed value of the wrong type,
+    or a summary mean that is not the mean of the seeds beside it (one line each)."""
+    kind = run_kind(results)
+    out = []
+    methods = results.get("methods")
+    if not isinstance(methods, dict):
+        return ["`results.json` has no `methods` object"]
+    for name, method in methods.items():
+        seeds = method.get("seeds") if isinstance(method, dict) else None
+        if not isinstance(seeds, list) or not seeds:
+            out.append(f"`{name}`: no list of per-seed runs")
+            continue
+        for i, run in enumerate(seeds):
+            if not isinstance(run, dict):
+                out.append(f"`{name}` run {i}: not a run record")
+                continue
+            for field, want in SEED_FIELDS[kind]:
+                value = run.get(field)
+                ok = (
+                    _is_number(value)
+                    if want == "number"
+                    else isinstance(value, list) and all(v is None or _is_number(v) for v in value)
+                )
+                if not ok:
+                    out.append(f"`{name}` seed {run.get('seed')!r}: `{field}` is {value!r:.40}")
+        key = SUMMARY_OF[kind]
+        finals = [r.get(key) for r in seeds if isinstance(r, dict)]
+        mean = (method.get("summary") or {}).get(key, {}).get("mean")
+        if all(_is_number(v) for v in finals) and _is_number(mean):
+            if not np.isclose(mean, float(np.mean(finals)), rtol=1e-9, atol=1e-12):
+                out.append(
+                    f"`{name}`: the summary's mean {key} {mean:.4g} is not the mean of its "
+                    f"seeds ({float(np.mean(finals)):.4g})"
+                )
+    return out
+
+
 def _figure(
     out: Path, name: str, build: Callable[[], Any], caption: str, notes: list[str]
 ) -> str | None:
@@ -195,6 +249,14 @@ def write_report(run_dir: str | Path) -> tuple[Path, list[str]]:
         lines[0] = f"# Report: {name} ({'BADS' if kind == 'bads' else 'online selection'})"
         seeds = results.get("config", {}).get("seeds", [])
         lines += [f"Mean ± std over {len(seeds)} seed(s) {seeds}.", ""]
+        damaged = damaged_entries(results)
+        if damaged:  # said before the table, which may be built on them
+            lines += [
+                "**Damaged:** `results.json` holds values no run writes, so the table below is "
+                "not to be trusted — rerun the methods named (or `--resume`, which recomputes "
+                "damaged seed records):", "", *[f"- {d}" for d in damaged], "",
+            ]  # fmt: skip
+            notes += [f"damaged: {d}" for d in damaged]
         try:
             rows = bads_rows(results) if kind == "bads" else online_rows(results)
             lines += [as_markdown(rows), ""]
