@@ -27,7 +27,8 @@ from bayes_dps.errors import DataError, DatasetNotFoundError
 
 def check_input_file(path: Path, what: str, fix: str) -> Path:
     """``path`` as a regular file that can be opened, or an error saying what it is instead
-    (missing, a folder, a device or pipe, a symbolic-link loop, unreadable)."""
+    (missing, a folder, a device or pipe, a symbolic-link loop, unreadable) — for every input
+    file, tensors or not (``.npz`` data, instruction files)."""
     try:
         info = path.stat()
     except FileNotFoundError:

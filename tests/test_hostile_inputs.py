@@ -76,7 +76,7 @@ CASES = {  # name: (argv, what the error line must say)
     "npz empty": ([*ONLINE, "NPZ=empty.npz"], "holds no arrays"),
     "npz NaN label": ([*ONLINE, "NPZ=nan_label.npz"], "must be integer class ids"),
     "npz truncated": ([*ONLINE, "NPZ=truncated.npz"], "cannot be read"),
-    "npz object array": ([*ONLINE, "NPZ=object.npz"], "object arrays are not loaded"),
+    "npz object array": ([*ONLINE, "NPZ=object.npz"], "is an object array, which is not loaded"),
     "npz infinite inputs": ([*ONLINE, "NPZ=inf.npz"], "NaN or infinite"),
     "npz is a folder": ([*ONLINE, "NPZ=."], "is a folder"),
     "jsonl in Latin-1": (

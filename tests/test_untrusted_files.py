@@ -274,3 +274,142 @@ def test_report_lists_damaged_per_seed_values_and_a_summary_that_does_not_match(
     assert "`uniform` seed 0: `test_acc` is 'abc'" in text
     assert "the summary's mean final_acc 0.999 is not the mean of its seeds" in text
     assert "damaged: `uniform` seed 0" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ data files: the real cause
+def good_arrays(n=40, k=3):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x, x_test = (rng.normal(size=(m, 4)).astype(np.float32) for m in (n, 12))
+    return {
+        "x_train": x,
+        "y_train": np.arange(n) % k,
+        "x_test": x_test,
+        "y_test": np.arange(12) % k,
+    }
+
+
+def npy_bytes() -> bytes:
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, np.arange(3))
+    return buf.getvalue()
+
+
+def huge_header_npz(path):
+    """A .npz whose x_train header declares 4 TB (the data after it are a few bytes)."""
+    import io
+    import zipfile
+
+    import numpy as np
+
+    arrays = good_arrays()
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f4", "fortran_order": False, "shape": (10**12, 1)}
+    )
+    with zipfile.ZipFile(buf) as src, zipfile.ZipFile(path, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            dst.writestr(name, header.getvalue() + b"\0" * 8 if name == "x_train.npy" else data)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: huge_header_npz(p), "declares shape (1000000000000, 1) of float32, 3,725 GiB"),
+        (lambda p: p.write_text("x_train,y_train\n1,2\n"), "is not a .npz archive"),
+        (lambda p: p.write_bytes(npy_bytes()), "is a single .npy array"),
+        (lambda p: p.mkdir(), "is a folder, not a file"),
+        (lambda p: (p.symlink_to(p.name + ".b"), (p.parent / (p.name + ".b")).symlink_to(p.name)),
+         "is a symbolic-link loop"),
+    ],
+)  # fmt: skip
+def test_a_data_file_is_refused_for_its_real_cause(tmp_path, capsys, make, message):
+    path = tmp_path / "mine.npz"
+    make(path)
+    out = tmp_path / "out"
+    argv = [*ONLINE, "--config", "digits_noisy", "--out", str(out), "--set", "dataset.name=npz",
+            f"dataset.path={path}"]  # fmt: skip
+    assert main(argv) == 2
+    line = error_of(capsys)
+    assert message in line, line
+    assert "out of memory" not in line and "pickled" not in line and not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ({"num_classes": -3}, "num_classes in"),
+        ({"num_classes": [3, 4]}, "must be one integer in [1, 100,000], got [3, 4]"),
+        ({"y_train": __import__("numpy").full(40, 2**64 - 1, "uint64")},
+         "found 18446744073709551615 at position 0"),
+        ({"x_train": __import__("numpy").zeros((40, 0), "float32")},
+         "an input needs at least one feature"),
+        ({"x_train": __import__("numpy").ones((40, 4), "complex64")}, "must be real numbers"),
+    ],
+)  # fmt: skip
+def test_the_npz_contract_is_checked_field_by_field(tmp_path, edit, message):
+    import numpy as np
+
+    from bayes_dps.data.npz import load_npz
+    from bayes_dps.errors import DataError
+
+    path = tmp_path / "mine.npz"
+    np.savez(path, **{**good_arrays(), **edit})
+    with pytest.raises(DataError) as err:
+        load_npz(path)
+    assert message in str(err.value), err.value
+    assert "must lie in [0, -3)" not in str(err.value)
+
+
+def test_a_class_without_points_is_not_told_to_lower_meta_per_class_below_zero(tmp_path):
+    import numpy as np
+
+    from bayes_dps.data import load_data
+    from bayes_dps.errors import DataError
+
+    arrays = good_arrays()
+    arrays["y_train"] = np.where(arrays["y_train"] == 1, 0, arrays["y_train"])  # class 1 empty
+    np.savez(tmp_path / "gap.npz", **arrays, num_classes=3)
+    with pytest.raises(DataError) as err:
+        load_data({"name": "npz", "path": str(tmp_path / "gap.npz"), "meta_per_class": 2})
+    text = str(err.value)
+    assert "class 1 has 0 points" in text and "below 0" not in text
+    assert "give it training points" in text
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p.mkdir(), "is a folder, not a file"),
+        (lambda p: p.write_text('{"instruction": "a", "output": NaN}\n'),
+         "the literal NaN is not JSON"),
+    ],
+)  # fmt: skip
+def test_an_instruction_file_is_refused_for_its_real_cause(tmp_path, make, message):
+    from bayes_dps.data.instructions import load_instruction_file
+    from bayes_dps.errors import DataError
+
+    path = tmp_path / "tasks.jsonl"
+    make(path)
+    with pytest.raises(DataError) as err:
+        load_instruction_file(path)
+    assert message in str(err.value) and "does not exist" not in str(err.value)
+
+
+def test_an_empty_noun_file_says_it_holds_no_synsets(tmp_path):
+    from bayes_dps.data.wordnet_glosses import load_wordnet_glosses
+    from bayes_dps.errors import DataError
+    from tests.text_files import write_gloss_wordnet
+
+    folder = write_gloss_wordnet(tmp_path / "dict", {"noun.animal": 4})
+    (folder / "data.noun").write_text("  1 This software and database is provided\n")
+    with pytest.raises(DataError, match="holds no synsets"):
+        load_wordnet_glosses(folder, cache=None)

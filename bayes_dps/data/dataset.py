@@ -27,22 +27,30 @@ GROUP_KINDS = {
 
 def check_labels(targets: np.ndarray, num_classes: int, what: str = "labels") -> np.ndarray:
     """Return ``targets`` as int64, raising :class:`DataError` when a label is outside [0, k)."""
+    if not isinstance(num_classes, int | np.integer) or num_classes < 1:
+        raise DataError(
+            f"{what}: the class count must be a positive integer, got {num_classes!r}; set "
+            "dataset.num_classes (or the file's num_classes) to the number of classes"
+        )
     arr = np.asarray(targets)
     if arr.ndim != 1:
         raise DataError(f"{what} must be a 1-d array of class ids, got shape {arr.shape}")
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+    if arr.size and arr.dtype.kind not in "iub":
+        if (
+            arr.dtype.kind != "f"
+            or not np.all(np.isfinite(arr))
+            or not np.all(arr == np.round(arr))
+        ):
             raise DataError(f"{what} must be integer class ids, got dtype {arr.dtype}")
-    arr = arr.astype(np.int64)
-    bad = (arr < 0) | (arr >= num_classes)
+    bad = (arr < 0) | (arr >= num_classes)  # compared in the array's own type (uint64 too)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
         raise DataError(
-            f"{what} must lie in [0, {num_classes}); found {int(arr[first])} at position "
+            f"{what} must lie in [0, {num_classes}); found {arr[first].item()} at position "
             f"{first} ({int(bad.sum())} out of range). Relabel the classes to 0..k-1 or set "
             f"dataset.num_classes to the true class count."
         )
-    return arr
+    return arr.astype(np.int64)
 
 
 def per_index_annotations(

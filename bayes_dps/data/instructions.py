@@ -23,6 +23,7 @@ from typing import Any
 
 from bayes_dps.data.text import TextExample
 from bayes_dps.errors import DataError, DatasetNotFoundError
+from bayes_dps.tensor_files import check_input_file
 
 
 def _record(rec: Any, where: str, default_task: str) -> TextExample:
@@ -56,11 +57,23 @@ def _record(rec: Any, where: str, default_task: str) -> TextExample:
     return TextExample(prompt, _text(rec["output"], "output", where), task)
 
 
+class _NotJSON(ValueError):
+    """A literal Python's json reads but JSON does not have."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJSON(f"the literal {name}")
+
+
 def _parse(text: str, where: str, *, one_line: bool = False) -> Any:
     """``json.loads`` with its failures — malformed text, nesting too deep for the parser —
     as one :class:`DataError` naming ``where`` (and the line, unless ``where`` is one)."""
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_refuse_constant)
+    except _NotJSON as err:
+        raise DataError(
+            f"{where}: {err} is not JSON (strict JSON has no NaN or Infinity)"
+        ) from None
     except json.JSONDecodeError as err:
         at = f"column {err.colno}" if one_line else f"line {err.lineno}, column {err.colno}"
         raise DataError(f"{where}, {at}: not JSON ({err.msg})") from None
@@ -76,9 +89,11 @@ def _text(value: Any, field: str, where: str) -> str:
 
 
 def load_instruction_file(path: str | Path) -> list[TextExample]:
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise DatasetNotFoundError(f"instructions: {path} does not exist")
+    path = check_input_file(
+        Path(path).expanduser(),
+        "instructions:",
+        "give JSON / JSONL files of records (instruction, input, output) in dataset.sources",
+    )
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:

@@ -8,6 +8,7 @@ Required: ``x_train, y_train, x_test, y_test``. Optional: ``x_meta, y_meta`` (cu
 
 from __future__ import annotations
 
+import os
 import zipfile
 from pathlib import Path
 
@@ -16,7 +17,8 @@ import torch
 
 from bayes_dps.data.dataset import IndexedDataset, check_labels
 from bayes_dps.data.splits import DataSplits
-from bayes_dps.errors import DataError, DatasetNotFoundError
+from bayes_dps.errors import DataError
+from bayes_dps.tensor_files import check_input_file
 
 REQUIRED = ("x_train", "y_train", "x_test", "y_test")
 OPTIONAL_PAIRS = ("meta", "val")
@@ -27,37 +29,123 @@ def _inputs(arr: np.ndarray, key: str) -> torch.Tensor:
         raise DataError(
             f"{key} must be (N, D) vectors or (N, C, H, W) images, got shape {arr.shape}"
         )
+    if 0 in arr.shape[1:]:
+        raise DataError(f"{key} has shape {arr.shape}: an input needs at least one feature")
     if arr.dtype == np.uint8:
         arr = arr.astype(np.float32) / 255.0
-    elif not np.issubdtype(arr.dtype, np.number):
-        raise DataError(f"{key} must be numeric, got dtype {arr.dtype}")
+    elif arr.dtype.kind not in "biuf":
+        raise DataError(f"{key} must be real numbers, got dtype {arr.dtype}")
     t = torch.as_tensor(np.ascontiguousarray(arr), dtype=torch.float32)
     if not torch.isfinite(t).all():
         raise DataError(f"{key} contains NaN or infinite values")
     return t
 
 
+#: the most classes a file may declare (a typo beyond it would size every output layer)
+MAX_CLASSES = 100_000
+
+
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 2**40
+
+
+def _headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """``{array: (shape, dtype)}`` from the headers of a ``.npz`` archive, read before any
+    array is: what the file declares, checked before it is allocated."""
+    read_header = getattr(np.lib.format, "_read_array_header", None)
+    out = {}
+    with zipfile.ZipFile(path) as z:
+        for info in z.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with z.open(info) as fh:
+                version = np.lib.format.read_magic(fh)
+                if read_header is not None:
+                    shape, _, dtype = read_header(fh, version)
+                elif version == (1, 0):  # pragma: no cover - older numpy
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+                else:  # pragma: no cover
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+            out[info.filename.removesuffix(".npy")] = (tuple(shape), dtype)
+    return out
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of ``path``, refusing — before reading them — a file that is not a zip of
+    arrays, object arrays (they would run pickled code) and arrays larger than half the
+    machine's memory. Errors name the file and the array, never its content."""
+    with open(path, "rb") as fh:
+        start = fh.read(6)
+    if start == b"\x93NUMPY":
+        raise DataError(
+            f"npz: {path} is a single .npy array, not a .npz archive of named arrays; save "
+            "with numpy.savez(path, x_train=..., y_train=..., x_test=..., y_test=...)"
+        )
+    if start.startswith(b"PK\x03\x04") and not zipfile.is_zipfile(path):
+        raise DataError(
+            f"npz: {path} cannot be read: it starts as a zip file but its directory is missing "
+            "(truncated or damaged); write it again with numpy.savez"
+        )
+    if not zipfile.is_zipfile(path):
+        raise DataError(
+            f"npz: {path} is not a .npz archive (numpy.savez writes a zip file of named "
+            "arrays; this file is not a zip file — text, or another format, named .npz?)"
+        )
+    limit = _memory_bytes() // 2
+    try:
+        for name, (shape, dtype) in _headers(path).items():
+            if dtype.hasobject:
+                raise DataError(
+                    f"npz: {path}: {name} is an object array, which is not loaded (it would "
+                    "run pickled code); save plain numeric arrays"
+                )
+            size = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if size > limit:
+                raise DataError(
+                    f"npz: {path}: {name} declares shape {shape} of {dtype}, {size / 2**30:,.0f} "
+                    f"GiB — more than half this machine's {2 * limit / 2**30:.0f} GiB of memory; "
+                    "is the file damaged, or meant for a larger machine?"
+                )
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except DataError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as err:
+        reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        raise DataError(
+            f"npz: {path} cannot be read ({reason}); is it a .npz written by numpy.savez, and "
+            "complete?"
+        ) from None
+
+
+def _num_classes(value: np.ndarray, path: Path) -> int:
+    """The file's ``num_classes``: one positive integer, at most :data:`MAX_CLASSES`."""
+    if (
+        value.size != 1
+        or value.dtype.kind not in "iu"
+        or not 1 <= value.reshape(-1)[0] <= MAX_CLASSES
+    ):
+        shown = value.reshape(-1)[:3].tolist() if value.dtype.kind in "biufc" else value.dtype
+        raise DataError(
+            f"npz: num_classes in {path} must be one integer in [1, {MAX_CLASSES:,}], got "
+            f"{shown} ({value.dtype}, shape {value.shape}); fix the file or set "
+            "dataset.num_classes"
+        )
+    return int(value.reshape(-1)[0])
+
+
 def load_npz(path: str | Path, *, num_classes: int | None = None) -> DataSplits:
     """Load a bring-your-own ``.npz`` file; ``num_classes`` overrides what the file implies."""
     path = Path(path).expanduser()
-    if path.is_dir():
-        raise DataError(f"npz: {path} is a folder; set dataset.path to a .npz file")
-    if not path.is_file():
-        raise DatasetNotFoundError(
-            f"npz: {path} does not exist. Set dataset.path to a .npz file holding "
-            f"{', '.join(REQUIRED)} (optional x_meta/y_meta, x_val/y_val); see README."
-        )
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as err:
-        reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
-        hint = (
-            "object arrays are not loaded (they would run pickled code); save plain numeric arrays"
-            if "allow_pickle" in reason
-            else "is it a .npz written by numpy.savez, and complete?"
-        )
-        raise DataError(f"npz: {path} cannot be read ({reason}); {hint}") from err
+    fix = (
+        f"set dataset.path to a .npz file holding {', '.join(REQUIRED)} (optional "
+        "x_meta/y_meta, x_val/y_val); see README"
+    )
+    check_input_file(path, "npz: data file", fix)
+    arrays = _read_npz(path)
     if not isinstance(arrays, dict) or not arrays:
         raise DataError(f"npz: {path} holds no arrays; it needs {', '.join(REQUIRED)}")
     missing = [k for k in REQUIRED if k not in arrays]
@@ -69,7 +157,7 @@ def load_npz(path: str | Path, *, num_classes: int | None = None) -> DataSplits:
             raise DataError(f"npz: {path} has only one of x_{p} / y_{p}; give both or neither")
     classes = [str(c) for c in arrays["classes"]] if "classes" in arrays else None
     if num_classes is None and "num_classes" in arrays:
-        num_classes = int(arrays["num_classes"])
+        num_classes = _num_classes(arrays["num_classes"], path)
     if num_classes is None:
         num_classes = len(classes) if classes else None
     if num_classes is None:  # the labels' own range (validated first: no NaN, integers)

@@ -68,9 +68,15 @@ def stratified_take(
     for c in range(num_classes):
         idx = np.flatnonzero(targets == c)
         if per_class and len(idx) <= per_class:
-            raise DataError(
-                f"class {c} has {len(idx)} points, too few to hold out {per_class} of them; "
+            fix = (
                 f"lower dataset.meta_per_class below {len(idx)}"
+                if len(idx) > 1
+                else "give it training points (or relabel the classes to 0..k-1 without gaps), "
+                "or set dataset.meta_per_class=0 and give x_meta/y_meta"
+            )
+            raise DataError(
+                f"class {c} has {len(idx)} point{'s' if len(idx) != 1 else ''}, too few to hold "
+                f"out {per_class} of them and keep one for training; {fix}"
             )
         taken.append(rng.choice(idx, size=per_class, replace=False))
     taken_idx = np.sort(np.concatenate(taken)).astype(np.int64)

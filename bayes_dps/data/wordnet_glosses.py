@@ -43,7 +43,7 @@ import torch
 from bayes_dps.data.dataset import IndexedDataset
 from bayes_dps.data.splits import DataSplits, stratified_fraction
 from bayes_dps.data.wordnet import DEFAULT_PATH, _lexnames, parse_data_file
-from bayes_dps.errors import ConfigError, DatasetNotFoundError
+from bayes_dps.errors import ConfigError, DataError, DatasetNotFoundError
 
 #: verb lexicographer file → the noun class of the same semantic field (``off_domain: verbs``)
 VERB_TO_NOUN = {
@@ -156,6 +156,12 @@ def load_wordnet_glosses(
         cache=cache,
     )  # fmt: skip
     lex = arrays["data.noun.lexname"]
+    if len(lex) == 0:
+        raise DataError(
+            f"wordnet_glosses: {folder / 'data.noun'} holds no synsets (no data lines after the "
+            "licence header); restore it from wordnet-base or point dataset.path at a WordNet "
+            "3.0 dict folder"
+        )
     classes = sorted(set(lex.tolist()))
     class_id = {c: i for i, c in enumerate(classes)}
     y = np.asarray([class_id[c] for c in lex], dtype=np.int64)
