@@ -35,7 +35,7 @@ def check_labels(targets: np.ndarray, num_classes: int, what: str = "labels") ->
     arr = np.asarray(targets)
     if arr.ndim != 1:
         raise DataError(f"{what} must be a 1-d array of class ids, got shape {arr.shape}")
-    if arr.size and arr.dtype.kind not in "iub":
+    if arr.dtype.kind not in "iub":  # an empty array of text is no more labels than a full one
         if (
             arr.dtype.kind != "f"
             or not np.all(np.isfinite(arr))

@@ -121,6 +121,16 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         ) from None
 
 
+def _class_names(value: np.ndarray, path: Path) -> list[str]:
+    """The file's ``classes``: a 1-d array of names (text, or numbers written as text)."""
+    if value.ndim != 1 or value.dtype.kind not in "USiu" or not 1 <= len(value) <= MAX_CLASSES:
+        raise DataError(
+            f"npz: classes in {path} must be a 1-d array of 1 to {MAX_CLASSES:,} class names, "
+            f"got {value.dtype} of shape {value.shape}; fix the file or leave classes out"
+        )
+    return [str(c) for c in value.tolist()]
+
+
 def _num_classes(value: np.ndarray, path: Path) -> int:
     """The file's ``num_classes``: one positive integer, at most :data:`MAX_CLASSES`."""
     if (
@@ -155,7 +165,7 @@ def load_npz(path: str | Path, *, num_classes: int | None = None) -> DataSplits:
     for p in OPTIONAL_PAIRS:
         if (f"x_{p}" in arrays) != (f"y_{p}" in arrays):
             raise DataError(f"npz: {path} has only one of x_{p} / y_{p}; give both or neither")
-    classes = [str(c) for c in arrays["classes"]] if "classes" in arrays else None
+    classes = _class_names(arrays["classes"], path) if "classes" in arrays else None
     if num_classes is None and "num_classes" in arrays:
         num_classes = _num_classes(arrays["num_classes"], path)
     if num_classes is None:
