@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint install install-dev clean
+.PHONY: demo test lint install install-dev clean docs-tables
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ lint: $(VENV)/.installed-dev
 # suite's small models many times over on a busy 2-core machine)
 test: lint
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n auto
+
+# the results tables of README.md and docs/ rendered from their stored summaries (docs/results)
+docs-tables: $(VENV)/.installed
+	$(BIN)/python -m bayes_dps.diagnostics.summaries --write README.md docs/*.md
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache *.egg-info

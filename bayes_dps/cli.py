@@ -5,7 +5,7 @@
     bayes-dps bads   --config FILE|NAME [--set key=value ...] [--out DIR] [--resume [--extend]]
                      [--sweep key=v1,v2,...] [--threads N] [--quiet]
     bayes-dps demo   [--out DIR] [--set key=value ...] [--bads-set key=value ...]
-    bayes-dps report RUN_DIR
+    bayes-dps report RUN_DIR [--summary FILE]
     bayes-dps configs
     bayes-dps --version
 
@@ -233,7 +233,23 @@ def cmd_report(args: argparse.Namespace) -> Path:
     print(f"wrote {path}")
     if notes:
         print("missing or unreadable:\n" + "\n".join(f"- {n}" for n in notes))
+    if args.summary:
+        print(f"wrote {_summary(run_dir, Path(args.summary))}")
     return path
+
+
+def _summary(run_dir: Path, out: Path) -> Path:
+    """``report --summary``: the run's table with the command that regenerates it."""
+    from bayes_dps.config.regenerate import regenerating_command
+    from bayes_dps.diagnostics.report import run_kind
+    from bayes_dps.diagnostics.summaries import write_summary
+
+    try:
+        results = json.loads((run_dir / "results.json").read_text())
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"{run_dir / 'results.json'} cannot be read ({err})") from err
+    command = "bads" if run_kind(results) == "bads" else "online"
+    return write_summary(run_dir, out, regenerating_command(results, command))
 
 
 def cmd_configs(args: argparse.Namespace) -> None:
@@ -375,6 +391,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="regenerate a run's figures and write RUN_DIR/report.md")
     report.add_argument("run_dir", help="output folder of `bayes-dps online` or `bayes-dps bads`")
+    report.add_argument(
+        "--summary",
+        metavar="FILE",
+        help="also store the run's table with its provenance (e.g. docs/results/NAME.json), "
+        "for the tables `make docs-tables` renders",
+    )
     report.set_defaults(func=cmd_report)
 
     configs = sub.add_parser("configs", help="list the bundled configs (usable by name)")
