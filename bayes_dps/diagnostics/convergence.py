@@ -86,7 +86,6 @@ class Convergence:
         if between * 10 < gap:
             return verdict + "), so they disagree only in the last digits"
         return verdict + ")"
-        return verdict
 
     def flags(self) -> list[str]:
         """One sentence per problem (empty when nothing is flagged)."""

@@ -152,10 +152,9 @@ DIAGNOSTICS_MEAN = (
 )
 
 
-def convergence_lines(idata: Any, conv: Convergence | None = None) -> list[str]:
+def convergence_lines(conv: Convergence) -> list[str]:
     """Markdown: R-hat / ESS of the group means (a table) and of the instances, and a
     **flag** line per problem (see :mod:`bayes_dps.diagnostics.convergence`)."""
-    conv = convergence(idata) if conv is None else conv
     lines = [
         f"**{conv.headline()}.**",
         "",
@@ -203,7 +202,7 @@ def posterior_section(
     """Convergence summary and weight figures for one opened ``posterior*.nc``."""
     idata, conv = opened
     stem = path.stem
-    lines = [f"### {path.name}", "", *convergence_lines(idata, conv)]
+    lines = [f"### {path.name}", "", *convergence_lines(conv)]
     if "sample_stats" in idata.groups() and "lp" in idata.sample_stats:
         lp = idata.sample_stats["lp"].values
         lines.append(f"Minibatch log joint at the last draw: {np.round(lp[:, -1], 1).tolist()}.")

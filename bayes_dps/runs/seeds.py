@@ -26,22 +26,23 @@ def record_path(out: Path, method: str, seed: int, suffix: str = ".json") -> Pat
     return out / "runs" / method / f"seed{seed}{suffix}"
 
 
+def _without_checksum(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k != "checksum"}
+
+
 def record_checksum(record: dict[str, Any]) -> str:
     """SHA-256 of a record's canonical JSON, without its own ``checksum`` field."""
-    body = {k: v for k, v in record.items() if k != "checksum"}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    text = json.dumps(
+        _without_checksum(record), sort_keys=True, separators=(",", ":"), allow_nan=True
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def with_checksum(record: dict[str, Any]) -> dict[str, Any]:
-    # through JSON first, so the checksum is of what is read back (tuples become lists)
-    body = {k: v for k, v in record.items() if k != "checksum"}
-    plain = json.loads(json.dumps(body, default=lambda o: o.tolist()))  # numpy / torch values
+    """``record`` with its checksum, taken of what is read back (through JSON first: tuples
+    become lists, numpy and torch values plain numbers)."""
+    plain = json.loads(json.dumps(_without_checksum(record), default=lambda o: o.tolist()))
     return {**plain, "checksum": record_checksum(plain)}
-
-
-def _without_checksum(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k != "checksum"}
 
 
 def read_record(path: Path) -> dict[str, Any]:
