@@ -422,15 +422,11 @@ def _resume_hint(args: argparse.Namespace) -> str:
     started = out is not None and ((out / "run.json").is_file() or any(out.glob("*/run.json")))
     if not started or args.command not in ("online", "bads"):
         return "nothing was written"
-    kept = [
-        *(out / "runs").glob("*/seed*.json"),
-        *(out / "checkpoints").glob("*.pt"),
-        *out.glob("*/runs/*/seed*.json"),  # sweep points
-        *out.glob("*/checkpoints/*.pt"),
-    ]
+    from bayes_dps.runs.run_folder import holds_finished_work
+
     what = (
         f"finished runs and the last checkpoint are kept in {out}"
-        if kept
+        if holds_finished_work(out)
         else f"no run had finished or checkpointed yet in {out}"
     )
     return f"{what}; continue with `{continue_command(args)}`"

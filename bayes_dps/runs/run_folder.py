@@ -76,13 +76,8 @@ class RunFolder:
 
     def __exit__(self, kind: type | None, err: object, tb: object) -> None:
         self._unlock()
-        if isinstance(err, BayesDPSError) and self._recorded and not self._finished_anything():
+        if isinstance(err, BayesDPSError) and self._recorded and not holds_finished_work(self.out):
             self._withdraw()  # bad input found late (a file read by the run): leave no trace
-
-    def _finished_anything(self) -> bool:
-        return any((self.out / "runs").glob("*/seed*.json")) or any(
-            (self.out / "checkpoints").glob("*.pt")
-        )
 
     def _withdraw(self) -> None:
         """Remove what this run's start wrote (``run.json``, the lock) and the folder itself
@@ -186,6 +181,16 @@ def _restore(old_cfg: dict[str, Any], diff: list[str]) -> str:
             value = value.get(part) if isinstance(value, dict) else None
         items.append(shlex.quote(f"{key}={json.dumps(value)}"))
     return f" (--set {' '.join(items)})" if items else ""
+
+
+def holds_finished_work(folder: Path) -> bool:
+    """Whether ``folder`` holds a finished seed record or a checkpoint, its own or (a sweep)
+    a point's."""
+    return any(
+        any(folder.glob(pattern))
+        for pattern in ("runs/*/seed*.json", "checkpoints/*.pt", "*/runs/*/seed*.json",
+                        "*/checkpoints/*.pt")
+    )  # fmt: skip
 
 
 def check_writable(out: Path) -> None:
