@@ -241,15 +241,15 @@ def cmd_report(args: argparse.Namespace) -> Path:
 def _summary(run_dir: Path, out: Path) -> Path:
     """``report --summary``: the run's table with the command that regenerates it."""
     from bayes_dps.config.regenerate import regenerating_command
-    from bayes_dps.diagnostics.report import run_kind
     from bayes_dps.diagnostics.summaries import write_summary
 
     try:
         results = json.loads((run_dir / "results.json").read_text())
     except (OSError, ValueError) as err:
-        raise ConfigError(f"{run_dir / 'results.json'} cannot be read ({err})") from err
-    command = "bads" if run_kind(results) == "bads" else "online"
-    return write_summary(run_dir, out, regenerating_command(results, command))
+        raise ConfigError(
+            f"{run_dir / 'results.json'} cannot be read ({err}); summarise a finished run"
+        ) from err
+    return write_summary(run_dir, results, regenerating_command, out)
 
 
 def cmd_configs(args: argparse.Namespace) -> None:

@@ -20,6 +20,7 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,28 +35,28 @@ SUMMARY_DIR = Path("docs") / "results"
 BLOCK = re.compile(r"(<!-- results:([\w.-]+) -->\n)(.*?)(<!-- /results:\2 -->)", re.S)
 
 
-def run_summary(run_dir: str | Path, command: str) -> dict[str, Any]:
-    """The summary of one finished run folder (its ``results.json`` must verify);
-    ``command`` is the command line that regenerates the run."""
+def run_summary(
+    run_dir: str | Path, results: dict[str, Any], regenerate: Callable[[dict[str, Any], str], str]
+) -> dict[str, Any]:
+    """The summary of the finished run in ``run_dir`` whose ``results.json`` holds
+    ``results`` (it must verify); ``regenerate(results, command)`` gives the command line that
+    regenerates the run."""
     from bayes_dps.diagnostics.report import damaged_entries, run_kind
 
-    path = Path(run_dir) / "results.json"
-    try:
-        results = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise ConfigError(f"{path} cannot be read ({err}); summarise a finished run") from err
-    kind = run_kind(results)
     damaged = damaged_entries(results)
     if damaged:
-        raise ConfigError(f"{path} is damaged ({damaged[0]}); rerun it before summarising it")
-    run = json.loads((Path(run_dir) / "run.json").read_text()) if (
-        Path(run_dir) / "run.json"
-    ).is_file() else {}  # fmt: skip
+        raise ConfigError(
+            f"{Path(run_dir) / 'results.json'} is damaged ({damaged[0]}); rerun it before "
+            "summarising it"
+        )
+    kind = run_kind(results)
+    run_json = Path(run_dir) / "run.json"
+    run = json.loads(run_json.read_text()) if run_json.is_file() else {}
     prov = results.get("provenance", {})
     return {
         "name": results["config"].get("name"),
         "kind": kind,
-        "command": command,
+        "command": regenerate(results, "bads" if kind == "bads" else "online"),
         "commit": prov.get("git_commit"),
         "config_fingerprint": run.get("fingerprint"),
         "seeds": results["config"].get("seeds"),
@@ -64,8 +65,13 @@ def run_summary(run_dir: str | Path, command: str) -> dict[str, Any]:
     }
 
 
-def write_summary(run_dir: str | Path, out: str | Path, command: str) -> Path:
-    return atomic_write_json(Path(out), run_summary(run_dir, command))
+def write_summary(
+    run_dir: str | Path,
+    results: dict[str, Any],
+    regenerate: Callable[[dict[str, Any], str], str],
+    out: str | Path,
+) -> Path:
+    return atomic_write_json(Path(out), run_summary(run_dir, results, regenerate))
 
 
 def render(summary: dict[str, Any]) -> str:
