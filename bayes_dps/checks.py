@@ -16,6 +16,7 @@ config schema builds its section of keys from the same fields, so the library an
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -25,6 +26,15 @@ from bayes_dps.errors import ConfigError
 
 #: upper bound of step counts (a value beyond it is a typo, not an experiment)
 MAX_STEPS = 10**7
+
+
+def memory_bytes() -> int:
+    """The machine's physical memory, the bound of what one input or network may take (a large
+    default where it cannot be read)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 2**40
 
 
 def show(value: Any, limit: int = 60) -> str:

@@ -1,9 +1,11 @@
-"""Reading tensor files a run did not write — cached zero-shot logits, model and CLIP
-checkpoints, a user's state dict — as untrusted input.
+"""Reading files a run did not write — configs' and data's files, cached zero-shot logits,
+model and CLIP checkpoints, a user's state dict — as untrusted input.
 
-One place runs ``torch.load`` on such files, always with ``weights_only=True`` (tensors,
-numbers, strings and containers; nothing that runs code), and turns every way it can fail into
-a :class:`~bayes_dps.errors.DataError` that names the file, what is wrong with it and the fix.
+:func:`check_input_file` is the one check that a given path is a regular file that can be
+opened (not missing, a folder, a device or pipe, or a symbolic-link loop). One place runs
+``torch.load`` on such files, always with ``weights_only=True`` (tensors, numbers, strings and
+containers; nothing that runs code), and turns every way it can fail into a
+:class:`~bayes_dps.errors.DataError` that names the file, what is wrong with it and the fix.
 PyTorch's own advice on a refused file ("re-running with ``weights_only=False`` will likely
 succeed") is the one thing a user must not do with a file from elsewhere, so it never reaches
 them. (The run's own checkpoints, verified against their content hash, are read by
@@ -22,24 +24,28 @@ from typing import Any
 
 import torch
 
-from bayes_dps.errors import DataError, DatasetNotFoundError
+from bayes_dps.errors import BayesDPSError, DataError, DatasetNotFoundError
 
 
-def check_input_file(path: Path, what: str, fix: str) -> Path:
+def check_input_file(
+    path: Path, what: str, fix: str, error: type[BayesDPSError] | None = None
+) -> Path:
     """``path`` as a regular file that can be opened, or an error saying what it is instead
-    (missing, a folder, a device or pipe, a symbolic-link loop, unreadable) — for every input
-    file, tensors or not (``.npz`` data, instruction files)."""
+    (missing, a folder, a device or pipe, a symbolic-link loop, unreadable): ``error`` when
+    given, else :class:`DatasetNotFoundError` for a missing file and :class:`DataError` for
+    the rest."""
+    fail = error or DataError
     try:
         info = path.stat()
     except FileNotFoundError:
-        raise DatasetNotFoundError(f"{what} {path} does not exist; {fix}") from None
+        raise (error or DatasetNotFoundError)(f"{what} {path} does not exist; {fix}") from None
     except OSError as err:
         why = "is a symbolic-link loop" if err.errno == errno.ELOOP else f"cannot be read ({err})"
-        raise DataError(f"{what} {path} {why}; {fix}") from err
+        raise fail(f"{what} {path} {why}; {fix}") from err
     if stat.S_ISDIR(info.st_mode):
-        raise DataError(f"{what} {path} is a folder, not a file; {fix}")
+        raise fail(f"{what} {path} is a folder, not a file; {fix}")
     if not stat.S_ISREG(info.st_mode):
-        raise DataError(f"{what} {path} is not a regular file (a device or a pipe?); {fix}")
+        raise fail(f"{what} {path} is not a regular file (a device or a pipe?); {fix}")
     return path
 
 

@@ -14,7 +14,7 @@ from helpers import ROOT
 PACKAGE = ROOT / "bayes_dps"
 #: bottom to top; a module may import its own layer and those below
 LAYERS = [
-    "base",  # errors, io, tensor_files, checks, distributed, nonfinite, configs (data files)
+    "base",  # errors, io, input_files, checks, distributed, nonfinite, configs (data files)
     "data",
     "models",
     "inference",
@@ -27,7 +27,7 @@ LAYERS = [
     "diagnostics",
     "cli",
 ]
-BASE = {"errors", "io", "tensor_files", "checks", "distributed", "nonfinite", "configs"}
+BASE = {"errors", "io", "input_files", "checks", "distributed", "nonfinite", "configs"}
 
 
 def layer_of(module: str) -> str | None:

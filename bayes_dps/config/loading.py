@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import difflib
 import re
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from bayes_dps.config import keys
 from bayes_dps.config.schema import Tree, defaults, set_dotted, validate
 from bayes_dps.data.registry import TEXT_DATASETS
 from bayes_dps.errors import ConfigError
+from bayes_dps.input_files import check_input_file
 from bayes_dps.tasks import METRICS as TASK_METRICS
 
 COMMANDS: dict[str, Tree] = {"online": keys.ONLINE, "bads": keys.BADS}
@@ -136,21 +136,11 @@ CONFIG_SUFFIXES = (".yaml", ".yml")
 def _config_text(path: Path) -> str:
     """The text of a config file: a regular file within :data:`MAX_CONFIG_BYTES`, UTF-8.
     Errors name the file, never its content."""
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except OSError as err:
-        raise ConfigError(f"config file {path} cannot be read ({err.strerror})") from err
-    if stat.S_ISDIR(info.st_mode):
-        raise ConfigError(f"config file {path} is a folder; give a .yaml file")
-    if not stat.S_ISREG(info.st_mode):
+    check_input_file(path, "config file", "give a .yaml file", error=ConfigError)
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
         raise ConfigError(
-            f"config file {path} is not a regular file (a device or a pipe?); give a .yaml file"
-        )
-    if info.st_size > MAX_CONFIG_BYTES:
-        raise ConfigError(
-            f"config file {path} is {info.st_size:,} bytes, more than a config's "
+            f"config file {path} is {size:,} bytes, more than a config's "
             f"{MAX_CONFIG_BYTES:,}; is it a config?"
         )
     try:

@@ -23,7 +23,7 @@ from typing import Any
 
 from bayes_dps.data.text import TextExample
 from bayes_dps.errors import DataError, DatasetNotFoundError
-from bayes_dps.tensor_files import check_input_file
+from bayes_dps.input_files import check_input_file
 
 
 def _record(rec: Any, where: str, default_task: str) -> TextExample:

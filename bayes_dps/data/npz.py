@@ -8,17 +8,17 @@ Required: ``x_train, y_train, x_test, y_test``. Optional: ``x_meta, y_meta`` (cu
 
 from __future__ import annotations
 
-import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from bayes_dps.checks import memory_bytes
 from bayes_dps.data.dataset import IndexedDataset, check_labels
 from bayes_dps.data.splits import DataSplits
 from bayes_dps.errors import DataError
-from bayes_dps.tensor_files import check_input_file
+from bayes_dps.input_files import check_input_file
 
 REQUIRED = ("x_train", "y_train", "x_test", "y_test")
 OPTIONAL_PAIRS = ("meta", "val")
@@ -43,13 +43,6 @@ def _inputs(arr: np.ndarray, key: str) -> torch.Tensor:
 
 #: the most classes a file may declare (a typo beyond it would size every output layer)
 MAX_CLASSES = 100_000
-
-
-def _memory_bytes() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
-        return 2**40
 
 
 def _headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
@@ -94,7 +87,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
             f"npz: {path} is not a .npz archive (numpy.savez writes a zip file of named "
             "arrays; this file is not a zip file — text, or another format, named .npz?)"
         )
-    limit = _memory_bytes() // 2
+    limit = memory_bytes() // 2
     try:
         for name, (shape, dtype) in _headers(path).items():
             if dtype.hasobject:

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from bayes_dps.errors import DataError
+from bayes_dps.input_files import read_state_dict
 from bayes_dps.models.base import FeatureHeadModel
-from bayes_dps.tensor_files import read_state_dict
 
 
 class ResNet18ImageNet(FeatureHeadModel):

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from bayes_dps import distributed as dist
+from bayes_dps.checks import memory_bytes
 from bayes_dps.data.registry import load_data, load_text_data
 from bayes_dps.data.splits import DataSplits
 from bayes_dps.errors import ConfigError
@@ -106,14 +107,6 @@ def preflight_model(cfg: dict[str, Any], splits: DataSplits) -> None:
             f"model {cfg['model']!r} gives outputs of shape {tuple(out.shape[1:])} for "
             f"{splits.num_classes} classes"
         )
-
-
-def memory_bytes() -> int:
-    """The machine's physical memory (a large default where it cannot be read)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
-        return 2**40
 
 
 @contextmanager

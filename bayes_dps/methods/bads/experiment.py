@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from bayes_dps import distributed as dist
+from bayes_dps.checks import memory_bytes
 from bayes_dps.errors import ConfigError, DataError, NumericalError
 from bayes_dps.inference.sgmcmc import KERNELS
 from bayes_dps.inference.weight_trace import WeightRecorder, top_fraction
@@ -35,7 +36,7 @@ from bayes_dps.methods.bads.registry import (
 from bayes_dps.models.priors import build_weight_prior
 from bayes_dps.runs.metrics_log import metrics_log_for
 from bayes_dps.runs.seeds import record_path, run_seeds
-from bayes_dps.runs.session import memory_bytes, session
+from bayes_dps.runs.session import session
 from bayes_dps.runs.summary import mean_std
 from bayes_dps.tasks import ClassificationTask, group_means
 from bayes_dps.training.devices import resolve_device

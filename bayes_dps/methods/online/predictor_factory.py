@@ -28,6 +28,7 @@ from bayes_dps.data.dataset import IndexedDataset
 from bayes_dps.data.fingerprint import dataset_fingerprint
 from bayes_dps.data.splits import DataSplits
 from bayes_dps.errors import ConfigError, DataError
+from bayes_dps.input_files import read_state_dict
 from bayes_dps.io import atomic_torch_save, atomic_write_bytes
 from bayes_dps.methods.online.predictor_check import cross_fitted_quality
 from bayes_dps.models.base import FeatureHeadModel
@@ -40,7 +41,6 @@ from bayes_dps.selection.predictors import (
     compute_logit_table,
 )
 from bayes_dps.tasks.metrics import evaluate
-from bayes_dps.tensor_files import read_state_dict
 from bayes_dps.training.fit import fit_classifier
 
 ZERO_SHOT_KINDS = ("openclip", "holdout", "cached")

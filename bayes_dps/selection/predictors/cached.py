@@ -14,9 +14,9 @@ from bayes_dps.data.batches import BatchStream
 from bayes_dps.data.dataset import IndexedDataset
 from bayes_dps.data.fingerprint import dataset_fingerprint
 from bayes_dps.errors import DataError
+from bayes_dps.input_files import read_tensor_file
 from bayes_dps.io import atomic_torch_save
 from bayes_dps.selection.predictors.base import Predictor, check_finite_logits
-from bayes_dps.tensor_files import read_tensor_file
 
 
 class CachedLogits(Predictor):

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from bayes_dps.errors import ConfigError, DataError, DatasetNotFoundError
+from bayes_dps.input_files import check_input_file, read_tensor_file
 from bayes_dps.selection.predictors.base import Predictor, check_finite_logits
-from bayes_dps.tensor_files import check_input_file, read_tensor_file
 
 #: CLIP's prompt ensemble for CIFAR (Radford et al. 2021, prompt-engineering notebook)
 CIFAR_TEMPLATES = (
