@@ -4,10 +4,12 @@ a ``--set`` for every result-changing key whose stored value differs from that c
 from __future__ import annotations
 
 import json
+import shlex
 from typing import Any
 
 from bayes_dps import configs
-from bayes_dps.config.loading import load_config
+from bayes_dps.config.loading import COMMANDS, load_config
+from bayes_dps.config.schema import walk
 from bayes_dps.runs.fingerprint import PRESENTATION_KEYS, RUNTIME_KEYS
 
 
@@ -20,23 +22,20 @@ def regenerating_command(results: dict[str, Any], command: str) -> str:
         return f"bayes-dps {command} --config <the run's config: {name}>"
     base = load_config(configs.bundled()[name], [], command)
 
-    def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in d.items():
-            if isinstance(v, dict) and v and k not in ("model_options",):
-                out.update(flat(v, f"{prefix}{k}."))
-            else:
-                out[f"{prefix}{k}"] = v
-        return out
+    def value(d: dict[str, Any], dotted: str) -> Any:
+        for part in dotted.split("."):
+            d = d.get(part) if isinstance(d, dict) else None
+        return d
 
-    a, b = flat(base), flat(cfg)
+    # one --set per schema key, a whole mapping (model_options, a prior) as one value
     sets = [
-        f"{k}={json.dumps(b[k])}"
-        for k in sorted(b)
-        if k.split(".")[0] not in (*PRESENTATION_KEYS, *RUNTIME_KEYS, "sweep") and a.get(k) != b[k]
+        f"{dotted}={json.dumps(value(cfg, dotted))}"
+        for dotted, _ in walk(COMMANDS[command])
+        if dotted.split(".")[0] not in (*PRESENTATION_KEYS, *RUNTIME_KEYS, "sweep")
+        and value(cfg, dotted) != value(base, dotted)
     ]
     line = f"bayes-dps {command} --config {name}"
     if sets:
-        line += " --set " + " ".join(f"'{s}'" for s in sets)
+        line += " --set " + " ".join(shlex.quote(s) for s in sets)
     threads = results.get("provenance", {}).get("threads")
     return line + (f" --threads {threads}" if threads else "")
