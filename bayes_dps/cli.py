@@ -243,6 +243,8 @@ def _summary(run_dir: Path, out: Path) -> Path:
     from bayes_dps.config.regenerate import regenerating_command
     from bayes_dps.diagnostics.summaries import write_summary
 
+    if (run_dir / "sweep.json").is_file():  # a sweep: its points' results are read there
+        return write_summary(run_dir, {}, regenerating_command, out)
     try:
         results = json.loads((run_dir / "results.json").read_text())
     except (OSError, ValueError) as err:

@@ -76,6 +76,7 @@ from bayes_dps.models.language import mean_pooled_embeddings
 from bayes_dps.models.likelihoods import CausalLM, Classification, Likelihood
 from bayes_dps.models.modes import eval_mode
 from bayes_dps.models.priors import truncated_normal
+from bayes_dps.runs.provenance import git_commit
 from bayes_dps.training.devices import resolve_device, synchronize
 from bayes_dps.training.precision import autocast_for
 from bayes_dps.training.step import sgd_step
@@ -419,6 +420,7 @@ def main(argv=None) -> dict:
         "seconds_per_step": seconds,
         "peak_bytes": memory,
         "scoring": scoring(args, device, pb),
+        "provenance": {"git_commit": git_commit()},
         "settings": {
             "model": args.model, "batch": args.batch, "meta_batch": args.meta_batch,
             "seq_len": args.seq_len, "device": str(device), "threads": args.threads,

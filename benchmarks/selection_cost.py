@@ -42,6 +42,7 @@ from bayes_dps.inference import LastLayerKFACLaplace
 from bayes_dps.io import atomic_write_json
 from bayes_dps.methods.online import OnlineSelectionEpoch
 from bayes_dps.models import build_model
+from bayes_dps.runs.provenance import git_commit
 from bayes_dps.selection import BayesianSelection, BigBatch, RhoLossSelection, UniformSelection
 from bayes_dps.selection.predictors import CachedLogits
 from bayes_dps.training.devices import resolve_device, synchronize
@@ -164,6 +165,7 @@ def main(argv=None) -> dict:
     device = resolve_device(args.device)
     if args.scaling:
         result = {"scaling": scaling(args, device), "setup": setup_of(args, device)}
+        result["provenance"] = {"git_commit": git_commit()}
         atomic_write_json(args.out, result)
         return result
     med = medians(args, device)
@@ -186,6 +188,7 @@ def main(argv=None) -> dict:
         "median_ms": {k: 1e3 * v for k, v in med.items()},
         "split_ms_per_step": split,
         "setup": setup_of(args, device),
+        "provenance": {"git_commit": git_commit()},
     }
     if args.world_size > 1:
         result["throughput"] = throughput(args)

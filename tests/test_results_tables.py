@@ -12,9 +12,18 @@ import pytest
 from helpers import FAST, ROOT
 
 from bayes_dps.cli import main
-from bayes_dps.diagnostics.summaries import BLOCK, SUMMARY_DIR, render, render_blocks
+from bayes_dps.diagnostics.summaries import (
+    BLOCK,
+    SUMMARY_DIR,
+    VALUE,
+    render,
+    render_blocks,
+    untraced_numbers,
+)
+from bayes_dps.diagnostics.summaries import main as summaries_main
+from bayes_dps.errors import ConfigError
 
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 
 @pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
@@ -27,13 +36,22 @@ def test_every_results_table_is_its_summary_rendered(path):
 
 
 def test_every_summary_is_quoted_somewhere_and_names_its_command():
-    quoted = {m.group(2) for p in DOCS for m in BLOCK.finditer(p.read_text())}
+    quoted = {
+        m.group(2)
+        for p in DOCS
+        for pattern in (BLOCK, VALUE)
+        for m in pattern.finditer(p.read_text())
+    }
     stored = {p.stem for p in (ROOT / SUMMARY_DIR).glob("*.json")}
     assert quoted == stored
     for name in stored:
         summary = json.loads((ROOT / SUMMARY_DIR / f"{name}.json").read_text())
-        assert summary["command"].startswith("bayes-dps ") and summary["commit"]
-        assert summary["rows"] and len(summary["seeds"]) >= 1
+        assert summary["commit"] and summary["rows"], name
+        if summary["kind"] == "benchmark":
+            assert summary["command"].startswith("python benchmarks/"), name
+        else:
+            assert summary["command"].startswith("bayes-dps "), name
+            assert len(summary["seeds"]) >= 1, name
 
 
 def test_a_table_or_a_summary_edited_alone_is_caught(tmp_path):
@@ -79,3 +97,88 @@ def test_a_damaged_run_is_not_summarised(tmp_path, capsys):
     (out / "results.json").write_text(json.dumps(results))
     assert main(["report", str(out), "--summary", str(tmp_path / "s.json")]) == 2
     assert "is damaged" in capsys.readouterr().err and not (tmp_path / "s.json").exists()
+
+
+def test_a_sweep_is_summarised_as_one_table_with_its_sweep_command(tmp_path):
+    out = tmp_path / "sweep"
+    argv = ["online", "--config", "digits_noisy", *FAST, "--out", str(out), "--threads", "1",
+            "--set", "epochs=1", "methods=[bayesian]", "seeds=[0]",
+            "--sweep", "bayesian.alpha=0.1,0.3"]  # fmt: skip
+    assert main(argv) == 0
+    assert main(["report", str(out), "--summary", str(tmp_path / "s.json")]) == 0
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["rows"][0][:2] == ["bayesian.alpha", "method"]
+    assert [r[:2] for r in summary["rows"][1:]] == [["0.1", "bayesian"], ["0.3", "bayesian"]]
+    command = shlex.split(summary["command"])
+    assert command[-4:] == ["--sweep", "bayesian.alpha=0.1,0.3", "--threads", "1"]
+    assert not any(c.startswith("bayesian.alpha=") for c in command[:-3])
+    assert summary["commit"] and summary["seeds"] == [0]
+    # the swept value is not also pinned by a --set, and the command runs the same grid again
+    again = tmp_path / "again"
+    assert main([*command[1:], *FAST, "--out", str(again)]) == 0
+    assert main(["report", str(again), "--summary", str(tmp_path / "t.json")]) == 0
+    rows = json.loads((tmp_path / "t.json").read_text())["rows"]
+    assert [r[:3] for r in rows] == [r[:3] for r in summary["rows"]]
+
+
+def _summary(rows):
+    return {"name": "t", "kind": "online", "command": "bayes-dps online --config t",
+            "commit": "abc", "config_fingerprint": "f", "seeds": [0], "device": "cpu",
+            "rows": rows}  # fmt: skip
+
+
+def test_a_value_quoted_in_prose_is_its_summarys_cell(tmp_path):
+    rows = [["alpha", "method", "final acc %"], ["0.1", "bayesian", "96.1±0.2"],
+            ["0.3", "bayesian", "96.7±0.6"]]  # fmt: skip
+    (tmp_path / "t.json").write_text(json.dumps(_summary(rows)))
+    doc = "Bayesian ends at <!-- v:t:0.3|bayesian:final acc % -->96.7±0.6<!-- /v --> here.\n"
+    assert render_blocks(doc, tmp_path) == doc
+    typed = doc.replace("96.7±0.6", "97.0±0.4")
+    assert render_blocks(typed, tmp_path) == doc  # a value edited by hand is put back
+    wrong_row = doc.replace("0.3|bayesian", "0.2|bayesian")
+    with pytest.raises(ConfigError, match=r"0 rows start with '0.2\|bayesian'"):
+        render_blocks(wrong_row, tmp_path)
+    with pytest.raises(ConfigError, match="no column 'acc'"):
+        render_blocks(doc.replace(":final acc % -->", ":acc -->"), tmp_path)
+    with pytest.raises(ConfigError, match="no summary"):
+        render_blocks(doc.replace("v:t:", "v:u:"), tmp_path)
+
+
+def test_untraced_numbers_finds_what_was_typed_by_hand():
+    text = (
+        "Ends at 96.7 % and 2.5× faster; <!-- v:t:a:b -->94.4<!-- /v --> is traced,\n"
+        "`alpha=0.3` is a setting, [link](x/1.2.md), ```\n9.9\n``` and 3 seeds are not results.\n"
+        "<!-- results:t -->\n| 12.5 |\n<!-- /results:t -->\n"
+        "> **Paper.** 48 → 32 epochs to 40 %,\n> 1.29× faster.\n\n> Ours: 0.5 %. WordNet 3.0\n"
+    )
+    assert untraced_numbers(text) == ["96.7 %", "2.5×", "0.5 %"]
+
+
+def test_a_benchmark_is_stored_as_a_summary(tmp_path):
+    bench = {"bayesian_over_rho_loss": 1.4660021, "median_ms": {"uniform": 1.6188},
+             "setup": {"model": "mlp", "device": "cpu", "threads": 1}}  # fmt: skip
+    (tmp_path / "b.json").write_text(json.dumps(bench))
+    command = "python benchmarks/selection_cost.py --model mlp"
+    argv = ["--benchmark", str(tmp_path / "b.json"), "--name", "cost", "--command", command,
+            "--summaries", str(tmp_path)]  # fmt: skip
+    assert summaries_main(argv) == 0
+    summary = json.loads((tmp_path / "cost.json").read_text())
+    assert summary["rows"] == [
+        ["quantity", "value"], ["bayesian_over_rho_loss", "1.47"], ["median_ms.uniform", "1.62"]
+    ]  # fmt: skip
+    doc = "<!-- v:cost:bayesian_over_rho_loss:value -->x<!-- /v -->"
+    assert render_blocks(doc, tmp_path) == doc.replace(">x<", ">1.47<")
+    assert "selection_cost.py --model mlp" in render(summary)
+
+
+#: the pages that report results: every number on them is rendered from a summary
+RESULTS_PAGES = [ROOT / "README.md", *sorted((ROOT / "docs" / "report").glob("*.md")),
+                 ROOT / "docs" / "which-method.md", ROOT / "docs" / "performance.md"]  # fmt: skip
+
+
+@pytest.mark.parametrize("path", RESULTS_PAGES, ids=lambda p: p.name)
+def test_results_pages_quote_no_number_typed_by_hand(path):
+    assert untraced_numbers(path.read_text()) == [], (
+        f"{path.relative_to(ROOT)} quotes numbers outside results blocks and "
+        "<!-- v:NAME:ROW:COLUMN --> values; quote them from a stored summary"
+    )

@@ -13,9 +13,14 @@ from bayes_dps.config.schema import walk
 from bayes_dps.runs.fingerprint import PRESENTATION_KEYS, RUNTIME_KEYS
 
 
-def regenerating_command(results: dict[str, Any], command: str) -> str:
+def regenerating_command(
+    results: dict[str, Any], command: str, sweep: dict[str, list[Any]] | None = None
+) -> str:
     """``bayes-dps COMMAND --config NAME --set ...``: the bundled config the run was made
-    from, with a ``--set`` for every key whose value differs from it."""
+    from, with a ``--set`` for every key whose value differs from it; for one point of a sweep,
+    ``sweep`` (``{dotted key: values}``) adds ``--sweep KEY=V1,V2,...`` in place of its keys'
+    ``--set``."""
+    sweep = sweep or {}
     cfg = results["config"]
     name = cfg.get("name")
     if name not in configs.bundled():
@@ -32,10 +37,14 @@ def regenerating_command(results: dict[str, Any], command: str) -> str:
         f"{dotted}={json.dumps(value(cfg, dotted))}"
         for dotted, _ in walk(COMMANDS[command])
         if dotted.split(".")[0] not in (*PRESENTATION_KEYS, *RUNTIME_KEYS, "sweep")
+        and dotted not in sweep
         and value(cfg, dotted) != value(base, dotted)
     ]
     line = f"bayes-dps {command} --config {name}"
     if sets:
         line += " --set " + " ".join(shlex.quote(s) for s in sets)
+    for key, values in sweep.items():
+        text = ",".join(v if isinstance(v, str) else json.dumps(v) for v in values)
+        line += " --sweep " + shlex.quote(f"{key}={text}")
     threads = results.get("provenance", {}).get("threads")
     return line + (f" --threads {threads}" if threads else "")

@@ -16,6 +16,12 @@ def _fmt(stat: dict, pct: bool = False, digits: int = 1) -> str:
 FRACTION_METRICS = ("acc", "balanced_acc", "token_acc")
 
 
+def _reached(stat: dict, n_seeds: int, digits: int = 1) -> str:
+    """Mean ± std over the seeds that reached a target, and how many did when not all."""
+    n = stat.get("n", 0)
+    return _fmt(stat, digits=digits) + ("" if n == n_seeds else f" ({n}/{n_seeds})")
+
+
 def metric_header(metric: str) -> str:
     return f"final {metric}" + (" %" if metric in FRACTION_METRICS else "")
 
@@ -25,18 +31,21 @@ def _metric(stat: dict, metric: str) -> str:
 
 
 def online_rows(results: dict[str, Any]) -> list[list[str]]:
-    """Deng et al. Table 1 protocol: final accuracy, epochs to each target (seeds that reached
-    it, if not all), share of noisy and of redundant points among the selected, seeds."""
+    """Deng et al. Table 1 protocol: final accuracy, epochs to each target and training
+    seconds to the last (seeds that reached it, if not all), share of noisy and of redundant
+    points among the selected, seeds."""
     targets = results["config"]["targets"]
+    last = f"{targets[-1]:.2f}" if targets else None
     rows = [["method", "seeds", "final acc %", *[f"epochs to {t:.2f}" for t in targets],
-             "noisy sel %", "redundant sel %"]]  # fmt: skip
+             *([f"s to {last}"] if last else []), "noisy sel %", "redundant sel %"]]  # fmt: skip
     for name, m in results["methods"].items():
         s = m["summary"]
-        row = [name, str(len(m["seeds"])), _fmt(s["final_acc"], pct=True)]
-        for t in targets:
-            e = s["epochs_to_target"][f"{t:.2f}"]
-            n_seeds = len(m["seeds"])
-            row.append(_fmt(e) + ("" if e["n"] == n_seeds else f" ({e['n']}/{n_seeds})"))
+        n_seeds = len(m["seeds"])
+        row = [name, str(n_seeds), _fmt(s["final_acc"], pct=True)]
+
+        row += [_reached(s["epochs_to_target"][f"{t:.2f}"], n_seeds) for t in targets]
+        if last:
+            row.append(_reached(s.get("seconds_to_target", {}).get(last, {}), n_seeds, 2))
         row += [
             _fmt(s["selected_noisy_fraction"], True),
             _fmt(s["selected_redundant_fraction"], True),
@@ -66,10 +75,11 @@ def sweep_rows(sweep: dict[str, Any]) -> list[list[str]]:
         for name, m in run["methods"].items():
             s = m["summary"]
             if online:
+                n_seeds = len(m["seeds"])
                 row = [*values, name, _fmt(s["final_acc"], pct=True)]
-                row += [_fmt(s["epochs_to_target"][f"{t:.2f}"]) for t in targets]
+                row += [_reached(s["epochs_to_target"][f"{t:.2f}"], n_seeds) for t in targets]
                 row += [
-                    _fmt(s.get("seconds_to_target", {}).get(f"{t:.2f}", {}), digits=2)
+                    _reached(s.get("seconds_to_target", {}).get(f"{t:.2f}", {}), n_seeds, 2)
                     for t in targets
                 ]
             else:
