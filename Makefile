@@ -1,11 +1,12 @@
 # Two set-up commands, each creating the virtual environment it needs:
 #   make demo   installs bayes-dps and runs the offline default experiments (digits)
 #   make test   installs bayes-dps with test tools, checks lint/format, runs the test suite
+#   make docs   builds the documentation site into site/ (mkdocs build --strict)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint install install-dev clean docs-tables
+.PHONY: demo test lint install install-dev clean docs docs-pages docs-tables
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,9 +38,20 @@ lint: $(VENV)/.installed-dev
 test: lint
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n auto
 
-# the results tables of README.md and docs/ rendered from their stored summaries (docs/results)
-docs-tables: $(VENV)/.installed
-	$(BIN)/python -m bayes_dps.diagnostics.summaries --write README.md docs/*.md
+$(VENV)/.installed-docs: $(VENV)/.installed
+	$(BIN)/python -m pip install --progress-bar off -e '.[docs]'
+	touch $@
+
+# the generated pages: API reference (from __all__), config reference (from the schema), the
+# results tables and values of README.md and docs/ (from the stored summaries in docs/results)
+docs-pages: $(VENV)/.installed
+	$(BIN)/python tools/docs_pages.py
+docs-tables: docs-pages
+
+# the documentation site, built strictly (a broken link, a missing page or API name fails)
+docs: $(VENV)/.installed-docs
+	$(BIN)/python tools/docs_pages.py --check
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) runs site .pytest_cache .ruff_cache *.egg-info

@@ -1,6 +1,6 @@
 """Experiment configuration: one schema (``keys``) of every key's type, range, default and
 meaning; loading (YAML file ← ``--set`` overrides) and validation of whole configs before
-anything is allocated; the README's config reference generated from the schema.
+anything is allocated; the docs' config reference (docs/config.md) generated from the schema.
 
 The config layer sits just below the CLI: it names the registries of the layers beneath it
 (datasets, models, rules, kernels, priors) to check choices against them.

@@ -1,5 +1,5 @@
 """Every config key of ``bayes-dps online`` and ``bayes-dps bads``: its type, range, default
-and meaning, in one place. The README's config reference is generated from these trees
+and meaning, in one place. The config reference (docs/config.md) is generated from these trees
 (``python -m bayes_dps.config.reference``), and a test keeps the two equal.
 """
 

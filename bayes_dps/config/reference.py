@@ -1,10 +1,11 @@
-"""The config reference tables of the README, generated from the schema.
+"""The config reference tables of the documentation, generated from the schema.
 
     python -m bayes_dps.config.reference            # print both tables
-    python -m bayes_dps.config.reference --write README.md   # replace them in place
+    python -m bayes_dps.config.reference --write docs/config.md   # replace them in place
 
-In the README the tables stand between ``<!-- config-reference:online -->`` … ``<!-- end -->``
-(and ``:bads``); a test checks they equal what this module prints.
+In ``docs/config.md`` (``make docs-pages``) the tables stand between
+``<!-- config-reference:online -->`` … ``<!-- end -->`` (and ``:bads``); a test checks they
+equal what this module prints.
 """
 
 from __future__ import annotations

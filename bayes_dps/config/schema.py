@@ -1,6 +1,6 @@
 """A config schema: a tree of sections (``dict``) whose leaves are :class:`Key` — a check, a
 default and one line of documentation. The same tree gives the defaults, validates a config,
-tells ``--set`` which dotted names exist, and prints the reference table of the README.
+tells ``--set`` which dotted names exist, and prints the reference table of docs/config.md.
 """
 
 from __future__ import annotations

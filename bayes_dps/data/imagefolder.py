@@ -46,7 +46,7 @@ def load_imagefolder(
         if not d.is_dir():
             raise DatasetNotFoundError(
                 f"imagefolder: {d} does not exist. Expected {root}/train/<class>/<image> and "
-                f"{root}/val/<class>/<image> (see README, 'Preparing data')."
+                f"{root}/val/<class>/<image> (see docs/guide/data.md)."
             )
     classes = sorted(p.name for p in train_dir.iterdir() if p.is_dir())
     if not classes:

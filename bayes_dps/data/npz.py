@@ -145,7 +145,7 @@ def load_npz(path: str | Path, *, num_classes: int | None = None) -> DataSplits:
     path = Path(path).expanduser()
     fix = (
         f"set dataset.path to a .npz file holding {', '.join(REQUIRED)} (optional "
-        "x_meta/y_meta, x_val/y_val); see README"
+        "x_meta/y_meta, x_val/y_val); see docs/guide/data.md"
     )
     check_input_file(path, "npz: data file", fix)
     arrays = _read_npz(path)

