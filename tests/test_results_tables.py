@@ -37,7 +37,7 @@ def test_every_results_table_is_its_summary_rendered(path):
 
 def test_every_summary_is_quoted_somewhere_and_names_its_command():
     quoted = {
-        m.group(2)
+        m.group(2).partition(".")[0]
         for p in DOCS
         for pattern in (BLOCK, VALUE)
         for m in pattern.finditer(p.read_text())
@@ -142,6 +142,22 @@ def test_a_value_quoted_in_prose_is_its_summarys_cell(tmp_path):
         render_blocks(doc.replace(":final acc % -->", ":acc -->"), tmp_path)
     with pytest.raises(ConfigError, match="no summary"):
         render_blocks(doc.replace("v:t:", "v:u:"), tmp_path)
+
+
+def test_a_summarys_groups_table_is_quoted_by_its_suffix(tmp_path):
+    summary = _summary([["method", "acc"], ["bads", "47.0"]])
+    summary["tables"] = {"groups": [["group", "bads"], ["wordnet/define", "0.134 ± 0.000"],
+                                    ["chatterbot/ai", "0.359 ± 0.000"]]}  # fmt: skip
+    (tmp_path / "t.json").write_text(json.dumps(summary))
+    doc = (
+        "<!-- results:t.groups -->\n<!-- /results:t.groups -->\n"
+        "The corrupted task: <!-- v:t.groups:wordnet/define:bads -->x<!-- /v -->.\n"
+    )
+    out = render_blocks(doc, tmp_path)
+    assert "| chatterbot/ai | 0.359 ± 0.000 |" in out and "| bads | 47.0 |" not in out
+    assert "<!-- v:t.groups:wordnet/define:bads -->0.134 ± 0.000<!-- /v -->" in out
+    with pytest.raises(ConfigError, match="no table 'tasks'"):
+        render_blocks(doc.replace("t.groups", "t.tasks"), tmp_path)
 
 
 def test_untraced_numbers_finds_what_was_typed_by_hand():

@@ -16,7 +16,9 @@ A number quoted in prose is one cell of a summary, between markers that name it:
 (``NAME:ROW:COLUMN``; ``ROW`` is the row's leading cells joined by ``|`` as far as they are
 needed, e.g. ``0.3|bayesian`` in a sweep). A sweep folder (``sweep.json``) is summarised as one
 table, a row per grid point and method; a benchmark's JSON by ``--benchmark FILE`` as one row per
-number it measured.
+number it measured. A BADS run with domains or tasks also stores the final mean weight of
+each (the paper's Table 4), quoted as ``NAME.groups`` (``<!-- results:smollm_ift.groups -->``,
+``<!-- v:smollm_ift.groups:wordnet/define:bads_weightnet -->``).
 
 ``python -m bayes_dps.diagnostics.summaries --write README.md docs/*.md`` (``make
 docs-tables``) renders every block and value from its summary; a test renders them again and
@@ -34,7 +36,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bayes_dps.diagnostics.tables import as_markdown, bads_rows, online_rows, sweep_rows
+from bayes_dps.diagnostics.tables import (
+    as_markdown,
+    bads_rows,
+    group_weight_rows,
+    has_fine_groups,
+    online_rows,
+    sweep_rows,
+)
 from bayes_dps.errors import ConfigError
 from bayes_dps.io import atomic_write_json
 
@@ -69,6 +78,9 @@ def run_summary(
     run_json = Path(run_dir) / "run.json"
     run = json.loads(run_json.read_text()) if run_json.is_file() else {}
     prov = results.get("provenance", {})
+    tables = {}
+    if kind == "bads" and has_fine_groups(results):  # per domain / task: the paper's Table 4
+        tables["groups"] = group_weight_rows(results)
     return {
         "name": results["config"].get("name"),
         "kind": kind,
@@ -78,6 +90,7 @@ def run_summary(
         "seeds": results["config"].get("seeds"),
         "device": prov.get("device"),
         "rows": bads_rows(results) if kind == "bads" else online_rows(results),
+        **({"tables": tables} if tables else {}),
     }
 
 
@@ -158,13 +171,28 @@ def write_summary(
     return atomic_write_json(Path(out), run_summary(run_dir, results, regenerate))
 
 
-def render(summary: dict[str, Any]) -> str:
-    """The Markdown of a summary: its table and one line saying where it came from."""
+def table(summary: dict[str, Any], part: str | None = None) -> list[list[str]]:
+    """A summary's main table, or its extra table ``part`` (``groups``: the final mean weight
+    of every domain or task, quoted as ``NAME.groups``)."""
+    if part is None:
+        return summary["rows"]
+    extra = summary.get("tables", {})
+    if part not in extra:
+        raise ConfigError(
+            f"summary {summary['name']!r} has no table {part!r}; its tables: {['(main)', *extra]}"
+        )
+    return extra[part]
+
+
+def render(summary: dict[str, Any], part: str | None = None) -> str:
+    """The Markdown of a summary: its table (or its extra table ``part``) and one line saying
+    where it came from."""
+    rows = table(summary, part)
     commit = (summary.get("commit") or "unknown")[:12]
     if summary.get("kind") == "benchmark":
         settings = ", ".join(f"{k} {v}" for k, v in summary.get("settings", {}).items())
         return (
-            as_markdown(summary["rows"])
+            as_markdown(rows)
             + f"\n\n<sub>`{summary['command']}` ({settings}); commit {commit}. Regenerate: "
             f"rerun with `--out FILE`, then `python -m bayes_dps.diagnostics.summaries "
             f"--benchmark FILE --name {summary['name']} --command '...'` and "
@@ -172,7 +200,7 @@ def render(summary: dict[str, Any]) -> str:
         )
     seeds = summary.get("seeds")
     return (
-        as_markdown(summary["rows"])
+        as_markdown(rows)
         + f"\n\n<sub>Seeds {seeds}; `{summary['command']}`; commit {commit}, config "
         f"fingerprint {summary.get('config_fingerprint')}, {summary.get('device')}. "
         "Regenerate: rerun, then `bayes-dps report RUN_DIR --summary "
@@ -180,10 +208,10 @@ def render(summary: dict[str, Any]) -> str:
     )
 
 
-def cell(summary: dict[str, Any], row: str, column: str) -> str:
-    """The cell of ``summary``'s table in the row whose leading cells are ``row`` (joined by
-    ``|``) and the column headed ``column``."""
-    head, *body = summary["rows"]
+def cell(summary: dict[str, Any], row: str, column: str, part: str | None = None) -> str:
+    """The cell of ``summary``'s table (or its extra table ``part``) in the row whose leading
+    cells are ``row`` (joined by ``|``) and the column headed ``column``."""
+    head, *body = table(summary, part)
     if column not in head:
         raise ConfigError(
             f"summary {summary['name']!r} has no column {column!r}; its columns: {head}"
@@ -204,20 +232,22 @@ def render_blocks(text: str, summary_dir: Path) -> str:
 
     cache: dict[str, dict[str, Any]] = {}
 
-    def load(name: str) -> dict[str, Any]:
+    def load(quoted: str) -> tuple[dict[str, Any], str | None]:
+        name, _, part = quoted.partition(".")
         if name not in cache:
             path = summary_dir / f"{name}.json"
             if not path.is_file():
                 raise ConfigError(f"results {name!r} quoted, but there is no summary {path}")
             cache[name] = json.loads(path.read_text())
-        return cache[name]
+        return cache[name], part or None
 
     def block(match: re.Match) -> str:
-        return match.group(1) + render(load(match.group(2))) + match.group(4)
+        return match.group(1) + render(*load(match.group(2))) + match.group(4)
 
     def value(match: re.Match) -> str:
         name, row, column = match.group(2, 3, 4)
-        return match.group(1) + cell(load(name), row, column) + match.group(6)
+        summary, part = load(name)
+        return match.group(1) + cell(summary, row, column, part) + match.group(6)
 
     return VALUE.sub(value, BLOCK.sub(block, text))
 
