@@ -102,10 +102,10 @@ def _sweep_summary(
     runs = list(sweep.get("runs", {}).values())
     if not runs:
         raise ConfigError(f"{run_dir / 'sweep.json'} holds no finished grid point; rerun it")
-    first = run_summary(run_dir / runs[0]["folder"], _read(run_dir / runs[0]["folder"]), regenerate)
+    point = _read(run_dir / runs[0]["folder"])
+    first = run_summary(run_dir / runs[0]["folder"], point, regenerate)
     keys = sweep.get("keys") or [sweep["key"]]
     values = {k: list(dict.fromkeys(r["values"][k] for r in runs)) for k in keys}
-    point = _read(run_dir / runs[0]["folder"])
     return {
         **first,
         "name": run_dir.name,

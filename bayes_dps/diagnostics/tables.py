@@ -42,7 +42,6 @@ def online_rows(results: dict[str, Any]) -> list[list[str]]:
         s = m["summary"]
         n_seeds = len(m["seeds"])
         row = [name, str(n_seeds), _fmt(s["final_acc"], pct=True)]
-
         row += [_reached(s["epochs_to_target"][f"{t:.2f}"], n_seeds) for t in targets]
         if last:
             row.append(_reached(s.get("seconds_to_target", {}).get(last, {}), n_seeds, 2))
