@@ -13,7 +13,8 @@ FAST = ["--quiet", "--set", "device=cpu", "--set", "checkpoint=false"]
 
 #: what differs between two runs of the same config: wall-clock and where they ran
 TIMING_KEYS = ("seconds_per_epoch", "epoch_seconds", "seconds_to_target", "seconds_per_step",
-               "step_seconds", "profile")  # fmt: skip
+               "step_seconds", "profile", "setup_seconds",
+               "end_to_end_seconds_to_target")  # fmt: skip
 
 
 def without_timings(results: dict[str, Any]) -> dict[str, Any]:

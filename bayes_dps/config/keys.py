@@ -23,11 +23,13 @@ from bayes_dps.checks import (
     Struct,
 )
 from bayes_dps.config.schema import Key, Tree, keys_from
+from bayes_dps.data.class_balance import SCHEMES
 from bayes_dps.data.corruptions import OFF_DOMAIN_KINDS, PROFILES
 from bayes_dps.data.registry import LOADERS, TEXT_DATASETS
 from bayes_dps.errors import ConfigError
 from bayes_dps.inference.bads.settings import CALLER_SETTINGS, BADSSettings
 from bayes_dps.methods.bads.registry import BADS_METHODS
+from bayes_dps.methods.confident_learning import FILTERS
 from bayes_dps.methods.online.predictor_factory import ZERO_SHOT_KINDS
 from bayes_dps.models.priors import check_prior_spec
 from bayes_dps.models.registry import MODELS
@@ -165,7 +167,9 @@ DATASET: Tree = {
         "or: a stratified share of train held out (RHO-LOSS and the paper train on half: `0.5`)",
     ),
     "test_fraction": Key(
-        Float(0, 1, low_open=True, high_open=True), 0.25, "digits only: stratified test share"
+        Float(0, 1, low_open=True, high_open=True),
+        0.25,
+        "`digits`, `mnist5k`: stratified test share",
     ),
     "as_images": Key(Bool(), False, "digits only: `(1, 8, 8)` images instead of 64-vectors"),
     "num_classes": Key(
@@ -199,7 +203,8 @@ DATASET: Tree = {
         Nullable(Int(2, 10**7)),
         None,
         "examples in `D_t`: `wordnet`/`webnlg` (default 2000); `wordnet_glosses` (a stratified "
-        "subsample; default all ≈ 74,700)",
+        "subsample; default all ≈ 74,700); `mnist5k` (MNIST images before off-domain ones; "
+        "default all)",
     ),
     "buckets": Key(
         Int(2, 2**24),
@@ -208,15 +213,17 @@ DATASET: Tree = {
     ),
     "max_words": Key(Int(1, 256), 16, "`wordnet_glosses`: words kept of each gloss"),
     "off_domain": Key(
-        Nullable(Choice(("verbs",))),
+        Nullable(Choice(("verbs", "digits"))),
         None,
-        "`wordnet_glosses`: add verb glosses labelled "
-        "with the noun class of their semantic field (off-domain text)",
+        "add a real second domain of the same classes to `D_t`: `wordnet_glosses`: `verbs` "
+        "(verb glosses labelled with the noun class of their semantic field); `mnist5k`: "
+        "`digits` (scikit-learn's digits upsampled to 28×28)",
     ),
     "off_domain_size": Key(
         Nullable(Int(1, 10**7)),
         None,
-        "`wordnet_glosses`: verb glosses added (default all mapped, ≈ 9,000)",
+        "off-domain points added: `wordnet_glosses` verb glosses (default all mapped, ≈ 9,000); "
+        "`mnist5k` digits (default all 1,797)",
     ),
     "cache": Key(
         Nullable(Str(what="a folder")),
@@ -245,6 +252,20 @@ OPTIMIZER: Tree = {
     "lr": Key(LR, 1e-3, "learning rate"),
     "weight_decay": Key(WEIGHT_DECAY, 0.01, "weight decay"),
     "momentum": Key(Float(0, 1, high_open=True), 0.9, "`sgd` momentum"),
+}
+
+#: the ``cleanlab`` baseline of both commands (``methods.confident_learning``)
+CLEANLAB: Tree = {
+    "folds": Key(Int(2, 100), 5, "cross-validation folds of the out-of-fold probabilities"),
+    "steps": Key(
+        Int(1, 10**7),
+        1000,
+        "minibatch steps of each fold's network (the run's model and optimiser)",
+    ),
+    "batch_size": Key(BATCH, 64, "batch size of the fold networks (`bayes-dps online`)"),
+    "filter_by": Key(
+        Choice(FILTERS), "prune_by_noise_rate", "`cleanlab.filter.find_label_issues`' rule"
+    ),
 }
 
 COMMON: Tree = {
@@ -389,6 +410,7 @@ ONLINE: Tree = {
             "(`uniform`) or only warn (`none`)",
         ),
     },
+    "cleanlab": CLEANLAB,
     "svp": {
         "model": Key(MODEL_NAMES, "mlp", "SVP's proxy network, trained on `D_t`"),
         "model_options": Key(Nullable(MODEL_OPTIONS_CHECK), {"hidden": [64]}, "its options"),
@@ -505,4 +527,19 @@ BADS: Tree = {
         "max_length": Key(Int(16, 32_768), 512, "tokens of a question kept (from the right)"),
     },
     "blo": {"inner_lr": Key(LR, 0.1, "step size of the look-ahead SGD step")},
+    "mwn": {
+        "inner_lr": Key(LR, 0.1, "Meta-Weight-Net: step size `α` of the look-ahead SGD step"),
+        "meta_lr": Key(LR, 1e-3, "Adam step size of the weight network `V(ℓ; φ)`"),
+        "hidden": Key(Int(1, 65_536), 100, "hidden units of `V` (the paper's 100)"),
+    },
+    "cleanlab": CLEANLAB,
+    "class_balance": {
+        "scheme": Key(
+            Choice(SCHEMES),
+            "inverse",
+            "`class_balanced`: `inverse` (`w_c ∝ 1/n_c`) or `effective` "
+            "(`w_c ∝ (1−β)/(1−β^n_c)`, Cui et al. 2019)",
+        ),
+        "beta": Key(Float(0, 1, high_open=True), 0.999, "`β` of the `effective` scheme"),
+    },
 }

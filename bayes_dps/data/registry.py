@@ -24,6 +24,7 @@ from bayes_dps.data.corruptions import (
 from bayes_dps.data.digits import load_digits
 from bayes_dps.data.imagefolder import load_imagefolder
 from bayes_dps.data.mnist import load_mnist
+from bayes_dps.data.mnist5k import load_mnist5k
 from bayes_dps.data.npz import load_npz
 from bayes_dps.data.splits import DataSplits, stratified_fraction, stratified_take
 from bayes_dps.data.wordnet_glosses import load_wordnet_glosses
@@ -56,6 +57,13 @@ LOADERS: dict[str, Callable[[dict[str, Any]], DataSplits]] = {
         "cifar100", s.get("path") or DEFAULT_ROOT, download=s.get("download", False)
     ),
     "mnist": lambda s: load_mnist(s.get("path") or DEFAULT_ROOT, download=s.get("download", False)),
+    "mnist5k": lambda s: load_mnist5k(
+        test_fraction=s.get("test_fraction", 0.25),
+        train_size=s.get("train_size"),
+        off_domain=s.get("off_domain"),
+        off_domain_size=s.get("off_domain_size"),
+        seed=s.get("seed", 0),
+    ),
     "imagefolder": lambda s: load_imagefolder(
         _need_path(s), num_classes=s.get("num_classes"), image_size=s.get("image_size", 224)
     ),

@@ -278,9 +278,13 @@ WEIGHT_UNITS = {
     "contrastive": "share of the group kept\n(fixed before training)",
     "classact": "P(curated | x), the loss weight\n(fixed before training)",
     "askllm_o": "P(yes | 'useful?'), the loss weight\n(fixed before training)",
+    "mwn": "V(loss) at the latest visit\n(Meta-Weight-Net)",
+    "cleanlab": "share of the group kept\n(confident learning, before training)",
+    "class_balanced": "class-balanced loss weight\n(fixed before training)",
+    "resample": "expected draws per epoch\n(1 = uniform)",
 }
 #: methods whose weights are fixed before training (drawn as bars, not curves)
-FIXED_WEIGHTS = ("contrastive", "classact", "askllm_o")
+FIXED_WEIGHTS = ("contrastive", "classact", "askllm_o", "cleanlab", "class_balanced", "resample")
 
 
 def weight_units(results: dict[str, Any], name: str, default: str) -> str:

@@ -1,7 +1,9 @@
 """Selection rules by name, as the ``methods`` list of an online config names them.
 
 Each entry says which predictor it needs (``zero_shot``, ``holdout`` or ``proxy``); the
-training layer builds those once per experiment and passes them in ``predictors``.
+training layer builds those once per experiment and passes them in ``predictors``. An entry
+may also name a ``data_filter`` that the experiment applies to ``D_t`` before training
+(``cleanlab``: confident learning drops the flagged labels, then uniform selection).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from bayes_dps.selection.uniform import UniformSelection
 class RuleSpec:
     build: Callable[..., SelectionRule]
     predictor: str | None = None
+    data_filter: str | None = None
 
 
 def _bayesian(*, predictor, seed, config, feature_dim, num_classes, device, **_):
@@ -50,6 +53,9 @@ def _bayesian(*, predictor, seed, config, feature_dim, num_classes, device, **_)
 
 RULES: dict[str, RuleSpec] = {
     "uniform": RuleSpec(lambda *, seed=0, **_: UniformSelection(seed)),
+    "cleanlab": RuleSpec(
+        lambda *, seed=0, **_: UniformSelection(seed), data_filter="confident_learning"
+    ),
     "bayesian": RuleSpec(_bayesian, predictor="zero_shot"),
     "train_loss": RuleSpec(lambda **_: TrainLossSelection()),
     "grad_norm": RuleSpec(lambda **_: GradNormSelection()),
@@ -71,6 +77,11 @@ RULES: dict[str, RuleSpec] = {
 def predictor_for(name: str) -> str | None:
     """Which predictor rule ``name`` needs (``None`` for none)."""
     return _spec(name).predictor
+
+
+def data_filter_for(name: str) -> str | None:
+    """The filter rule ``name`` applies to the training set first (``None`` for none)."""
+    return _spec(name).data_filter
 
 
 def _spec(name: str) -> RuleSpec:

@@ -45,7 +45,7 @@ class ClassificationTask:
         if kind != "auto":
             return (kind,)
         ds = self.cfg["dataset"]
-        if ds.get("domain"):
+        if ds.get("domain") or ds.get("off_domain"):
             return ("domain",)
         if float(ds.get("imbalance") or 1) > 1:
             return ("imbalance",)

@@ -1,16 +1,18 @@
 """BADS experiments: every method × seed of a config, results as docs/contracts.md states.
 
 A RUN records ``seed``, ``eval_steps``, ``test_metric``, ``final_metric``, ``group_weights``
-(mean weight per scenario group at each evaluation; weight methods only) and
-``seconds_per_step``. Weight methods also export the selected subset (top ``select_fraction``
-of the running-average weights) with its indices, and the thinned weight trace; the traces of
-all seeds become the chains of the run's ArviZ posterior.
-"""
+(mean weight per scenario group at each evaluation; weight methods only), ``seconds_per_step``
+and ``setup_seconds`` (the method's preparation before its first step: CDS's scoring models,
+ClassAct's classifier, cleanlab's folds; near 0 for the others). Weight methods also export the
+selected subset (top ``select_fraction`` of the running-average weights) with its indices, and
+the thinned weight trace; the traces of all seeds become the chains of the run's ArviZ
+posterior."""
 
 from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -66,7 +68,7 @@ def check_trace_memory(cfg: dict[str, Any], n_t: int, steps: int) -> None:
     """The weight traces a run keeps in memory (every weight method and seed, ``steps / thin``
     draws of up to ``trace_max_instances`` weights) fit in a quarter of the machine's memory."""
     b = cfg["bads"]
-    runs = len(cfg["seeds"]) * sum(m in WEIGHT_METHODS or m == "blo" for m in cfg["methods"])
+    runs = len(cfg["seeds"]) * sum(m in (*WEIGHT_METHODS, "blo", "mwn") for m in cfg["methods"])
     size = (steps // b["thin"] + 1) * min(n_t, b["trace_max_instances"]) * 4 * runs
     if size > memory_bytes() // 4:
         raise ConfigError(
@@ -111,7 +113,9 @@ def train_bads_run(
     model = task.build_model(device)
     masks = task.group_masks()
     run = RunContext(cfg, task, model, seed, device, steps, every, masks)
-    setup = METHODS[method](run)
+    start = time.perf_counter()
+    setup = METHODS[method](run)  # a baseline's own preparation: scoring models, cleanlab folds
+    setup_seconds = time.perf_counter() - start
     recorder, fixed_weights = setup.recorder, setup.fixed_weights
     trainer = Trainer(
         model,
@@ -134,6 +138,7 @@ def train_bads_run(
     if not history:
         raise NumericalError(f"{method} seed {seed} failed before its first evaluation: {stopped}")
     record = _record(cfg, seed, history, every)
+    record["setup_seconds"] = setup_seconds
     if stopped:
         record["stopped"] = stopped
     if recorder is not None:
@@ -184,6 +189,7 @@ def bads_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "final_metric": mean_std([r["final_metric"] for r in runs]),
         "seconds_per_step": mean_std([r["seconds_per_step"] for r in runs]),
+        "setup_seconds": mean_std([r.get("setup_seconds") for r in runs]),
     }
     if "selected_metric" in runs[0]:
         out["selected_metric"] = mean_std([r["selected_metric"] for r in runs])

@@ -12,8 +12,12 @@
   (``baselines``) — plain minibatch steps with the config's optimiser;
 * ``contrastive`` (CDS, ``contrastive``), ``classact`` (a curated-vs-uncurated classifier's
   probability as loss weights, ``classact``), ``askllm_o`` (the instruction-tuned model's
-  "is this useful?" probability as loss weights, ``askllm``) and ``blo`` (L2RW look-ahead
-  weights, ``blo``).
+  "is this useful?" probability as loss weights, ``askllm``), ``blo`` (L2RW look-ahead
+  weights, ``blo``) and ``mwn`` (Meta-Weight-Net, ``mwn``);
+* the practitioner baselines that use no meta set: ``cleanlab`` (confident learning drops the
+  flagged labels of ``D_t``, then mixing; ``methods.confident_learning``), ``class_balanced``
+  (mixing with per-class loss weights) and ``resample`` (mixing with class-balanced sampling;
+  ``data.class_balance``).
 
 A builder takes a :class:`RunContext` and returns a :class:`Setup`: the trainer's epoch step,
 its optimiser (checkpointed), and, for methods with per-instance weights, their recorder (or,
@@ -33,6 +37,7 @@ import torch
 from torch import nn
 
 from bayes_dps.data.batches import BatchStream
+from bayes_dps.data.class_balance import ClassBalancedStream, point_weights
 from bayes_dps.inference.bads import BADSSampler, BADSSettings, default_weight_net
 from bayes_dps.inference.bads.settings import CALLER_SETTINGS
 from bayes_dps.inference.weight_trace import WeightRecorder, top_fraction
@@ -40,8 +45,10 @@ from bayes_dps.methods.bads.askllm import askllm_weights
 from bayes_dps.methods.bads.baselines import DATA_BASELINES, baseline_data
 from bayes_dps.methods.bads.blo import BLOBlock
 from bayes_dps.methods.bads.classact import classact_weights
-from bayes_dps.methods.bads.contrastive import contrastive_scores
+from bayes_dps.methods.bads.contrastive import contrastive_scores, fit_steps
 from bayes_dps.methods.bads.loop import BADSBlock
+from bayes_dps.methods.bads.mwn import MWNBlock
+from bayes_dps.methods.confident_learning import find_label_issues
 from bayes_dps.models.priors import build_weight_prior
 from bayes_dps.training.epoch import MinibatchEpoch
 from bayes_dps.training.optim import build_optimizer
@@ -170,10 +177,26 @@ def _blo(run: RunContext) -> Setup:
     return Setup(step, optimizer, recorder=recorder)
 
 
-def _sgd(run: RunContext, data, weights: torch.Tensor | None = None) -> Setup:
+def _mwn(run: RunContext) -> Setup:
+    cfg = run.cfg
+    recorder = recorder_for(cfg, len(run.task.train), run.steps, run.device)
+    optimizer = build_optimizer(run.trainable(), cfg["optimizer"])
+    train, meta = run.train_meta_streams()
+    m = cfg["mwn"]
+    step = MWNBlock(
+        run.model, optimizer, train, meta, run.every, inner_lr=m["inner_lr"],
+        meta_lr=m["meta_lr"], hidden=m["hidden"], recorder=recorder, masks=run.masks,
+        device=run.device, likelihood=run.task.likelihood,
+    )  # fmt: skip
+    return Setup(step, optimizer, recorder=recorder)
+
+
+def _sgd(
+    run: RunContext, data, weights: torch.Tensor | None = None, stream: BatchStream | None = None
+) -> Setup:
     optimizer = build_optimizer(run.trainable(), run.cfg["optimizer"])
     step = MinibatchEpoch(
-        run.model, optimizer, run.stream(data, run.cfg["batch_size"], run.seed),
+        run.model, optimizer, stream or run.stream(data, run.cfg["batch_size"], run.seed),
         steps=run.every, likelihood=run.task.likelihood,
         autocast=autocast_for(run.cfg["precision"], run.device), weights=weights,
     )  # fmt: skip
@@ -211,6 +234,54 @@ def _weighted_mixing(run: RunContext, weights: torch.Tensor) -> Setup:
     return setup
 
 
+def _cleanlab(run: RunContext) -> Setup:
+    """Confident learning on ``D_t`` (K fold models of the run's network, each trained
+    ``cleanlab.steps`` steps with the config's optimiser), then mixing on the kept points."""
+    cfg, task, device = run.cfg, run.task, run.device
+    c = cfg["cleanlab"]
+    steps = int(min(c["steps"], cfg.get("step_limit") or c["steps"]))
+
+    def fit(data, fold: int):
+        return fit_steps(
+            task.build_model(device), data, steps, cfg["optimizer"], cfg["batch_size"],
+            run.seed + 100 * (fold + 1), device, task.likelihood,
+        )  # fmt: skip
+
+    found = find_label_issues(
+        task.train, fit, folds=c["folds"], filter_by=c["filter_by"], seed=run.seed, device=device
+    )
+    setup = _sgd(run, task.train.subset(found.keep).concat(task.meta))
+    setup.fixed_weights = torch.as_tensor(~found.issues, dtype=torch.float32)
+    return setup
+
+
+def _balanced_data(run: RunContext):
+    return run.task.train.concat(run.task.meta)
+
+
+def _class_balanced(run: RunContext) -> Setup:
+    """Mixing with per-class loss weights from the labels of ``D_t ∪ D_m``."""
+    data, b = _balanced_data(run), run.cfg["class_balance"]
+    weights = point_weights(data.targets, data.num_classes, b["scheme"], b["beta"])
+    setup = _sgd(run, data, weights)
+    setup.fixed_weights = weights[: len(run.task.train)]
+    return setup
+
+
+def _resample(run: RunContext) -> Setup:
+    """Mixing with class-balanced sampling of ``D_t ∪ D_m``; the reported weight of a point is
+    its expected number of draws per epoch (1 = uniform)."""
+    data = _balanced_data(run)
+    stream = ClassBalancedStream(
+        data, min(run.cfg["batch_size"], len(data)), seed=run.seed, device=run.device,
+        num_workers=run.cfg["num_workers"],
+    )  # fmt: skip
+    setup = _sgd(run, data, stream=stream)
+    p = stream.probabilities
+    setup.fixed_weights = (p / p.sum() * len(data)).float()[: len(run.task.train)]
+    return setup
+
+
 def _classact(run: RunContext) -> Setup:
     task, device = run.task, run.device
     weights = classact_weights(
@@ -241,11 +312,17 @@ METHODS: dict[str, Callable[[RunContext], Setup]] = {
     "classact": _classact,
     "askllm_o": _askllm_o,
     "blo": _blo,
+    "mwn": _mwn,
+    "cleanlab": _cleanlab,
+    "class_balanced": _class_balanced,
+    "resample": _resample,
 }
 #: methods whose weights are a posterior (traced, exported to ArviZ)
 WEIGHT_METHODS = ("bads", "bads_chain", "bads_weightnet")
 #: the fixed-weight twin of each weight method (the same θ chain, w held at the prior mean)
 TWINS = {m: "bads_fixed_w" for m in WEIGHT_METHODS}
 #: baselines that choose or weight data with D_m
-META_BASELINES = ("contrastive", "classact", "askllm_o", "blo")
+META_BASELINES = ("contrastive", "classact", "askllm_o", "blo", "mwn")
+#: practitioner baselines that need no meta set to choose or weight data
+PRACTITIONER_BASELINES = ("cleanlab", "class_balanced", "resample")
 BADS_METHODS = tuple(METHODS)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -55,15 +56,35 @@ def _key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def _seconds_path(path: Path) -> Path:
+    """Where the seconds that building the cached file ``path`` took are kept."""
+    return path.with_name(path.name + ".seconds.json")
+
+
+def built_seconds(path: Path, seconds: float | None = None) -> float:
+    """Record (``seconds`` given) or read the time that building ``path`` took, so that a run
+    reusing a cached predictor still reports the set-up cost of building it (0 if unknown)."""
+    side = _seconds_path(path)
+    if seconds is not None:
+        if dist.is_main():
+            atomic_write_bytes(side, json.dumps({"seconds": seconds}).encode())
+        return seconds
+    return float(json.loads(side.read_text())["seconds"]) if side.is_file() else 0.0
+
+
 def _cached_table(
     predictor: Predictor, train: IndexedDataset, path: Path, device: torch.device, workers: int
-) -> CachedLogits:
+) -> tuple[CachedLogits, float]:
+    """The logit table of ``predictor`` on ``train`` (from ``path`` when cached) and the
+    seconds computing it took."""
     if path.is_file():
-        return CachedLogits.load(path, train).to(device)
+        return CachedLogits.load(path, train).to(device), built_seconds(path)
+    start = time.perf_counter()
     table = compute_logit_table(predictor, train, device=device, num_workers=workers)
+    seconds = time.perf_counter() - start
     if dist.is_main():  # every process computed the same table; one writes it
         table.save(path)
-    return table.to(device)
+    return table.to(device), built_seconds(path, seconds)
 
 
 class PredictorFactory:
@@ -86,6 +107,10 @@ class PredictorFactory:
         self._holdout_model: FeatureHeadModel | None = None
         self.test_accuracy: dict[str, float] = {}
         self._quality: dict[str, dict[str, float]] = {}
+        #: seconds building each predictor kind took from scratch (training the holdout model,
+        #: computing logit tables; read back from the cache folder when reused): the set-up
+        #: cost of the methods that use it
+        self.setup_seconds: dict[str, float] = {}
 
     def get(self, kind: str) -> Predictor:
         if kind not in self._built:
@@ -94,6 +119,9 @@ class PredictorFactory:
                 raise ConfigError(f"unknown predictor kind {kind!r}")
             self._built[kind] = builder[kind]()
         return self._built[kind]
+
+    def _add_seconds(self, kind: str, seconds: float) -> None:
+        self.setup_seconds[kind] = self.setup_seconds.get(kind, 0.0) + seconds
 
     # ------------------------------------------------------------------ holdout
     def holdout_model(self) -> FeatureHeadModel:
@@ -115,7 +143,9 @@ class PredictorFactory:
             fix = "delete it (the holdout model is trained again)"
             model.load_state_dict(read_state_dict(path, "cached holdout model", fix))
             self.log(f"holdout model: reusing {path}")
+            self._add_seconds("holdout", built_seconds(path))
         else:
+            start = time.perf_counter()
             model = fit_classifier(
                 meta,
                 spec,
@@ -128,6 +158,7 @@ class PredictorFactory:
             state = {k: v.cpu() for k, v in model.state_dict().items()}
             if dist.is_main():
                 atomic_torch_save(path, state)
+            self._add_seconds("holdout", built_seconds(path, time.perf_counter() - start))
         self._holdout_model = model.eval()
         acc = self._test_accuracy(ModelPredictor(model, "holdout"))
         self.test_accuracy["holdout"] = acc
@@ -189,13 +220,15 @@ class PredictorFactory:
             self.step_limit,
             dataset_fingerprint(self.splits.meta),
         )
-        return _cached_table(
+        table, seconds = _cached_table(
             predictor,
             self.splits.train,
             self.cache_dir / f"holdout-{key}.pt",
             self.device,
             self.workers,
         )
+        self._add_seconds("holdout", seconds)
+        return table
 
     # ---------------------------------------------------------------- zero-shot
     def _zero_shot(self) -> Predictor:
@@ -204,7 +237,9 @@ class PredictorFactory:
         if kind not in ZERO_SHOT_KINDS:
             raise ConfigError(f"zero_shot.name must be one of {ZERO_SHOT_KINDS}, got {kind!r}")
         if kind == "holdout":
-            return self.get("holdout")
+            predictor = self.get("holdout")
+            self.setup_seconds["zero_shot"] = self.setup_seconds.get("holdout", 0.0)
+            return predictor
         if kind == "cached":
             if not spec.get("cache_path"):
                 raise ConfigError("zero_shot.name=cached needs zero_shot.cache_path (a .pt file)")
@@ -229,12 +264,17 @@ class PredictorFactory:
             return predictor
         key = _key("openclip", {k: v for k, v in spec.items() if k != "cache_path"}, classnames)
         path = Path(spec.get("cache_path") or self.cache_dir / f"zero-shot-{key}.pt")
-        return _cached_table(predictor, self.splits.train, path, self.device, self.workers)
+        table, seconds = _cached_table(
+            predictor, self.splits.train, path, self.device, self.workers
+        )
+        self._add_seconds("zero_shot", seconds)
+        return table
 
     # -------------------------------------------------------------------- proxy
     def _proxy(self) -> Predictor:
         spec = self.cfg["svp"]
         train = self.splits.train
+        start = time.perf_counter()
         model = fit_classifier(
             train,
             spec,
@@ -245,6 +285,7 @@ class PredictorFactory:
             step_limit=self.step_limit,
         )
         table = compute_logit_table(ModelPredictor(model, "svp proxy"), train, device=self.device)
+        self._add_seconds("proxy", time.perf_counter() - start)
         return table.to(self.device)
 
     def _test_accuracy(self, predictor: Predictor) -> float:
