@@ -33,11 +33,17 @@ def _metric(stat: dict, metric: str) -> str:
 def online_rows(results: dict[str, Any]) -> list[list[str]]:
     """Deng et al. Table 1 protocol: final accuracy, epochs to each target and training
     seconds to the last (seeds that reached it, if not all), share of noisy and of redundant
-    points among the selected, seeds."""
+    points among the selected, seeds; where the runs record them, each method's set-up
+    seconds (its predictor, cleanlab's folds) and the end-to-end seconds to the last target
+    (set-up + training)."""
     targets = results["config"]["targets"]
     last = f"{targets[-1]:.2f}" if targets else None
+    setup = any("setup_seconds" in m["summary"] for m in results["methods"].values())
     rows = [["method", "seeds", "final acc %", *[f"epochs to {t:.2f}" for t in targets],
-             *([f"s to {last}"] if last else []), "noisy sel %", "redundant sel %"]]  # fmt: skip
+             *([f"s to {last}"] if last else []),
+             *(["setup s"] if setup else []),
+             *([f"end-to-end s to {last}"] if setup and last else []),
+             "noisy sel %", "redundant sel %"]]  # fmt: skip
     for name, m in results["methods"].items():
         s = m["summary"]
         n_seeds = len(m["seeds"])
@@ -45,6 +51,11 @@ def online_rows(results: dict[str, Any]) -> list[list[str]]:
         row += [_reached(s["epochs_to_target"][f"{t:.2f}"], n_seeds) for t in targets]
         if last:
             row.append(_reached(s.get("seconds_to_target", {}).get(last, {}), n_seeds, 2))
+        if setup:
+            row.append(_fmt(s.get("setup_seconds", {}), digits=2))
+            if last:
+                e2e = s.get("end_to_end_seconds_to_target", {}).get(last, {})
+                row.append(_reached(e2e, n_seeds, 2))
         row += [
             _fmt(s["selected_noisy_fraction"], True),
             _fmt(s["selected_redundant_fraction"], True),
@@ -92,12 +103,17 @@ def sweep_rows(sweep: dict[str, Any]) -> list[list[str]]:
 
 def bads_rows(results: dict[str, Any]) -> list[list[str]]:
     """Final test metric (mean ± std over the seeds), what the weights contribute (the
-    method minus its fixed-weight twin, paired by seed) where the twin ran, and the final mean
-    weight per ground-truth group, per method."""
+    method minus its fixed-weight twin, paired by seed) where the twin ran, the set-up seconds
+    where a method had any (scoring models, cleanlab's folds), and the final mean weight per
+    ground-truth group, per method."""
     metric = results["config"]["metric"]
     contribution = results.get("weight_contribution") or {}
+    setup = any(
+        (m["summary"].get("setup_seconds") or {}).get("mean") for m in results["methods"].values()
+    )
     head = ["method", "seeds", metric_header(metric)]
     head += ["weights' contribution"] if contribution else []
+    head += ["setup s"] if setup else []
     rows = [[*head, "final mean weight by group"]]
     shown = results.get("headline_groups")  # per-domain/per-task weights stay in results.json
     for name, m in results["methods"].items():
@@ -111,6 +127,8 @@ def bads_rows(results: dict[str, Any]) -> list[list[str]]:
         if contribution:
             c = contribution.get(name)
             row.append("-" if c is None else _signed(c["final_metric"], metric))
+        if setup:
+            row.append(_fmt(s.get("setup_seconds") or {}, digits=2))
         rows.append([*row, weights or "-"])
     return rows
 
