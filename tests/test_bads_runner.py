@@ -129,6 +129,7 @@ def test_bads_end_to_end_results_posterior_and_plots(tmp_path):
         "bads_fixed_w",
         "bads_chain",
         "bads_weightnet",
+        "cleanlab",
     }
     run = results["methods"]["bads"]["seeds"][0]
     for key in (

@@ -198,7 +198,7 @@ def bad_labels_npz(tmp_path):
         (["dataset.name=cifar10", "dataset.path={tmp}"], "cifar-10-batches-py"),
         (["dataset.name=npz", "dataset.path={tmp}/absent.npz"], "does not exist"),
         (["n_b=500"], "n_b=500 exceeds n_B=320"),
-        (["methods=[uniform, oracle]"], "methods[1] must be one of bayesian, grad_norm"),
+        (["methods=[uniform, oracle]"], "methods[1] must be one of bayesian, cleanlab, grad_norm"),
         (["epochs"], "--set expects key=value"),
         (["dataset..noise=1"], "not a dotted name"),
         (["dataset.noise=[0.2"], "--set dataset.noise: cannot parse '[0.2' as YAML (line 1"),

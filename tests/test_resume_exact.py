@@ -123,8 +123,8 @@ BADS_CASES = {
     "chain": ("bads_chain", "psgld"),  # the normaliser's auxiliary chain, its window, thinning
     "chain_gibbs": ("bads_chain", "gibbs"),
     "blo": ("blo", "sgld"),
-    "mwn": ("mwn", "sgld"),
-    "resample": ("resample", "sgld"),  # class-balanced draws seeded by (seed, epoch)  # the weight network, its Adam state, the latest weights
+    "mwn": ("mwn", "sgld"),  # the weight network, its Adam state, the latest weights
+    "resample": ("resample", "sgld"),  # class-balanced draws seeded by (seed, epoch)
     "contrastive": ("contrastive", "sgld"),
 }
 

@@ -175,10 +175,26 @@ MUTATIONS = [
     Mutation(
         "log-jacobian",
         "bayes_dps/inference/sgmcmc/pyro_kernel.py",
-        "log_joint = log_joint + self.transforms[k].inv.log_abs_det_jacobian(v, values[k]).sum()",
+        "log_joint = log_joint + temperature * log_det",
         "log_joint = log_joint",
         ("tests/test_pyro_kernels.py",),
         "the Pyro SGMCMCKernel drops the log-Jacobian of the w transform",
+    ),
+    Mutation(
+        "jacobian-untempered",
+        "bayes_dps/inference/sgmcmc/pyro_kernel.py",
+        "log_joint = log_joint + temperature * log_det",
+        "log_joint = log_joint + log_det",
+        ("tests/test_weights_temperature.py",),
+        "the Pyro SGMCMCKernel's log-Jacobian not scaled by the temperature",
+    ),
+    Mutation(
+        "weights-jacobian-untempered",
+        "bayes_dps/inference/bads/weights.py",
+        "+ self.algorithm.temperature * torch.log(w_of_z * (1 - w_of_z))",
+        "+ torch.log(w_of_z * (1 - w_of_z))",
+        ("tests/test_weights_temperature.py",),
+        "the logit-space Langevin move of w with the log-Jacobian not scaled by T",
     ),
     Mutation(
         "weightnet-sign",

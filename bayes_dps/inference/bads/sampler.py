@@ -360,11 +360,9 @@ def weights_move(
     if weight_net is not None:
         return WeightNetwork(
             n_t, start, prior, weight_net, likelihood,
-            algorithm(s.eta_phi, s.weights_temperature), s.rho_phi, s.lam, device,
+            algorithm(s.eta_phi, s.phi_temperature), s.rho_phi, s.lam, device,
             refresh_every=s.weight_net_refresh,
         )  # fmt: skip
     if s.kernel == "gibbs":
         return GibbsWeights(n_t, start, prior, s.rho_w, device)
-    return LangevinWeights(
-        n_t, start, prior, algorithm(s.eta_w, s.weights_temperature), s.rho_w, device
-    )
+    return LangevinWeights(n_t, start, prior, algorithm(s.eta_w, s.temperature_w), s.rho_w, device)

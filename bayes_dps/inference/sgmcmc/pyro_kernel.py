@@ -4,9 +4,11 @@ plates.
 Pyro's HMC/NUTS refuse subsample sites; :class:`SGMCMCKernel` builds the potential itself:
 each call re-traces the model (plates draw fresh minibatches), conditions it on the current
 latent values mapped from the unconstrained space (``biject_to(support)``), and
-differentiates ``log p̂(z) + log|det J|``, so sampling happens on ℝⁿ with the right
-log-Jacobian and the target is the stated posterior. The step itself is the algorithm's
-:meth:`~bayes_dps.inference.sgmcmc.base.SGMCMC.apply` — one adapter for SGLD, pSGLD and SGHMC.
+differentiates ``log p̂(z) + T · log|det J|``, so sampling happens on ℝⁿ with the right
+log-Jacobian and the target is the stated posterior tempered by the algorithm's temperature
+``T`` (``p̂^{1/T}`` in the constrained space: the Jacobian enters once, not ``1/T`` times).
+The step itself is the algorithm's :meth:`~bayes_dps.inference.sgmcmc.base.SGMCMC.apply` —
+one adapter for SGLD, pSGLD and SGHMC.
 Each latent site may have its own step size (longest matching prefix of ``step_sizes``, e.g.
 ``{"w": 1e-2, "theta": 1e-4}``). :class:`GibbsWeightsKernel` draws the weight site exactly
 (:class:`~bayes_dps.inference.sgmcmc.gibbs.GibbsTruncatedNormal`) and moves the others with
@@ -133,7 +135,8 @@ class SGMCMCKernel(MCMCKernel):
         return self.step_sizes[max(matches, key=len)] if matches else self.algorithm.step_size
 
     def log_joint_and_grad(self, params: dict) -> tuple[float, dict]:
-        """``log p̂(z) + log|det J|`` at unconstrained ``params`` and its gradient."""
+        """``log p̂(z) + T · log|det J|`` at unconstrained ``params`` and its gradient (``T``
+        the algorithm's temperature; module docstring)."""
         for k, v in params.items():
             if not torch.isfinite(v).all():
                 raise NumericalError(
@@ -145,8 +148,10 @@ class SGMCMCKernel(MCMCKernel):
             *self._args, **self._kwargs
         )
         log_joint = trace.log_prob_sum()
+        temperature = self.algorithm.temperature
         for k, v in z.items():
-            log_joint = log_joint + self.transforms[k].inv.log_abs_det_jacobian(v, values[k]).sum()
+            log_det = self.transforms[k].inv.log_abs_det_jacobian(v, values[k]).sum()
+            log_joint = log_joint + temperature * log_det
         if not torch.isfinite(log_joint):
             raise NumericalError(
                 f"log joint is {log_joint.item()} at step {self.num_steps + 1}; lower the step "
