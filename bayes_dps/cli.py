@@ -211,10 +211,13 @@ def _run_bads(cfg: dict[str, Any], out: Path, resume: bool, extend: bool = False
     plots.save_figure(plots.plot_bads_curves(results), out / "curves.png")
     plots.save_figure(plots.plot_group_weights(results), out / "weights.png")
     extra = ""
+    if plots.has_group_contrast(results):
+        plots.save_figure(plots.plot_group_contrast(results), out / "contrast.png")
+        extra += ", contrast.png"
     if has_fine_groups(results):  # per domain / per task (language scenarios)
         plots.save_figure(plots.plot_final_weights(results), out / "group_weights.png")
         print(as_text(group_weight_rows(results)))
-        extra = ", group_weights.png"
+        extra += ", group_weights.png"
     print(as_text(bads_rows(results)))
     for line in headlines:  # the posterior's state, before a reader takes R-hat from the report
         print(line)

@@ -295,6 +295,35 @@ def weight_units(results: dict[str, Any], name: str, default: str) -> str:
     return WEIGHT_UNITS.get(name, default)
 
 
+def has_group_contrast(results: dict[str, Any]) -> bool:
+    return any(m["seeds"][0].get("group_contrast") for m in results["methods"].values())
+
+
+def plot_group_contrast(results: dict[str, Any], title: str | None = None) -> plt.Figure:
+    """The drift contrast the weights read in each evaluation block (corrupted minus clean
+    group; mean ± std over seeds), one line per weight method: above 0 the block pushes the
+    corrupted group's weights up, below 0 down; where it reaches 0 the signal is gone."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    groups = None
+    for name, m in results["methods"].items():
+        seeds = [r for r in m["seeds"] if r.get("group_contrast")]
+        if not seeds:
+            continue
+        groups = seeds[0]["group_contrast"]["groups"]
+        curves = [[np.nan if v is None else v for v in r["group_contrast"]["drift"]] for r in seeds]
+        _mean_band(ax, seeds[0]["eval_steps"], curves, f"{name} ({len(seeds)})")
+    ax.axhline(0.0, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("training step (end of each evaluation block)")
+    label = f"{groups[0]} − {groups[1]}" if groups else "corrupted − clean"
+    ax.set_ylabel(f"mean drift, {label} (nats)")
+    cfg = results["config"]
+    ax.set_title(title or f"{cfg.get('name') or 'bads'}: what the weights can read per block")
+    ax.legend(title="method (seeds)", fontsize=9)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 def plot_group_weights(results: dict[str, Any], title: str | None = None) -> plt.Figure:
     """Mean instance weight per ground-truth group over steps (paper Fig. 2, bottom row): one
     panel per method with weights (mean ± std over seeds), on a grid of at most two columns

@@ -21,9 +21,11 @@ import numpy as np
 from bayes_dps.diagnostics.arviz_export import arviz
 from bayes_dps.diagnostics.convergence import Convergence, convergence
 from bayes_dps.diagnostics.plots import (
+    has_group_contrast,
     plot_bads_curves,
     plot_bads_sweep,
     plot_final_weights,
+    plot_group_contrast,
     plot_group_weights,
     plot_online_curves,
     plot_selection_stats,
@@ -268,6 +270,11 @@ def write_report(run_dir: str | Path) -> tuple[Path, list[str]]:
                 ("curves.png", lambda: plot_bads_curves(results), "test metric over steps"),
                 ("weights.png", lambda: plot_group_weights(results), "mean weight by group"),
             ]
+            if has_group_contrast(results):
+                plots.append(
+                    ("contrast.png", lambda: plot_group_contrast(results),
+                     "the drift contrast per block")
+                )  # fmt: skip
             if has_fine_groups(results):
                 lines += ["Final mean weight by domain / task:", ""]
                 lines += [as_markdown(group_weight_rows(results)), ""]

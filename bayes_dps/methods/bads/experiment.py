@@ -149,6 +149,7 @@ def train_bads_run(
                 g: {k: [h["group_drift"][g][k] for h in history] for k in DRIFT_STATS}
                 for g in history[0]["group_drift"]
             }
+            record["group_contrast"] = group_contrast(record["group_drift"], task)
         avg = recorder.average
         record["final_group_weights"] = group_means(avg, masks)
         record["selected"] = top_fraction(avg, cfg["bads"]["select_fraction"])
@@ -162,6 +163,20 @@ def train_bads_run(
 
 #: the per-group statistics of the weights' drift (``inference.bads.drift.GroupDrift``)
 DRIFT_STATS = ("ll", "ll_aux", "drift", "drift_sd")
+
+
+def group_contrast(drift: dict[str, dict[str, list]], task) -> dict[str, Any]:
+    """The drift contrast the weights read, per evaluation block: the mean drift of the
+    corrupted headline group minus that of the clean one (``noisy − clean``, ``minority −
+    majority``, ``off_domain − in_domain``; ``None`` where a group was not visited). Its sign
+    decides which group the weights rank up in that block (docs/methods.md, "What the weights
+    can read"); it fades once ``θ`` (and ``θ'``) interpolate ``D_t``."""
+    off, on = task.train.group_masks(task.group_kinds()[0])  # {clean name, corrupted name}
+    a, b = drift[on]["drift"], drift[off]["drift"]
+    return {
+        "groups": [on, off],
+        "drift": [None if x is None or y is None else x - y for x, y in zip(a, b, strict=True)],
+    }
 
 
 def _record(cfg: dict[str, Any], seed: int, history: list[dict[str, Any]], every: int) -> dict:
