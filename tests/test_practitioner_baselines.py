@@ -25,8 +25,6 @@ from bayes_dps.methods.confident_learning import (
 from bayes_dps.models.registry import build_model
 from bayes_dps.training.fit import fit_classifier
 
-pytest.importorskip("cleanlab")
-
 
 # ------------------------------------------------------------------ class balance
 def test_inverse_class_weights_are_the_inverse_frequencies_with_mean_one():

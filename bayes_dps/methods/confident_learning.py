@@ -12,7 +12,7 @@ them — the practitioner's first answer to label noise.
 3. keep the rest and train on it as usual.
 
 The ``K`` fold models are the method's own set-up cost (timed by the callers, reported as
-``setup_seconds``). Needs the ``baselines`` extra (``pip install 'bayes-dps[baselines]'``).
+``setup_seconds``). Uses the ``cleanlab`` package (a dependency of bayes-dps).
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ def _cleanlab_filter():
         from cleanlab.filter import find_label_issues
     except ImportError as err:
         raise ConfigError(
-            "the cleanlab baseline needs the cleanlab package: pip install "
-            "'bayes-dps[baselines]' (or drop cleanlab from methods)"
+            "the cleanlab baseline needs the cleanlab package, a dependency of bayes-dps that "
+            "is missing here: pip install cleanlab (or drop cleanlab from methods)"
         ) from err
     return find_label_issues
 

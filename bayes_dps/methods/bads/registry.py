@@ -1,9 +1,11 @@
 """The methods of a ``bayes-dps bads`` config, by name, and how each is set up for one run.
 
-* ``bads`` / ``bads_chain`` / ``bads_weightnet`` — joint SG-MCMC over ``θ`` and ``w``
-  (:class:`~bayes_dps.inference.bads.BADSSampler`; ``bads_chain`` keeps the weighted-data
-  prior's normaliser with the weight ``bads.chain_normaliser_weight``, ``bads_weightnet`` has
-  a weight network);
+* ``bads`` / ``bads_chain`` / ``bads_exact`` / ``bads_weightnet`` — joint SG-MCMC over ``θ``
+  and ``w`` (:class:`~bayes_dps.inference.bads.BADSSampler`): ``bads`` is the paper's model
+  (``γ = bads.normaliser_weight``, 0 in the configs: the weighted-data prior's normaliser
+  dropped), ``bads_exact`` the exact model (``γ = 1``: the normaliser kept, its gradient from
+  the auxiliary chain ``θ'``), ``bads_chain`` the family in between at
+  ``γ = bads.chain_normaliser_weight``; ``bads_weightnet`` has a weight network;
 * ``bads_fixed_w`` — the fixed-weight twin: the same sampler, step sizes, temperature, impact
   constants, batches and seeds as ``bads``, with ``w`` held at the prior mean (what the weights
   contribute is ``bads − bads_fixed_w``; it is also ``bads_chain``'s twin, the normaliser
@@ -119,19 +121,19 @@ def sampler_settings(
     steps: int,
     seed: int,
     *,
-    normaliser: str,
+    normaliser: str | float,
     weight_net: bool = False,
     fixed_weights: bool = False,
 ) -> BADSSettings:
     """The sampler's settings from a config's ``bads`` section (``normaliser``: the key that
-    holds this method's ``γ``)."""
+    holds this method's ``γ``, or ``γ`` itself)."""
     b = cfg["bads"]
     shared = {f.name: b[f.name] for f in fields(BADSSettings) if f.name not in CALLER_SETTINGS}
     return BADSSettings.build(
         **{
             **shared,
             **trace_settings(cfg, steps),
-            "normaliser_weight": b[normaliser],
+            "normaliser_weight": b[normaliser] if isinstance(normaliser, str) else normaliser,
             "weight_warmup": b["weight_net_warmup"] if weight_net else 0,
             "seed": seed,
             "fixed_weights": fixed_weights,
@@ -140,7 +142,11 @@ def sampler_settings(
 
 
 def _weights(
-    run: RunContext, *, normaliser: str, weight_net: bool = False, fixed_weights: bool = False
+    run: RunContext,
+    *,
+    normaliser: str | float,
+    weight_net: bool = False,
+    fixed_weights: bool = False,
 ) -> Setup:
     """``bads``, ``bads_chain``, ``bads_weightnet``, ``bads_fixed_w``."""
     cfg, task = run.cfg, run.task
@@ -305,6 +311,7 @@ def _askllm_o(run: RunContext) -> Setup:
 METHODS: dict[str, Callable[[RunContext], Setup]] = {
     "bads": partial(_weights, normaliser="normaliser_weight"),
     "bads_chain": partial(_weights, normaliser="chain_normaliser_weight"),
+    "bads_exact": partial(_weights, normaliser=1.0),
     "bads_weightnet": partial(_weights, normaliser="normaliser_weight", weight_net=True),
     "bads_fixed_w": partial(_weights, normaliser="normaliser_weight", fixed_weights=True),
     **{m: partial(_data, method=m) for m in DATA_BASELINES},
@@ -318,7 +325,7 @@ METHODS: dict[str, Callable[[RunContext], Setup]] = {
     "resample": _resample,
 }
 #: methods whose weights are a posterior (traced, exported to ArviZ)
-WEIGHT_METHODS = ("bads", "bads_chain", "bads_weightnet")
+WEIGHT_METHODS = ("bads", "bads_chain", "bads_exact", "bads_weightnet")
 #: the fixed-weight twin of each weight method (the same θ chain, w held at the prior mean)
 TWINS = {m: "bads_fixed_w" for m in WEIGHT_METHODS}
 #: baselines that choose or weight data with D_m
