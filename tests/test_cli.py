@@ -25,6 +25,19 @@ RUN_KEYS = {
 }
 
 
+def test_the_recorded_commit_is_the_one_the_run_started_from(tmp_path, monkeypatch):
+    """A checkout that moves on during a long run must not relabel the code that ran."""
+    from bayes_dps.runs import session
+
+    commits = iter(["a" * 40, "b" * 40])
+    monkeypatch.setattr(session, "git_commit", lambda: next(commits))
+    out = tmp_path / "run"
+    args = ["online", "--config", DIGITS, "--out", str(out), *FAST]
+    args += ["--set", "epochs=1", "--set", "seeds=[0]", "--set", "methods=[uniform]"]
+    assert main(args) == 0
+    assert json.loads((out / "results.json").read_text())["provenance"]["git_commit"] == "a" * 40
+
+
 def test_online_writes_results_contract(tmp_path):
     out = tmp_path / "run"
     args = ["online", "--config", DIGITS, "--out", str(out), *FAST]

@@ -49,15 +49,21 @@ def device_name(device: torch.device) -> str:
 
 
 def provenance(
-    device: torch.device, threads: int, *, world_size: int = 1, started: float | None = None
+    device: torch.device,
+    threads: int,
+    *,
+    world_size: int = 1,
+    started: float | None = None,
+    commit: str | None = None,
 ) -> dict[str, Any]:
-    """The record stored under ``results.json["provenance"]``."""
+    """The record stored under ``results.json["provenance"]`` (``commit``: the checkout's commit
+    when the run started; read now when not given)."""
     from bayes_dps import __version__
 
     return {
         "package": "bayes-dps",
         "version": __version__,
-        "git_commit": git_commit(),
+        "git_commit": commit if commit is not None else git_commit(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "pyro": _version("pyro-ppl"),

@@ -27,7 +27,7 @@ from bayes_dps.errors import ConfigError
 from bayes_dps.io import atomic_write_json
 from bayes_dps.models.registry import auto_model_name, build_model
 from bayes_dps.runs.metrics_log import require_tensorboard
-from bayes_dps.runs.provenance import provenance
+from bayes_dps.runs.provenance import git_commit, provenance
 from bayes_dps.runs.run_folder import RunFolder, check_writable
 from bayes_dps.training.devices import configure_threads, resolve_device
 from bayes_dps.tasks import build_task
@@ -45,6 +45,9 @@ class Session:
     log: Callable[[str], None] = print
     started: float = field(default_factory=time.time)
     world_size: int = 1
+    #: the checkout's commit when the run started: the code that ran, even if the checkout
+    #: moves on before ``results.json`` is written
+    commit: str | None = field(default_factory=lambda: git_commit())
 
     @property
     def model_name(self) -> str:
@@ -57,7 +60,8 @@ class Session:
             **results,
             "world_size": self.world_size,
             "provenance": provenance(
-                self.device, self.threads, world_size=self.world_size, started=self.started
+                self.device, self.threads, world_size=self.world_size, started=self.started,
+                commit=self.commit,
             ),
         }
         if dist.is_main():
