@@ -186,7 +186,7 @@ def test_bads_separates_noisy_from_clean(tmp_path):
         (["bads.eta_theta=0"], "bads.eta_theta must be a number in (0, 10], got 0"),
         (["bads.eta_w=-1"], "bads.eta_w must be a number in (0, 100], got -1"),
         (["bads.kernel=hmc"], "bads.kernel must be one of"),
-        (["methods=[bads, l2rw]"], "methods[1] must be one of bads, bads_chain, bads_weightnet"),
+        (["methods=[bads, l2rw]"], "methods[1] must be one of bads, bads_chain, bads_exact"),
     ],
 )
 def test_bads_bad_input(tmp_path, capsys, sets, message):

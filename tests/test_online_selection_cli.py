@@ -21,6 +21,7 @@ def test_every_method_runs_and_plots(tmp_path):
     out = tmp_path / "run"
     args = ["online", "--config", NOISY, "--out", str(out), *ONE_SEED]
     args += ["--set", "epochs=2", "--set", "holdout.epochs=5", "--set", "svp.epochs=1"]
+    args += ["--set", "cleanlab.steps=20"]
     assert main(args) == 0
     results = json.loads((out / "results.json").read_text())
     assert set(results["methods"]) == {
@@ -33,6 +34,7 @@ def test_every_method_runs_and_plots(tmp_path):
         "grad_norm_is",
         "svp",
         "irreducible_loss",
+        "cleanlab",
     }
     assert results["predictors"]["holdout"]["test_acc"] > 0.5
     assert (out / "selection.png").stat().st_size > 1000

@@ -225,6 +225,8 @@ def test_online_cleanlab_then_uniform_records_set_up_and_end_to_end_seconds(tmp_
         s, e = run["seconds_to_target"]["0.30"], run["end_to_end_seconds_to_target"]["0.30"]
         assert (s is None and e is None) or e == pytest.approx(s + run["setup_seconds"])
     assert cl["selected_noisy_fraction"] < uni["selected_noisy_fraction"]
+    dropped = cl["data_filter"]
+    assert dropped["train"] == 300 and 0 < dropped["flagged_noisy"] <= dropped["flagged"]
     assert "end_to_end_seconds_to_target" in res["methods"]["cleanlab"]["summary"]
 
 

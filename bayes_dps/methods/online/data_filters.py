@@ -16,10 +16,11 @@ from bayes_dps.training.fit import fit_classifier
 
 def confident_learning_split(
     cfg: dict[str, Any], splits: DataSplits, seed: int, device: torch.device
-) -> DataSplits:
+) -> tuple[DataSplits, dict[str, int]]:
     """``splits`` with ``train`` cut to the points confident learning keeps: ``cleanlab.folds``
     networks of the run's model family, each trained ``cleanlab.steps`` AdamW steps (rounded up
-    to whole epochs) with the run's optimiser settings on the other folds."""
+    to whole epochs) with the run's optimiser settings on the other folds; and what it
+    dropped (``train``, ``flagged``, ``flagged_noisy``: of them, the truly mislabelled)."""
     c, opt = cfg["cleanlab"], cfg["optimizer"]
     limit = min(c["steps"], cfg.get("step_limit") or c["steps"])
 
@@ -40,12 +41,16 @@ def confident_learning_split(
         splits.train, fit, folds=c["folds"], filter_by=c["filter_by"], seed=seed, device=device
     )
     kept = splits.train.subset(found.keep)
+    stats = {
+        "train": len(found.issues),
+        "flagged": int(found.issues.sum()),
+        "flagged_noisy": int((found.issues & splits.train.is_noisy).sum()),
+    }
     note = (
-        f"cleanlab (seed {seed}): {int(found.issues.sum())} of {len(found.issues)} training "
-        f"labels flagged and dropped ({int((found.issues & splits.train.is_noisy).sum())} of "
-        "them truly noisy)"
+        f"cleanlab (seed {seed}): {stats['flagged']} of {stats['train']} training labels "
+        f"flagged and dropped ({stats['flagged_noisy']} of them truly noisy)"
     )
-    return dataclasses.replace(splits, train=kept, notes=[*splits.notes, note])
+    return dataclasses.replace(splits, train=kept, notes=[*splits.notes, note]), stats
 
 
 DATA_FILTERS = {"confident_learning": confident_learning_split}

@@ -274,9 +274,12 @@ def run_online_experiment(
 
             def train(seed: int, ckpt: Path | None, method: str = method) -> dict[str, Any]:
                 run_splits, setup = splits, factory.setup_seconds.get(needs[method], 0.0)
+                dropped = None
                 if data_filter_for(method):
                     start = time.perf_counter()
-                    run_splits = DATA_FILTERS[data_filter_for(method)](cfg, splits, seed, s.device)
+                    run_splits, dropped = DATA_FILTERS[data_filter_for(method)](
+                        cfg, splits, seed, s.device
+                    )
                     setup += time.perf_counter() - start
                     log(run_splits.notes[-1])
                 with metrics_log_for(cfg, out, method, seed) as logger:
@@ -285,7 +288,8 @@ def run_online_experiment(
                         checkpoint_path=ckpt, resume=resume, fingerprint=s.fingerprint,
                         metrics_log=logger, predictor_quality=qualities.get(method), log=log,
                     )  # fmt: skip
-                return end_to_end(record, setup)
+                record = end_to_end(record, setup)
+                return record if dropped is None else {**record, "data_filter": dropped}
 
             runs = run_seeds(
                 out,
