@@ -149,7 +149,20 @@ def _run_sweep(cfg: dict[str, Any], out: Path, command: str, run) -> dict[str, A
     plots = _plots()
     plot = plots.plot_sweep if command == "online" else plots.plot_bads_sweep
     plots.save_figure(plot(sweep), out / "sweep.png")
-    print(f"wrote {out / 'sweep.json'} and {out / 'sweep.png'}")
+    extra = ""
+    if command == "bads":
+        import json
+
+        points = {
+            run["folder"]: json.loads((out / run["folder"] / "results.json").read_text())
+            for run in sweep["runs"].values()
+            if (out / run["folder"] / "results.json").is_file()
+        }
+        contrast = plots.sweep_contrast_results(sweep, points)
+        if contrast["methods"]:
+            plots.save_figure(plots.plot_group_contrast(contrast), out / "contrast.png")
+            extra = f" and {out / 'contrast.png'}"
+    print(f"wrote {out / 'sweep.json'} and {out / 'sweep.png'}{extra}")
     return sweep
 
 

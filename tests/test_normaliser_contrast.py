@@ -105,3 +105,20 @@ def test_results_carry_the_per_block_contrast_and_its_figure(tmp_path):
     paper, exact = (res["methods"][m]["seeds"][0]["group_contrast"]["drift"][0]
                     for m in ("bads", "bads_exact"))  # fmt: skip
     assert exact > 0 > paper
+
+
+def test_a_bads_sweep_draws_the_contrast_of_every_point(tmp_path):
+    from bayes_dps.cli import main
+    from bayes_dps.diagnostics.report import write_report
+
+    out = tmp_path / "sweep"
+    args = ["bads", "--config", "digits_balance", "--out", str(out), "--quiet",
+            "--sweep", "bads.normaliser_weight=0,1"]  # fmt: skip
+    for s in ("steps=40", "eval_every=20", "seeds=[0]", "methods=[bads]",
+              "model_options={hidden: [16]}", "device=cpu", "bads.s_avg=20"):  # fmt: skip
+        args += ["--set", s]
+    assert main(args) == 0
+    assert (out / "contrast.png").stat().st_size > 10_000
+    (out / "contrast.png").unlink()
+    write_report(out)  # bayes-dps report on the sweep folder draws it again
+    assert (out / "contrast.png").is_file()

@@ -324,6 +324,23 @@ def plot_group_contrast(results: dict[str, Any], title: str | None = None) -> pl
     return fig
 
 
+def sweep_contrast_results(sweep: dict[str, Any], points: dict[str, dict]) -> dict[str, Any]:
+    """One results-like dict whose methods are every (grid point, method) of a BADS sweep with
+    a recorded drift contrast (``points``: each point's ``results.json`` by folder name), for
+    :func:`plot_group_contrast`."""
+    methods: dict[str, Any] = {}
+    for run in sweep["runs"].values():
+        res = points.get(run["folder"])
+        if res is None:
+            continue
+        tag = ", ".join(f"{k.split('.')[-1]}={run['values'][k]}" for k in sweep["keys"])
+        for name, m in res["methods"].items():
+            if m["seeds"] and m["seeds"][0].get("group_contrast"):
+                methods[f"{name}, {tag}"] = m
+    first = next(iter(points.values()), {"config": {}})
+    return {"methods": methods, "config": first["config"]}
+
+
 def plot_group_weights(results: dict[str, Any], title: str | None = None) -> plt.Figure:
     """Mean instance weight per ground-truth group over steps (paper Fig. 2, bottom row): one
     panel per method with weights (mean ± std over seeds), on a grid of at most two columns

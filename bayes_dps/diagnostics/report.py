@@ -33,6 +33,7 @@ from bayes_dps.diagnostics.plots import (
     plot_weight_histograms,
     plot_weight_trace,
     save_figure,
+    sweep_contrast_results,
 )
 from bayes_dps.diagnostics.predictor_plots import has_predictor_diagnosis, plot_predictor_diagnosis
 from bayes_dps.diagnostics.tables import (
@@ -220,6 +221,18 @@ def posterior_section(
     return lines
 
 
+def _point_results(out: Path, sweep: dict[str, Any]) -> dict[str, dict]:
+    """Each grid point's ``results.json`` that exists and parses, by folder name."""
+    found = {}
+    for run in sweep.get("runs", {}).values():
+        path = out / str(run.get("folder", "")) / "results.json"
+        try:
+            found[run["folder"]] = json.loads(path.read_text())
+        except (OSError, ValueError, KeyError):
+            continue
+    return found
+
+
 def _is_online_sweep(sweep: dict[str, Any]) -> bool:
     for run in sweep.get("runs", {}).values():
         for method in run.get("methods", {}).values():
@@ -306,6 +319,12 @@ def write_report(run_dir: str | Path) -> tuple[Path, list[str]]:
         fig = _figure(out, "sweep.png", lambda: draw(sweep), "sweep", notes)
         if fig:
             figures += ["## Sweep", "", fig, ""]
+        contrast = sweep_contrast_results(sweep, _point_results(out, sweep))
+        if not _is_online_sweep(sweep) and contrast["methods"]:
+            build = lambda: plot_group_contrast(contrast)  # noqa: E731
+            fig = _figure(out, "contrast.png", build, "the drift contrast per block", notes)
+            if fig:
+                figures += [fig, ""]
     lines += ["## Figures", "", *figures] if figures else []
     if opened:
         lines += ["## Posterior of the weights", ""]
