@@ -16,8 +16,6 @@ BADS paper contrasts with its single pass.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 from torch import nn
@@ -27,12 +25,9 @@ from bayes_dps import distributed as dist
 from bayes_dps.data.batches import BatchStream
 from bayes_dps.errors import NumericalError
 from bayes_dps.inference.weight_trace import WeightRecorder
+from bayes_dps.methods.bads.reweighting import MetaReweightingBlock
 from bayes_dps.models.batchnorm import frozen_running_stats
 from bayes_dps.models.likelihoods import Classification, Likelihood, upcast
-from bayes_dps.nonfinite import mean_loss
-from bayes_dps.tasks.groups import group_means
-from bayes_dps.training.progress import StepHook
-from bayes_dps.training.step import sgd_step
 
 
 def lookahead_meta_gradient(
@@ -94,11 +89,13 @@ def lookahead_weights(
     return torch.where(total > 0, w / total.clamp_min(1e-30), w)
 
 
-class BLOBlock(StepHook):
+class BLOBlock(MetaReweightingBlock):
     """``steps`` L2RW steps (an :class:`~bayes_dps.training.trainer.EpochStep`).
 
     The reported weight of an instance is ``|B_t| · w_i`` at its latest visit (1 = uniform),
     so group means read like BADS's ``w`` (higher = trusted)."""
+
+    fix = "lower optimizer.lr or blo.inner_lr"
 
     def __init__(
         self,
@@ -113,45 +110,9 @@ class BLOBlock(StepHook):
         device: torch.device | str = "cpu",
         likelihood: Likelihood | None = None,
     ) -> None:
-        self.model, self.optimizer, self.train, self.meta = model, optimizer, train, meta
-        self.steps, self.inner_lr, self.recorder, self.masks = steps, inner_lr, recorder, masks
-        self.steps_per_epoch = steps
-        self.likelihood = likelihood
-        self.w = torch.ones(len(train.dataset), device=device)
+        super().__init__(model, optimizer, train, meta, steps, recorder, masks, device, likelihood)
+        self.inner_lr = inner_lr
 
-    def run_epoch(self, block: int) -> dict[str, Any]:
-        start = block * self.steps
-        t_iter, m_iter = self.train.cycle(start), self.meta.cycle(start)
-        loss = torch.zeros((), device=self.w.device)
-        for s in range(self.steps):
-            batch_t, batch_m = next(t_iter), next(m_iter)
-            n = len(batch_t[1])  # |B_t| over all processes
-            (x_t, y_t, idx), (x_m, y_m, _) = dist.local_shard(batch_t), dist.local_shard(batch_m)
-            w = lookahead_weights(self.model, x_t, y_t, x_m, y_m, self.inner_lr, self.likelihood)
-            losses, _, _ = sgd_step(
-                self.model,
-                self.optimizer,
-                x_t,
-                y_t,
-                weights=w * n,
-                likelihood=self.likelihood,
-                check=False,
-                total=n,
-            )
-            self.w[dist.all_gather_cat(idx)] = dist.all_gather_cat(w * n)
-            self.recorder.record(start + s, self.w)
-            loss += losses.mean()
-            self.on_step()
-        where = f"in steps {start + 1}–{start + self.steps}"
-        return {
-            "steps": self.steps,
-            "train_loss": mean_loss(loss, self.steps, where, "lower optimizer.lr or blo.inner_lr"),
-            "group_weights": group_means(self.w, self.masks),
-        }
-
-    def state_dict(self) -> dict:
-        return {"w": self.w.clone(), "recorder": self.recorder.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.w.copy_(state["w"])
-        self.recorder.load_state_dict(state["recorder"])
+    def step_weights(self, x_t, y_t, x_m, y_m, n: int, step: int) -> torch.Tensor:
+        w = lookahead_weights(self.model, x_t, y_t, x_m, y_m, self.inner_lr, self.likelihood)
+        return w * n

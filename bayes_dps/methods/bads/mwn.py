@@ -21,8 +21,6 @@ than a plain step, like ``blo``. One process only (the look-ahead is not sharded
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 from torch import nn
@@ -32,12 +30,9 @@ from bayes_dps import distributed as dist
 from bayes_dps.data.batches import BatchStream
 from bayes_dps.errors import ConfigError, NumericalError
 from bayes_dps.inference.weight_trace import WeightRecorder
+from bayes_dps.methods.bads.reweighting import MetaReweightingBlock
 from bayes_dps.models.batchnorm import frozen_running_stats
 from bayes_dps.models.likelihoods import Classification, Likelihood, upcast
-from bayes_dps.nonfinite import mean_loss
-from bayes_dps.tasks.groups import group_means
-from bayes_dps.training.progress import StepHook
-from bayes_dps.training.step import sgd_step
 
 
 class MetaWeightNet(nn.Module):
@@ -73,11 +68,13 @@ def meta_loss(
         return -upcast(lik(model, x_m, y_m, params=ahead).values).mean()
 
 
-class MWNBlock(StepHook):
+class MWNBlock(MetaReweightingBlock):
     """``steps`` Meta-Weight-Net steps (an :class:`~bayes_dps.training.trainer.EpochStep`).
 
     The reported weight of an instance is ``V(ℓ_i; φ)`` at its latest visit; ``φ``, its
     optimiser and the weights are checkpointed, so a resumed run continues exactly."""
+
+    fix = "lower optimizer.lr or mwn.inner_lr"
 
     def __init__(
         self,
@@ -100,65 +97,34 @@ class MWNBlock(StepHook):
                 "mwn runs on one process (its look-ahead meta-gradient is not sharded); run it "
                 "without torchrun, or use blo, whose meta-gradient is"
             )
-        self.model, self.optimizer, self.train, self.meta = model, optimizer, train, meta
-        self.steps = self.steps_per_epoch = steps
-        self.inner_lr, self.recorder, self.masks = inner_lr, recorder, masks
-        self.likelihood = likelihood or Classification()
+        likelihood = likelihood or Classification()
+        super().__init__(model, optimizer, train, meta, steps, recorder, masks, device, likelihood)
+        self.inner_lr = inner_lr
         self.vnet = MetaWeightNet(hidden).to(device)
         # the paper's meta optimiser: Adam, weight decay 1e-4
         self.vnet_optimizer = torch.optim.Adam(
             self.vnet.parameters(), lr=meta_lr, weight_decay=1e-4
         )
-        self.w = torch.ones(len(train.dataset), device=device)
 
-    def run_epoch(self, block: int) -> dict[str, Any]:
-        start = block * self.steps
-        t_iter, m_iter = self.train.cycle(start), self.meta.cycle(start)
-        total = torch.zeros((), device=self.w.device)
-        for s in range(self.steps):
-            batch_t, batch_m = next(t_iter), next(m_iter)
-            (x_t, y_t, idx), (x_m, y_m, _) = batch_t, batch_m
-            self.model.train()
-            self.vnet_optimizer.zero_grad(set_to_none=True)
-            meta = meta_loss(
-                self.model, self.vnet, x_t, y_t, x_m, y_m, self.inner_lr, self.likelihood
+    def step_weights(self, x_t, y_t, x_m, y_m, n: int, step: int) -> torch.Tensor:
+        """Eq. 4's meta step on ``φ``, then ``V(ℓ_i; φ)`` with the new ``φ`` (Eq. 5)."""
+        self.model.train()
+        self.vnet_optimizer.zero_grad(set_to_none=True)
+        meta = meta_loss(self.model, self.vnet, x_t, y_t, x_m, y_m, self.inner_lr, self.likelihood)
+        meta.backward()
+        if not torch.isfinite(meta):
+            raise NumericalError(
+                f"non-finite Meta-Weight-Net meta loss in step {step + 1}; lower "
+                "mwn.inner_lr or mwn.meta_lr"
             )
-            meta.backward()
-            if not torch.isfinite(meta):
-                raise NumericalError(
-                    f"non-finite Meta-Weight-Net meta loss in step {start + s + 1}; lower "
-                    "mwn.inner_lr or mwn.meta_lr"
-                )
-            self.vnet_optimizer.step()
-            self.model.zero_grad(set_to_none=True)  # the meta pass left gradients on θ
-            with torch.no_grad(), frozen_running_stats(self.model):
-                losses = -upcast(self.likelihood(self.model, x_t, y_t).values)
-                v = self.vnet(losses)
-            step_losses, _, _ = sgd_step(
-                self.model, self.optimizer, x_t, y_t, weights=v, likelihood=self.likelihood,
-                check=False,
-            )  # fmt: skip
-            self.w[idx] = v
-            self.recorder.record(start + s, self.w)
-            total += step_losses.mean()
-            self.on_step()
-        where = f"in steps {start + 1}–{start + self.steps}"
-        return {
-            "steps": self.steps,
-            "train_loss": mean_loss(total, self.steps, where, "lower optimizer.lr or mwn.inner_lr"),
-            "group_weights": group_means(self.w, self.masks),
-        }
+        self.vnet_optimizer.step()
+        self.model.zero_grad(set_to_none=True)  # the meta pass left gradients on θ
+        with torch.no_grad(), frozen_running_stats(self.model):
+            return self.vnet(-upcast(self.likelihood(self.model, x_t, y_t).values))
 
-    def state_dict(self) -> dict:
-        return {
-            "w": self.w.clone(),
-            "vnet": self.vnet.state_dict(),
-            "vnet_optimizer": self.vnet_optimizer.state_dict(),
-            "recorder": self.recorder.state_dict(),
-        }
+    def extra_state(self) -> dict:
+        return {"vnet": self.vnet.state_dict(), "vnet_optimizer": self.vnet_optimizer.state_dict()}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.w.copy_(state["w"])
+    def load_extra_state(self, state: dict) -> None:
         self.vnet.load_state_dict(state["vnet"])
         self.vnet_optimizer.load_state_dict(state["vnet_optimizer"])
-        self.recorder.load_state_dict(state["recorder"])
