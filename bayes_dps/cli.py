@@ -151,14 +151,9 @@ def _run_sweep(cfg: dict[str, Any], out: Path, command: str, run) -> dict[str, A
     plots.save_figure(plot(sweep), out / "sweep.png")
     extra = ""
     if command == "bads":
-        import json
+        from bayes_dps.diagnostics.report import point_results
 
-        points = {
-            run["folder"]: json.loads((out / run["folder"] / "results.json").read_text())
-            for run in sweep["runs"].values()
-            if (out / run["folder"] / "results.json").is_file()
-        }
-        contrast = plots.sweep_contrast_results(sweep, points)
+        contrast = plots.sweep_contrast_results(sweep, point_results(out, sweep))
         if contrast["methods"]:
             plots.save_figure(plots.plot_group_contrast(contrast), out / "contrast.png")
             extra = f" and {out / 'contrast.png'}"

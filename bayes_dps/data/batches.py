@@ -100,10 +100,14 @@ class BatchStream:
         n = len(self.dataset)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
-    def index_batches(self, epoch: int) -> list[torch.Tensor]:
+    def order(self, epoch: int) -> torch.Tensor:
+        """The indices epoch ``epoch`` visits, in order (a seeded permutation, or the natural
+        order); subclasses may draw them otherwise."""
         n = len(self.dataset)
-        order = epoch_permutation(n, self.seed, epoch) if self.shuffle else torch.arange(n)
-        chunks = list(order.split(self.batch_size))
+        return epoch_permutation(n, self.seed, epoch) if self.shuffle else torch.arange(n)
+
+    def index_batches(self, epoch: int) -> list[torch.Tensor]:
+        chunks = list(self.order(epoch).split(self.batch_size))
         if self.drop_last and chunks and len(chunks[-1]) < self.batch_size:
             chunks.pop()
         return chunks

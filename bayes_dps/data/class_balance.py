@@ -62,11 +62,8 @@ class ClassBalancedStream(BatchStream):
         counts = np.bincount(targets, minlength=dataset.num_classes)
         self.probabilities = torch.as_tensor(1.0 / counts[targets], dtype=torch.float64)
 
-    def index_batches(self, epoch: int) -> list[torch.Tensor]:
-        n = len(self.dataset)
+    def order(self, epoch: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(int(self.seed) * 1_000_003 + int(epoch))
-        order = torch.multinomial(self.probabilities, n, replacement=True, generator=g)
-        chunks = list(order.split(self.batch_size))
-        if self.drop_last and chunks and len(chunks[-1]) < self.batch_size:
-            chunks.pop()
-        return chunks
+        return torch.multinomial(
+            self.probabilities, len(self.dataset), replacement=True, generator=g
+        )

@@ -221,7 +221,7 @@ def posterior_section(
     return lines
 
 
-def _point_results(out: Path, sweep: dict[str, Any]) -> dict[str, dict]:
+def point_results(out: Path, sweep: dict[str, Any]) -> dict[str, dict]:
     """Each grid point's ``results.json`` that exists and parses, by folder name."""
     found = {}
     for run in sweep.get("runs", {}).values():
@@ -319,7 +319,7 @@ def write_report(run_dir: str | Path) -> tuple[Path, list[str]]:
         fig = _figure(out, "sweep.png", lambda: draw(sweep), "sweep", notes)
         if fig:
             figures += ["## Sweep", "", fig, ""]
-        contrast = sweep_contrast_results(sweep, _point_results(out, sweep))
+        contrast = sweep_contrast_results(sweep, point_results(out, sweep))
         if not _is_online_sweep(sweep) and contrast["methods"]:
             build = lambda: plot_group_contrast(contrast)  # noqa: E731
             fig = _figure(out, "contrast.png", build, "the drift contrast per block", notes)

@@ -274,12 +274,10 @@ def run_online_experiment(
 
             def train(seed: int, ckpt: Path | None, method: str = method) -> dict[str, Any]:
                 run_splits, setup = splits, factory.setup_seconds.get(needs[method], 0.0)
-                dropped = None
-                if data_filter_for(method):
+                dropped, data_filter = None, data_filter_for(method)
+                if data_filter:
                     start = time.perf_counter()
-                    run_splits, dropped = DATA_FILTERS[data_filter_for(method)](
-                        cfg, splits, seed, s.device
-                    )
+                    run_splits, dropped = DATA_FILTERS[data_filter](cfg, splits, seed, s.device)
                     setup += time.perf_counter() - start
                     log(run_splits.notes[-1])
                 with metrics_log_for(cfg, out, method, seed) as logger:
