@@ -23,6 +23,7 @@ LAYERS = [
     "tasks",
     "runs",
     "methods",
+    "integrations",  # Hugging Face, Lightning, any loop: above the methods they drive
     "config",
     "diagnostics",
     "cli",

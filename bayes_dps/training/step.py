@@ -9,9 +9,30 @@ from torch import nn
 
 from bayes_dps import distributed as dist
 from bayes_dps.errors import NumericalError
-from bayes_dps.models.likelihoods import Classification, Likelihood, upcast
+from bayes_dps.models.likelihoods import Classification, Likelihood, LogLik, upcast
 
 CLASSIFICATION = Classification()
+
+
+def weighted_nll(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    weights: torch.Tensor | None = None,
+    likelihood: Likelihood | None = None,
+    autocast=nullcontext,
+    total: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, LogLik]:
+    """The loss :func:`sgd_step` steps on, ``−mean_i w_i · log p(z_i | θ)`` (distributed: this
+    process's part of the global mean over ``total`` points), with the per-example losses and
+    the forward pass's :class:`LogLik` — for loops whose own optimiser takes the step."""
+    model.train()
+    with autocast():
+        out = (likelihood or CLASSIFICATION)(model, x, y)
+    losses = -upcast(out.values)
+    weighted = losses * weights if weights is not None else losses
+    loss = weighted.mean() if total is None or not dist.active() else weighted.sum() / total
+    return loss, losses, out
 
 
 def sgd_step(
@@ -40,12 +61,7 @@ def sgd_step(
     its part of the global mean and the gradients are summed over processes before the step.
     ``scaler`` (``16-mixed``): scale the loss, skip steps whose gradients overflow.
     """
-    model.train()
-    with autocast():
-        out = (likelihood or CLASSIFICATION)(model, x, y)
-    losses = -upcast(out.values)
-    weighted = losses * weights if weights is not None else losses
-    loss = weighted.mean() if total is None or not dist.active() else weighted.sum() / total
+    loss, losses, out = weighted_nll(model, x, y, weights, likelihood, autocast, total)
     if check and not torch.isfinite(loss):
         raise NumericalError(
             f"non-finite training loss {loss.item()} {where}; lower optimizer.lr or check the "

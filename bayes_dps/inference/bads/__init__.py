@@ -2,7 +2,7 @@
 ``θ'``, the weights ``w`` or the weight network's ``φ``), and its settings."""
 
 from bayes_dps.inference.bads.normaliser import AuxiliaryChain
-from bayes_dps.inference.bads.sampler import BADSSampler
+from bayes_dps.inference.bads.sampler import BADSSampler, StepPoint
 from bayes_dps.inference.bads.settings import BADSSettings
 from bayes_dps.inference.bads.theta import ThetaMove
 from bayes_dps.inference.bads.weights import (
@@ -18,6 +18,7 @@ __all__ = [
     "BADSSettings",
     "GibbsWeights",
     "LangevinWeights",
+    "StepPoint",
     "ThetaMove",
     "WeightNetwork",
     "default_weight_net",

@@ -64,6 +64,35 @@ from bayes_dps.models.priors import TruncatedNormal, prior_on, prior_spec
 from bayes_dps.nonfinite import FirstNonFinite
 
 
+@dataclasses.dataclass
+class StepPoint:
+    """What :meth:`BADSSampler.objective` computed at the current ``(θ, w)``: the training
+    batch, the log-likelihoods of both batches (``B_t``'s with features and logits), the
+    batch's weights ``w_B``, ``θ``'s trainable tensors and ``log p̂(θ | w)``; the global batch
+    sizes and impact constants."""
+
+    batch_t: tuple
+    out_t: LogLik
+    ll_m: torch.Tensor
+    w_b: torch.Tensor
+    params: list[torch.Tensor]
+    log_joint: torch.Tensor
+    warming: bool
+    big_b: int
+    big_m: int
+    rho_t: float
+    rho_m: float
+
+    def loss(self) -> torch.Tensor:
+        """The negative data term of ``log p̂(θ | w)`` over ``ρ_t + ρ_m`` — a mean loss,
+        ``−(ρ_t·mean_i w_i ℓ_i + ρ_m·mean_j ℓ_j)/(ρ_t + ρ_m)``, for a user's optimiser (which
+        brings its own weight decay in place of the prior). Distributed, this rank's part:
+        sum the gradients over ranks (or multiply by the world size where they are averaged)."""
+        data = self.rho_t * (self.w_b * self.out_t.values).sum() / self.big_b
+        data = data + self.rho_m * self.ll_m.sum() / self.big_m
+        return -data / (self.rho_t + self.rho_m)
+
+
 class BADSSampler:
     """Joint SG-MCMC over a network's trainable parameters ``θ`` (updated in place) and ``w``.
 
@@ -180,6 +209,16 @@ class BADSSampler:
         shards when distributed). Returns device tensors ``log_joint`` and ``loss``; with
         ``check`` a non-finite log joint raises here (a host sync), else at
         :meth:`raise_if_nonfinite`."""
+        point = self.objective(batch_t, batch_m)
+        self.theta.step(point.params, point.log_joint, self.generators["theta"])
+        return self.advance(point, check=check)
+
+    def objective(self, batch_t, batch_m) -> StepPoint:
+        """The first half of a step: one forward pass over ``B_t ∪ B_m`` at the current ``θ``
+        and ``w``, and ``log p̂(θ | w)`` of those batches (``theta.ThetaMove.log_joint``,
+        differentiable in ``θ``). :meth:`step` moves ``θ`` on it with the SG-MCMC kernel; a
+        loop whose own optimiser moves ``θ`` minimises :attr:`StepPoint.loss` instead, then
+        calls :meth:`advance` (the weights move on this forward's ``ℓ_i``, as in :meth:`step`)."""
         self.check_batches(batch_t, batch_m)
         (x_t, y_t, idx_t), (x_m, y_m, _) = batch_t, batch_m
         world = dist.world_size()
@@ -193,22 +232,29 @@ class BADSSampler:
         ll_t, ll_m = ll[:b], ll[b:]
         out_t = LogLik(ll_t, None if out.features is None else out.features[:b],
                        None if out.logits is None else out.logits[:b])  # fmt: skip
-        moves = self.weights_move
         warming = self.num_steps < self.settings.weight_warmup or self.settings.fixed_weights
+        moves = self.weights_move
         w_b = (moves.w[idx_t] if warming else moves.weights_of(idx_t, out_t, y_t)).detach()
         params = [p for p in self.model.parameters() if p.requires_grad]
         log_joint = self.theta.log_joint(params, ll_t, ll_m, w_b, big_b, big_m)
-        self.theta.step(params, log_joint, self.generators["theta"])
+        return StepPoint(batch_t, out_t, ll_m, w_b, params, log_joint, warming, big_b, big_m,
+                         self.rho_t, self.rho_m)  # fmt: skip
+
+    def advance(self, point: StepPoint, *, check: bool = True) -> dict[str, Any]:
+        """The second half of a step, after ``θ`` moved: the auxiliary chain (``γ > 0``), the
+        drift ``d_i = ℓ_i − γ ℓ̄_i`` and the weights' move, the statistics and the trace."""
+        _, y_t, idx_t = point.batch_t
+        moves, out_t = self.weights_move, point.out_t
         ll_aux, stats = None, {}
         if self.normaliser is not None:
             ll_aux, stats["aux_lp"] = self.normaliser.step(
-                self.model, lik, batch_t, w_b, big_b, self.generators["aux"], self.autocast,
-                t=self.num_steps)  # fmt: skip
-        drift = self.drift(idx_t, ll_t.detach(), ll_aux)
-        if not warming:
-            moves.move(idx_t, drift, out_t, y_t, big_b, self.generators["weights"])
-        log_joint = log_joint.detach()
-        loss = -ll_t.detach().mean()
+                self.model, self.likelihood, point.batch_t, point.w_b, point.big_b,
+                self.generators["aux"], self.autocast, t=self.num_steps)  # fmt: skip
+        drift = self.drift(idx_t, out_t.values.detach(), ll_aux)
+        if not point.warming:
+            moves.move(idx_t, drift, out_t, y_t, point.big_b, self.generators["weights"])
+        log_joint = point.log_joint.detach()
+        loss = -out_t.values.detach().mean()
         self._loss_sum += loss
         self._log_joint = log_joint
         self._nonfinite.observe(log_joint, self.num_steps)

@@ -1,0 +1,158 @@
+"""Big batches for any loop: the package's seeded order as a ``torch.utils.data`` loader.
+
+``BatchStream`` (``bayes_dps.data.batches``) draws epoch ``e``'s order from ``(seed, e)``;
+:class:`BigBatchSampler` yields the same index batches, so a loader built on it delivers the
+package's big batches ``B_t`` — to a hand-written loop, Hugging Face's ``Trainer`` or Lightning —
+and a resumed run sees the batches an uninterrupted one would. Every row is given its index
+(:class:`Indexed`): per-point state (the weights ``w_i``, cached zero-shot logits) is looked up
+by it, and the user's collator never sees, so cannot drop, the index column
+(:class:`IndexCollator`).
+
+    loader = BigBatchLoader(train, n_B=320, seed=0)   # (x, y, idx) batches, or dicts + "idx"
+    for epoch in range(3):
+        loader.set_epoch(epoch)
+        for x, y, idx in loader: ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
+
+from bayes_dps.data.batches import epoch_permutation
+from bayes_dps.errors import DataError
+
+#: the name of the index column added to dict rows
+INDEX = "idx"
+
+
+class BigBatchSampler(Sampler[list[int]]):
+    """Index batches of ``batch_size`` in ``BatchStream``'s order (a permutation seeded by
+    ``(seed, epoch)``, or the natural order), the last incomplete batch dropped by default.
+    :meth:`set_epoch` picks the epoch (Lightning and the integrations' loaders call it);
+    :meth:`batch_at` gives any global step's batch without iterating (meta batches, resume)."""
+
+    def __init__(
+        self,
+        n: int,
+        batch_size: int,
+        *,
+        seed: int = 0,
+        shuffle: bool = True,
+        drop_last: bool = True,
+    ) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise DataError(f"batch_size={batch_size!r} must be a positive integer")
+        if drop_last and n < batch_size:
+            raise DataError(
+                f"the dataset has {n} rows, fewer than one batch of {batch_size}; lower the "
+                "batch size (n_B) or pass drop_last=False"
+            )
+        self.n, self.batch_size, self.seed = int(n), batch_size, int(seed)
+        self.shuffle, self.drop_last = shuffle, drop_last
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+    def batches(self, epoch: int) -> list[list[int]]:
+        n = self.n
+        order = epoch_permutation(n, self.seed, epoch) if self.shuffle else torch.arange(n)
+        chunks = [c.tolist() for c in order.split(self.batch_size)]
+        if self.drop_last and chunks and len(chunks[-1]) < self.batch_size:
+            chunks.pop()
+        return chunks
+
+    def batch_at(self, step: int) -> list[int]:
+        """The batch of global step ``step``, counting on across epochs (``BatchStream.cycle``)."""
+        epoch, pos = divmod(int(step), len(self))
+        return self.batches(epoch)[pos]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches(self.epoch))
+
+
+class Indexed(Dataset):
+    """``dataset`` with each row's index: a dict row gains ``"idx"``, a tuple ``(x, y)`` becomes
+    ``(x, y, idx)``. Rows that already carry an index (the package's datasets) are kept."""
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> Any:
+        row = self.dataset[i]
+        if isinstance(row, Mapping):
+            return {**row, INDEX: i}
+        if isinstance(row, tuple | list) and len(row) == 2:
+            return (*row, i)
+        if isinstance(row, tuple | list) and len(row) == 3:
+            return tuple(row)
+        raise DataError(
+            f"row {i} is a {type(row).__name__}; rows must be dicts (input_ids, labels, ...) or "
+            "(x, y) / (x, y, idx) tuples"
+        )
+
+
+class IndexCollator:
+    """Wraps ``collate_fn`` (default: ``default_collate``): the index column is taken out of
+    each dict row before the wrapped collator runs (which may drop unknown columns, as
+    ``DataCollatorWithPadding`` or TRL's collators do) and put back as a tensor after."""
+
+    def __init__(self, collate_fn: Callable | None = None) -> None:
+        self.collate_fn = collate_fn or default_collate
+
+    def __call__(self, rows: Sequence[Any]) -> Any:
+        if not rows or not isinstance(rows[0], Mapping):
+            return self.collate_fn(rows)
+        if INDEX not in rows[0]:
+            raise DataError(
+                f"the rows have no {INDEX!r} column: load them through BigBatchLoader (or wrap "
+                f"the dataset in bayes_dps.integrations.Indexed), which adds it"
+            )
+        idx = torch.tensor([r[INDEX] for r in rows], dtype=torch.long)
+        batch = self.collate_fn([{k: v for k, v in r.items() if k != INDEX} for r in rows])
+        batch[INDEX] = idx
+        return batch
+
+
+class BigBatchLoader(DataLoader):
+    """A ``DataLoader`` of big batches in the package's order (:class:`BigBatchSampler`) over
+    the indexed ``dataset``; ``collate_fn`` is wrapped by :class:`IndexCollator`. Extra
+    keyword arguments (``num_workers``, ``pin_memory``, ...) go to ``DataLoader``."""
+
+    def __init__(
+        self,
+        dataset: Any,
+        batch_size: int,
+        *,
+        seed: int = 0,
+        shuffle: bool = True,
+        drop_last: bool = True,
+        collate_fn: Callable | None = None,
+        **kwargs: Any,
+    ) -> None:
+        sampler = BigBatchSampler(
+            len(dataset), batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last
+        )
+        super().__init__(
+            Indexed(dataset), batch_sampler=sampler, collate_fn=IndexCollator(collate_fn),
+            **kwargs,
+        )  # fmt: skip
+
+    def set_epoch(self, epoch: int) -> None:
+        """Deliver epoch ``epoch``'s order next (Hugging Face's ``Trainer`` calls this)."""
+        self.batch_sampler.set_epoch(epoch)
+
+    def batch_at(self, step: int) -> Any:
+        """The collated batch of global step ``step`` (counting on across epochs)."""
+        rows = [self.dataset[i] for i in self.batch_sampler.batch_at(step)]
+        return self.collate_fn(rows)
