@@ -70,6 +70,16 @@ def _check_diagnostics(ns: dict, out: str) -> None:
     assert ns["idata"].posterior["w"].shape[0] == 2 and "every chain ranks" in out
 
 
+def _check_integrations_loops(ns: dict, out: str) -> None:
+    _check_online_quickstart(ns, out)
+    _check_bads_quickstart(ns, out)
+
+
+def _check_integrations_hf(ns: dict, out: str) -> None:
+    _check_bads_quickstart(ns, out)
+    assert ns["sampler"].num_steps == 1500 and "'bads/w/noisy'" in out
+
+
 def _check_resume(ns: dict, out: str) -> None:
     assert "resumed = uninterrupted" in out
 
@@ -84,6 +94,9 @@ CHECKS = {
     ("docs/guide/ablations.md", 0): _check_ablation_priors,
     ("docs/guide/diagnostics.md", 0): _check_diagnostics,
     ("docs/guide/resume.md", 0): _check_resume,
+    ("docs/guide/integrations.md", 0): _check_integrations_loops,
+    ("docs/guide/integrations.md", 1): _check_integrations_hf,
+    ("docs/guide/integrations.md", 2): _check_online_quickstart,
 }
 
 

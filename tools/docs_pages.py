@@ -30,7 +30,22 @@ API_PAGES = [
     ("bayes_dps.tasks", "tasks.md"),
     ("bayes_dps.config", "config.md"),
     ("bayes_dps.diagnostics", "diagnostics.md"),
+    ("bayes_dps.integrations", "integrations.md"),
 ]
+
+#: entries beyond a page's ``__all__``: the modules that import an optional framework
+#: (Hugging Face, Lightning), so the package itself does not re-export them
+FRAMEWORK_ENTRIES = {
+    "bayes_dps.integrations": [
+        "bayes_dps.integrations.hf_trainer.OnlineSelectionTrainer",
+        "bayes_dps.integrations.hf_trainer.BADSTrainer",
+        "bayes_dps.integrations.hf_trainer.OnlineSelectionMixin",
+        "bayes_dps.integrations.hf_trainer.BADSMixin",
+        "bayes_dps.integrations.hf_models.HFClassifier",
+        "bayes_dps.integrations.lightning.OnlineSelectionModule",
+        "bayes_dps.integrations.lightning.BADSModule",
+    ],
+}
 
 #: names of ``__all__`` that are not API entries of their own
 SKIP = {"__version__"}
@@ -73,6 +88,7 @@ def api_page(module: str) -> str:
         obj = getattr(mod, name)
         defined = getattr(obj, "__module__", None) if module == "bayes_dps" else None
         entries += [f"::: {defined or module}.{name}", ""]
+    entries += [line for path in FRAMEWORK_ENTRIES.get(module, []) for line in (f"::: {path}", "")]
     if links:
         lines += ["| name | documented as |", "|---|---|", *links, ""]
     return "\n".join(lines + entries)

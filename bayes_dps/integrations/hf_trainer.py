@@ -1,8 +1,9 @@
-"""Hugging Face ``Trainer`` (and TRL's ``SFTTrainer``) with online selection or BADS.
+"""Hugging Face ``Trainer`` with online selection or BADS.
 
 Two mix-ins, each placed before a trainer class in the bases (the ready-made
-:class:`OnlineSelectionTrainer` and :class:`BADSTrainer` put them before ``Trainer``;
-``class BADSSFT(BADSMixin, SFTTrainer)`` gives TRL's)::
+:class:`OnlineSelectionTrainer` and :class:`BADSTrainer` put them before ``Trainer``). A
+``Trainer`` subclass such as TRL's ``SFTTrainer`` takes them the same way
+(``class BADSSFT(BADSMixin, SFTTrainer)``), but this version tests ``Trainer`` itself only::
 
     trainer = OnlineSelectionTrainer(model=HFClassifier(hf_model), args=args,
                                      train_dataset=train, selector=selector, n_b=32)
@@ -28,7 +29,7 @@ What they change, and nothing else:
   exactly as an uninterrupted one.
 
 One process, no gradient accumulation (a step is one selection or one joint move); the
-package's own loops and the Lightning integration run distributed.
+package's own loops run distributed.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from bayes_dps.errors import ConfigError
 from bayes_dps.inference.bads import BADSSampler, StepPoint
 from bayes_dps.integrations.inputs import batch_tensors, check_meta_classes, check_n_b
 from bayes_dps.integrations.loaders import BigBatchLoader
+from bayes_dps.integrations.state import portable, restored
 from bayes_dps.integrations.statistics import BADSLog, SelectionLog
 from bayes_dps.integrations.steps import online_loss
 from bayes_dps.models.likelihoods import Classification
@@ -82,7 +84,7 @@ class _MethodState:
         folder = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
         path = os.path.join(self._get_output_dir(trial=trial), folder, STATE_FILE)
         if self.args.should_save:
-            torch.save(self.method_state_dict(), path)
+            torch.save(portable(self.method_state_dict()), path)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         super()._load_from_checkpoint(resume_from_checkpoint, model)
@@ -93,7 +95,8 @@ class _MethodState:
                 "bayes-dps trainer, so the selection or sampler state cannot be restored; "
                 "resume from a checkpoint this trainer saved, or start afresh"
             )
-        self.load_method_state_dict(torch.load(path, map_location="cpu", weights_only=False))
+        state = torch.load(path, map_location="cpu", weights_only=True)  # runs no code
+        self.load_method_state_dict(restored(state))
 
     def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
         if "loss" in logs:  # a training log: add the method's statistics since the last one

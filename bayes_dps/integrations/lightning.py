@@ -9,9 +9,10 @@ loop, so Lightning's logging, checkpoints and devices apply::
 
     module = BADSModule(model, sampler, BigBatchLoader(meta, 64, seed=1), theta="sgld")
 
-The training loader must be a ``BigBatchLoader`` (Lightning calls its sampler's ``set_epoch``);
-distributed (DDP), every process loads the same ``B_t`` — pass ``use_distributed_sampler=False``
-— and trains on its share, as in the package's own distributed loop. The method's state (the
+The training loader must be a ``BigBatchLoader`` (Lightning calls its sampler's ``set_epoch``),
+and ``use_distributed_sampler=False`` keeps Lightning from replacing its sampler. One process:
+this version refuses a world size above one (the package's own loops run distributed under
+``torchrun``). The method's state (the
 rule's posterior, the sampler's ``θ`` kernel state, ``w``, trace and generators) is saved in
 Lightning's checkpoints under ``"bayes_dps"`` and restored by ``fit(ckpt_path=...)``; resume
 from a checkpoint written at an epoch's end (the loader's position inside an epoch is not
@@ -28,11 +29,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from bayes_dps import distributed as dist
 from bayes_dps.errors import ConfigError
 from bayes_dps.inference.bads import BADSSampler
 from bayes_dps.integrations.inputs import batch_tensors, check_n_b
-from bayes_dps.integrations.loaders import BigBatchLoader
+from bayes_dps.integrations.loaders import BigBatchLoader, BigBatchSampler
+from bayes_dps.integrations.state import portable, restored
 from bayes_dps.integrations.statistics import BADSLog, SelectionLog
 from bayes_dps.integrations.steps import online_loss
 from bayes_dps.selection.selector import OnlineSelector
@@ -42,20 +43,23 @@ OptimizerFactory = Callable[[Any], torch.optim.Optimizer]
 
 
 class _MethodModule(L.LightningModule):
-    """Checkpointing of the method's state, logging and the distributed-sampler check."""
+    """Checkpointing of the method's state, logging and the one-process check."""
 
     def setup(self, stage: str) -> None:
-        if self.trainer.world_size > 1 and getattr(
-            self.trainer._accelerator_connector, "use_distributed_sampler", False
-        ):
+        if self.trainer.world_size > 1:
             raise ConfigError(
-                "every process must load the same big batch B_t: pass "
-                "use_distributed_sampler=False to lightning.Trainer (the BigBatchLoader "
-                "orders the data itself)"
+                f"the Lightning modules run in one process (world size "
+                f"{self.trainer.world_size}); set devices=1, or run distributed with the "
+                "package's own loops under torchrun"
+            )
+        if self.trainer.accumulate_grad_batches != 1:
+            raise ConfigError(
+                f"accumulate_grad_batches={self.trainer.accumulate_grad_batches}: one step is "
+                "one selection (or one BADS move); set it to 1 and raise n_B instead"
             )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["bayes_dps"] = self.method_state_dict()
+        checkpoint["bayes_dps"] = portable(self.method_state_dict())
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if "bayes_dps" not in checkpoint:
@@ -63,7 +67,27 @@ class _MethodModule(L.LightningModule):
                 "the checkpoint has no 'bayes_dps' state: it was not written by this module, so "
                 "the selection or sampler state cannot be restored; resume from one it saved"
             )
-        self.load_method_state_dict(checkpoint["bayes_dps"])
+        self.load_method_state_dict(restored(checkpoint["bayes_dps"]))
+
+    def _check_order(self, batch_idx: int, idx: torch.Tensor) -> None:
+        """The first batch of each epoch must be that epoch's first big batch: Lightning makes a
+        resumed run's first iterator before it sets the epoch, and worker processes fetch
+        their indices then."""
+        if batch_idx != 0:
+            return
+        sampler = getattr(self.trainer.train_dataloader, "batch_sampler", None)
+        if not isinstance(sampler, BigBatchSampler):
+            raise ConfigError(
+                "the training loader must be a bayes_dps.integrations.BigBatchLoader (with "
+                "use_distributed_sampler=False), which orders the big batches B_t"
+            )
+        expected = sampler.batches(self.current_epoch)[0]
+        if idx.tolist() != expected:
+            raise ConfigError(
+                f"epoch {self.current_epoch} began with another epoch's batch: the loader's "
+                "worker processes fetched their indices before Lightning set the epoch (it does "
+                "so on resume); resume with num_workers=0"
+            )
 
     def _log_method(self) -> None:
         every = max(int(self.trainer.log_every_n_steps), 1)
@@ -98,6 +122,7 @@ class OnlineSelectionModule(_MethodModule):
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y, idx = batch_tensors(batch)
+        self._check_order(batch_idx, idx)
         check_n_b(self.n_b, len(y))
         step = online_loss(self.selector, self.model, x, y, idx, self.n_b, averaged=True)
         step.update(self.selector)  # from this forward: the same before or after θ moves
@@ -166,19 +191,18 @@ class BADSModule(_MethodModule):
         batch_t = batch_tensors(batch)
         meta = batch_tensors(self.meta.batch_at(self.sampler.num_steps))
         device = batch_t[0].device
-        batch_m = tuple(t.to(device) for t in meta)
-        return dist.local_shard(batch_t), dist.local_shard(batch_m)
+        return batch_t, tuple(t.to(device) for t in meta)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
         batch_t, batch_m = self._batches(batch)
+        self._check_order(batch_idx, batch_t[2])
         if self.theta == "sgld":
             out = self.sampler.step(batch_t, batch_m, check=False)
             self._log_method()
             self.log("train_loss", out["loss"], on_step=True)
             return None
         self._pending = self.sampler.objective(batch_t, batch_m)
-        loss = self._pending.loss()
-        return loss * dist.world_size()  # DDP averages the gradients; the loss is a share
+        return self._pending.loss()
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         if self._pending is not None:  # after the optimiser step: the weights' move

@@ -29,11 +29,35 @@ from bayes_dps.errors import DataError
 INDEX = "idx"
 
 
+class EpochOrder(Sampler[int]):
+    """The indices of epoch ``epoch`` in ``BatchStream``'s order: a permutation of ``range(n)``
+    seeded by ``(seed, epoch)``, or the natural order. :meth:`set_epoch` picks the epoch
+    (``BigBatchSampler.set_epoch``, Lightning and Hugging Face's ``Trainer`` call it)."""
+
+    def __init__(self, n: int, *, seed: int = 0, shuffle: bool = True) -> None:
+        self.n, self.seed, self.shuffle = int(n), int(seed), shuffle
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def order(self, epoch: int) -> torch.Tensor:
+        if self.shuffle:
+            return epoch_permutation(self.n, self.seed, epoch)
+        return torch.arange(self.n)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.order(self.epoch).tolist())
+
+
 class BigBatchSampler(Sampler[list[int]]):
-    """Index batches of ``batch_size`` in ``BatchStream``'s order (a permutation seeded by
-    ``(seed, epoch)``, or the natural order), the last incomplete batch dropped by default.
-    :meth:`set_epoch` picks the epoch (Lightning and the integrations' loaders call it);
-    :meth:`batch_at` gives any global step's batch without iterating (meta batches, resume)."""
+    """Index batches of ``batch_size`` of :class:`EpochOrder` (its ``sampler``, as in
+    ``torch.utils.data.BatchSampler``), the last incomplete batch dropped by default.
+    :meth:`set_epoch` picks the epoch; :meth:`batch_at` gives any global step's batch without
+    iterating (meta batches, resume)."""
 
     def __init__(
         self,
@@ -51,20 +75,22 @@ class BigBatchSampler(Sampler[list[int]]):
                 f"the dataset has {n} rows, fewer than one batch of {batch_size}; lower the "
                 "batch size (n_B) or pass drop_last=False"
             )
-        self.n, self.batch_size, self.seed = int(n), batch_size, int(seed)
-        self.shuffle, self.drop_last = shuffle, drop_last
-        self.epoch = 0
+        self.sampler = EpochOrder(n, seed=seed, shuffle=shuffle)
+        self.batch_size, self.drop_last = batch_size, drop_last
+
+    @property
+    def epoch(self) -> int:
+        return self.sampler.epoch
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
+        self.sampler.set_epoch(epoch)
 
     def __len__(self) -> int:
-        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+        n = self.sampler.n
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def batches(self, epoch: int) -> list[list[int]]:
-        n = self.n
-        order = epoch_permutation(n, self.seed, epoch) if self.shuffle else torch.arange(n)
-        chunks = [c.tolist() for c in order.split(self.batch_size)]
+        chunks = [c.tolist() for c in self.sampler.order(epoch).split(self.batch_size)]
         if self.drop_last and chunks and len(chunks[-1]) < self.batch_size:
             chunks.pop()
         return chunks
@@ -75,7 +101,9 @@ class BigBatchSampler(Sampler[list[int]]):
         return self.batches(epoch)[pos]
 
     def __iter__(self) -> Iterator[list[int]]:
-        return iter(self.batches(self.epoch))
+        # lazy: the epoch is read at the first batch, not when the iterator is made (Lightning
+        # makes a resumed run's first iterator before it sets that epoch)
+        yield from self.batches(self.epoch)
 
 
 class Indexed(Dataset):

@@ -127,8 +127,8 @@ MUTATIONS = [
     Mutation(
         "shared-noise-stream",
         "bayes_dps/inference/bads/sampler.py",
-        'moves.move(idx_t, drift, out_t, y_t, big_b, self.generators["weights"])',
-        'moves.move(idx_t, drift, out_t, y_t, big_b, self.generators["theta"])',
+        'moves.move(idx_t, drift, out_t, y_t, point.big_b, self.generators["weights"])',
+        'moves.move(idx_t, drift, out_t, y_t, point.big_b, self.generators["theta"])',
         ("tests/test_fixed_weights.py",),
         "the w move draws from θ's noise stream (θ's noise then depends on whether w moves)",
     ),

@@ -304,29 +304,12 @@ class BADSSampler:
         return self.recorder.average
 
     def selected(self, fraction: float | None = None, threshold: float | None = None) -> list[int]:
-        """Indices of the selected subset: the top ``fraction`` of :attr:`weights`, or the
-        instances whose average weight is at least ``threshold`` (give exactly one)."""
-        if (fraction is None) == (threshold is None):
-            raise ConfigError("give exactly one of fraction= or threshold=")
-        if threshold is not None:
-            return torch.nonzero(self.weights >= threshold).flatten().tolist()
-        return top_fraction(self.weights, fraction)
+        """Indices of the selected subset (:func:`selected_indices` of :attr:`weights`)."""
+        return selected_indices(self.weights, fraction, threshold)
 
     def to_inference_data(self, groups=None) -> Any:
-        """This chain as ArviZ ``InferenceData`` (one chain; for several, pass each sampler's
-        ``recorder`` to :func:`~bayes_dps.inference.inference_data.weights_to_inference_data`).
-        ``groups``: a label per instance (all ``N_t``), stored in ``constant_data``."""
-        rec = self.recorder
-        if not rec.trace:
-            raise ConfigError("no draws recorded yet: call step() first")
-        labels = None if groups is None else np.asarray(groups)[rec.instances]
-        spec = prior_spec(self.prior)
-        return weights_to_inference_data(
-            [np.stack(rec.trace)], rec.instances, labels, thin=rec.thin,
-            sample_stats=[rec.stats],
-            attrs={"warmup_steps": rec.avg_from, "prior": json.dumps(spec) if spec else None,
-                   "normaliser_weight": self.gamma},
-        )  # fmt: skip
+        """This chain as ArviZ ``InferenceData`` (:func:`chain_inference_data`)."""
+        return chain_inference_data(self, groups)
 
     # ------------------------------------------------------------ checkpoint
     def state_dict(self) -> dict[str, Any]:
@@ -412,3 +395,32 @@ def weights_move(
     if s.kernel == "gibbs":
         return GibbsWeights(n_t, start, prior, s.rho_w, device)
     return LangevinWeights(n_t, start, prior, algorithm(s.eta_w, s.temperature_w), s.rho_w, device)
+
+
+def chain_inference_data(sampler: BADSSampler, groups=None) -> Any:
+    """This chain as ArviZ ``InferenceData`` (one chain; for several, pass each sampler's
+    ``recorder`` to :func:`~bayes_dps.inference.inference_data.weights_to_inference_data`).
+    ``groups``: a label per instance (all ``N_t``), stored in ``constant_data``."""
+    rec = sampler.recorder
+    if not rec.trace:
+        raise ConfigError("no draws recorded yet: call step() first")
+    labels = None if groups is None else np.asarray(groups)[rec.instances]
+    spec = prior_spec(sampler.prior)
+    return weights_to_inference_data(
+        [np.stack(rec.trace)], rec.instances, labels, thin=rec.thin,
+        sample_stats=[rec.stats],
+        attrs={"warmup_steps": rec.avg_from, "prior": json.dumps(spec) if spec else None,
+               "normaliser_weight": sampler.gamma},
+    )  # fmt: skip
+
+
+def selected_indices(
+    weights: torch.Tensor, fraction: float | None = None, threshold: float | None = None
+) -> list[int]:
+    """The top ``fraction`` of ``weights``, or the instances whose weight is at least
+    ``threshold`` (give exactly one)."""
+    if (fraction is None) == (threshold is None):
+        raise ConfigError("give exactly one of fraction= or threshold=")
+    if threshold is not None:
+        return torch.nonzero(weights >= threshold).flatten().tolist()
+    return top_fraction(weights, fraction)
