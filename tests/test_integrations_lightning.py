@@ -80,6 +80,16 @@ def test_bads_module_moves_theta_and_w_as_the_package_loop(tmp_path):
     assert {"bads/w_mean", "bads/log_joint"} <= set(fit.logged_metrics)
 
 
+@pytest.mark.parametrize("theta", ["sgld", "optimizer"])
+def test_bads_steps_count_as_lightning_steps(tmp_path, theta):
+    """``max_steps`` stops the run: the kernel's θ move counts as an optimiser step."""
+    rows, _, _ = data()
+    module, _, s = bads(theta)
+    fit = trainer(tmp_path, 3, max_steps=9)  # 3 epochs: 18 steps, unless max_steps stops it
+    fit.fit(module, BigBatchLoader(rows, 16, seed=0))
+    assert fit.global_step == s.num_steps == 9
+
+
 @pytest.mark.parametrize("kind", ["online", "bads_sgld", "bads_optimizer"])
 def test_resumes_exactly_from_an_epoch_end_checkpoint(tmp_path, kind):
     rows, _, _ = data()

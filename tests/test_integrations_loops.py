@@ -41,6 +41,24 @@ def test_loader_order_is_the_batch_streams():
     assert torch.equal(loader.batch_at(N // 20 * 3 + 1)[2], theirs[1])  # global step, epoch 3
 
 
+def test_a_tensor_dataset_is_gathered_in_one_indexing_with_the_rows_values():
+    """``Indexed(gather=True)``: the batch of an ``IndexedDataset`` is its tensors indexed once,
+    equal to ``BatchStream``'s batch and to collating the rows one by one."""
+    from torch.utils.data import default_collate
+
+    x, y = blobs()
+    data = IndexedDataset(x, y.numpy(), num_classes=K)
+    stream = BatchStream(data, 20, seed=4)
+    fast = BigBatchLoader(data, 20, seed=4)
+    rowwise = BigBatchLoader(data, 20, seed=4, collate_fn=default_collate)
+    assert fast.dataset.gather and not rowwise.dataset.gather
+    for a, b, c in zip(fast, rowwise, stream.epoch(0), strict=True):
+        for u, v, w in zip(a, b, c, strict=True):
+            assert torch.equal(u, v) and torch.equal(u, w) and u.dtype == v.dtype == w.dtype
+    for u, v in zip(fast.batch_at(7), rowwise.batch_at(7), strict=True):
+        assert torch.equal(u, v)
+
+
 def test_dict_rows_keep_their_index_past_a_collator_that_drops_unknown_columns():
     x, y = blobs()
 

@@ -42,6 +42,18 @@ THETA_MOVES = ("sgld", "optimizer")
 OptimizerFactory = Callable[[Any], torch.optim.Optimizer]
 
 
+class KernelMovesTheta(torch.optim.Optimizer):
+    """The optimiser Lightning is given when the sampler's SG-MCMC kernel moves ``θ``: its step
+    does nothing (``θ`` has moved already), and calling it counts the step, so ``max_steps``,
+    ``log_every_n_steps`` and step-based checkpoints work as with any optimiser."""
+
+    def __init__(self, params: Any) -> None:
+        super().__init__(params, {})
+
+    def step(self, closure: Callable | None = None) -> None:
+        return None
+
+
 class _MethodModule(L.LightningModule):
     """Checkpointing of the method's state, logging and the one-process check."""
 
@@ -151,8 +163,9 @@ class BADSModule(_MethodModule):
         model: the network the sampler moves.
         sampler: a :class:`~bayes_dps.inference.bads.BADSSampler` on ``model``.
         meta: ``D_m``'s batches (a :class:`BigBatchLoader`; step ``t`` takes ``batch_at(t)``).
-        theta: ``sgld`` (the sampler's kernel moves ``θ``; no Lightning optimiser) or
-            ``optimizer`` (``optimizer`` minimises ``StepPoint.loss()``, the weights move after
+        theta: ``sgld`` (the sampler's kernel moves ``θ``; Lightning is given
+            :class:`KernelMovesTheta`, which only counts the steps) or ``optimizer``
+            (``optimizer`` minimises ``StepPoint.loss()``, the weights move after
             each of its steps).
         optimizer: builds the optimiser (``theta="optimizer"``).
         groups: boolean masks over ``D_t``; each group's mean weight is logged.
@@ -198,6 +211,7 @@ class BADSModule(_MethodModule):
         self._check_order(batch_idx, batch_t[2])
         if self.theta == "sgld":
             out = self.sampler.step(batch_t, batch_m, check=False)
+            self.optimizers().step()  # counts the step (KernelMovesTheta: θ moved already)
             self._log_method()
             self.log("train_loss", out["loss"], on_step=True)
             return None
@@ -210,10 +224,11 @@ class BADSModule(_MethodModule):
             self._pending = None
             self._log_method()
 
-    def configure_optimizers(self):
-        if self.optimizer_factory is None:
-            return None
-        return self.optimizer_factory([p for p in self.model.parameters() if p.requires_grad])
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if self.theta == "sgld":
+            return KernelMovesTheta(params)
+        return self.optimizer_factory(params)
 
     def method_state_dict(self) -> dict[str, Any]:
         return {"sampler": self.sampler.state_dict()}

@@ -106,12 +106,35 @@ class BigBatchSampler(Sampler[list[int]]):
         yield from self.batches(self.epoch)
 
 
+class Gathered(tuple):
+    """A batch ``(x, y, idx)`` gathered by indexing a tensor-backed dataset: the collator
+    passes it through."""
+
+
 class Indexed(Dataset):
     """``dataset`` with each row's index: a dict row gains ``"idx"``, a tuple ``(x, y)`` becomes
-    ``(x, y, idx)``. Rows that already carry an index (the package's datasets) are kept."""
+    ``(x, y, idx)``. Rows that already carry an index (the package's datasets) are kept.
 
-    def __init__(self, dataset: Any) -> None:
+    With ``gather=True`` a batch of a tensor-backed ``IndexedDataset`` (``bayes_dps.data``) is
+    one indexing of its tensors (``__getitems__``, which ``DataLoader`` calls with a batch's
+    indices) — the arithmetic of ``BatchStream`` — instead of ``n_B`` rows collated one by one;
+    the values are the same."""
+
+    def __init__(self, dataset: Any, *, gather: bool = False) -> None:
         self.dataset = dataset
+        self.gather = (
+            gather
+            and getattr(dataset, "tensor_backed", False)
+            and getattr(dataset, "padded_widths", None) is None  # text rows: cut to width
+        )
+        if self.gather:
+            self._targets = torch.as_tensor(dataset.targets)
+
+    def __getitems__(self, indices: list[int]) -> Any:
+        if not self.gather:
+            return [self[i] for i in indices]
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        return Gathered((self.dataset.inputs[idx], self._targets[idx], idx))
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -139,6 +162,8 @@ class IndexCollator:
         self.collate_fn = collate_fn or default_collate
 
     def __call__(self, rows: Sequence[Any]) -> Any:
+        if isinstance(rows, Gathered):
+            return tuple(rows)
         if not rows or not isinstance(rows[0], Mapping):
             return self.collate_fn(rows)
         if INDEX not in rows[0]:
@@ -172,8 +197,8 @@ class BigBatchLoader(DataLoader):
             len(dataset), batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last
         )
         super().__init__(
-            Indexed(dataset), batch_sampler=sampler, collate_fn=IndexCollator(collate_fn),
-            **kwargs,
+            Indexed(dataset, gather=collate_fn is None), batch_sampler=sampler,
+            collate_fn=IndexCollator(collate_fn), **kwargs,
         )  # fmt: skip
 
     def set_epoch(self, epoch: int) -> None:
@@ -182,5 +207,4 @@ class BigBatchLoader(DataLoader):
 
     def batch_at(self, step: int) -> Any:
         """The collated batch of global step ``step`` (counting on across epochs)."""
-        rows = [self.dataset[i] for i in self.batch_sampler.batch_at(step)]
-        return self.collate_fn(rows)
+        return self.collate_fn(self.dataset.__getitems__(self.batch_sampler.batch_at(step)))
