@@ -33,7 +33,7 @@ Written: each trainer's ``<trainer>_ratio_over_own_ratio`` — (method ÷ plain 
 target: at most 1.1) — the ratios it is made of, each method step over the package loop's
 (``<trainer>_<method>_over_own_<method>``), and the medians in milliseconds.
 
-    python benchmarks/integration_cost.py [--repeats 5] [--steps 40] [--warmup 8]
+    python benchmarks/integration_cost.py [--repeats 9] [--steps 60] [--warmup 8]
         [--threads 1] [--out runs/benchmarks/integration_cost.json]
 """
 
@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import statistics
 import tempfile
 import time
@@ -68,8 +67,8 @@ N_BIG, N_SMALL, B_T, B_M = 320, 32, 64, 32
 
 def parse(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--steps", type=int, default=40, help="timed steps per run, after warm-up")
+    p.add_argument("--repeats", type=int, default=9)
+    p.add_argument("--steps", type=int, default=60, help="timed steps per run, after warm-up")
     p.add_argument("--warmup", type=int, default=8)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--methods", default="online,bads", help="online, bads or both")
@@ -230,6 +229,7 @@ def hf_run(make: Callable, batch: int, n: int) -> list[float]:
             disable_tqdm=True, dataloader_drop_last=True, seed=0, remove_unused_columns=False,
         )  # fmt: skip
         trainer = make(args)
+        trainer.remove_callback(transformers.PrinterCallback)  # the end-of-run summary
         trainer.add_callback(StepEnds())
         trainer.train()
     return ends
@@ -405,8 +405,11 @@ def ratios(med: dict[str, float], method: str, plain: str) -> dict[str, float]:
 
 def quiet() -> None:
     """The trainers' banners and warnings off: only the numbers print."""
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "transformers"):
+    import lightning  # noqa: F401  (its loggers set their level on import)
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
 

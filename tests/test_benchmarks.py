@@ -110,3 +110,18 @@ def test_bads_cost_on_a_tiny_causal_lm(tmp_path):
     assert result["bads_weightnet_over_plain"] > 0 and result["weighted_over_plain"] > 0
     assert set(result["scoring"]) == {"contrastive", "classact", "classact_fit", "askllm_o",
                                       "bads_weightnet"}  # fmt: skip
+
+
+def test_integration_cost_runs(tmp_path):
+    pytest.importorskip("transformers")
+    pytest.importorskip("lightning")
+    out = tmp_path / "integrations.json"
+    load("integration_cost").main(
+        ["--repeats", "1", "--steps", "3", "--warmup", "1", "--out", str(out)]
+    )
+    result = json.loads(out.read_text())
+    for kind, method in (("online", "bayesian"), ("bads", "bads")):
+        for t in ("hf", "lightning"):
+            assert result[kind][f"{t}_ratio_over_own_ratio"] > 0
+            assert result[kind][f"{t}_{method}_over_own_{method}"] > 0
+        assert len(result[kind]["median_ms"]) == 7

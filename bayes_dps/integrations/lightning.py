@@ -101,9 +101,11 @@ class _MethodModule(L.LightningModule):
                 "so on resume); resume with num_workers=0"
             )
 
-    def _log_method(self) -> None:
+    def _log_method(self, **extra: torch.Tensor) -> None:
+        """The method's statistics (and ``extra``) every ``log_every_n_steps``: only then, as
+        ``self.log`` costs a step of a small model a good part of its time."""
         every = max(int(self.trainer.log_every_n_steps), 1)
-        if (self.method_steps % every) == 0 and (stats := self.method_log.read()):
+        if (self.method_steps % every) == 0 and (stats := {**self.method_log.read(), **extra}):
             self.log_dict(stats, on_step=True, on_epoch=False)
 
 
@@ -140,8 +142,7 @@ class OnlineSelectionModule(_MethodModule):
         step.update(self.selector)  # from this forward: the same before or after θ moves
         self.method_log.observe(step.selected_idx)
         self.method_steps += 1
-        self._log_method()
-        self.log("train_loss", step.losses.mean(), on_step=True)
+        self._log_method(train_loss=step.losses.mean())
         return step.loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
@@ -212,8 +213,7 @@ class BADSModule(_MethodModule):
         if self.theta == "sgld":
             out = self.sampler.step(batch_t, batch_m, check=False)
             self.optimizers().step()  # counts the step (KernelMovesTheta: θ moved already)
-            self._log_method()
-            self.log("train_loss", out["loss"], on_step=True)
+            self._log_method()  # bads/train_loss among them
             return None
         self._pending = self.sampler.objective(batch_t, batch_m)
         return self._pending.loss()
