@@ -147,3 +147,34 @@ def test_bad_input_is_refused(tmp_path):
         trainer(tmp_path, 1, accumulate_grad_batches=2).fit(module, BigBatchLoader(rows, 24))
     with pytest.raises(ConfigError, match="needs optimizer="):
         BADSModule(model, sampler(model), BigBatchLoader(rows[:24], 8), theta="optimizer")
+
+
+def test_two_ddp_processes_select_and_sample_as_one(tmp_path):
+    """Lightning's DDP on 2 CPU processes (gloo, ``torchrun``; one launch per world size runs
+    the three modules): the same selected indices, and ``w`` and the parameters equal to one
+    process's up to the order of float64 sums."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    kinds = ("online", "bads_sgld", "bads_optimizer")
+    worker = os.path.join(os.path.dirname(__file__), "lightning_ddp_worker.py")
+    got = {}
+    for n in (1, 2):
+        out = tmp_path / f"{n}.json"
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               f"--nproc_per_node={n}", worker, ",".join(kinds), str(out)]  # fmt: skip
+        subprocess.run(cmd, check=True, capture_output=True, timeout=300,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+        got[n] = json.loads(out.read_text())
+    for kind in kinds:
+        one, two = got[1][kind], got[2][kind]
+        assert one["steps"] == two["steps"] == 2 * (N // (24 if kind == "online" else 16)), kind
+        assert one["chosen"] == two["chosen"], kind
+        assert len(one["w"]) == (0 if kind == "online" else N), kind
+        w1, w2 = torch.tensor(one["w"]), torch.tensor(two["w"])
+        torch.testing.assert_close(w2, w1, rtol=0, atol=1e-12, msg=kind)
+        for p, q in zip(two["params"], one["params"], strict=True):
+            torch.testing.assert_close(torch.tensor(p), torch.tensor(q), rtol=0, atol=1e-12,
+                                       msg=kind)  # fmt: skip

@@ -10,9 +10,10 @@ loop, so Lightning's logging, checkpoints and devices apply::
     module = BADSModule(model, sampler, BigBatchLoader(meta, 64, seed=1), theta="sgld")
 
 The training loader must be a ``BigBatchLoader`` (Lightning calls its sampler's ``set_epoch``),
-and ``use_distributed_sampler=False`` keeps Lightning from replacing its sampler. One process:
-this version refuses a world size above one (the package's own loops run distributed under
-``torchrun``). The method's state (the
+and ``use_distributed_sampler=False`` keeps Lightning from replacing its sampler: under DDP
+every process loads the same ``B_t`` and trains on its equal share of ``b_t`` (BADS: of ``B_t``
+and ``B_m``), as the package's own distributed loop does — the selection, ``w`` and ``θ`` equal
+one process's up to the order of float sums (tested on 2 CPU processes). The method's state (the
 rule's posterior, the sampler's ``θ`` kernel state, ``w``, trace and generators) is saved in
 Lightning's checkpoints under ``"bayes_dps"`` and restored by ``fit(ckpt_path=...)``; resume
 from a checkpoint written at an epoch's end (the loader's position inside an epoch is not
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from bayes_dps import distributed as dist
 from bayes_dps.errors import ConfigError
 from bayes_dps.inference.bads import BADSSampler
 from bayes_dps.integrations.inputs import batch_tensors, check_n_b
@@ -55,14 +57,15 @@ class KernelMovesTheta(torch.optim.Optimizer):
 
 
 class _MethodModule(L.LightningModule):
-    """Checkpointing of the method's state, logging and the one-process check."""
+    """Checkpointing of the method's state, logging and the checks of the set-up."""
 
     def setup(self, stage: str) -> None:
-        if self.trainer.world_size > 1:
+        connector = self.trainer._accelerator_connector
+        if self.trainer.world_size > 1 and getattr(connector, "use_distributed_sampler", False):
             raise ConfigError(
-                f"the Lightning modules run in one process (world size "
-                f"{self.trainer.world_size}); set devices=1, or run distributed with the "
-                "package's own loops under torchrun"
+                "every process must load the same big batch B_t: pass "
+                "use_distributed_sampler=False to lightning.Trainer (the BigBatchLoader orders "
+                "the data itself)"
             )
         if self.trainer.accumulate_grad_batches != 1:
             raise ConfigError(
@@ -201,22 +204,23 @@ class BADSModule(_MethodModule):
     def method_steps(self) -> int:
         return self.sampler.num_steps
 
-    def _batches(self, batch: Any) -> tuple[tuple, tuple]:
+    def _batches(self, batch: Any, batch_idx: int) -> tuple[tuple, tuple]:
+        """This process's shares of ``B_t`` and of step ``t``'s meta batch."""
         batch_t = batch_tensors(batch)
+        self._check_order(batch_idx, batch_t[2])
         meta = batch_tensors(self.meta.batch_at(self.sampler.num_steps))
-        device = batch_t[0].device
-        return batch_t, tuple(t.to(device) for t in meta)
+        batch_m = tuple(t.to(batch_t[0].device) for t in meta)
+        return dist.local_shard(batch_t), dist.local_shard(batch_m)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
-        batch_t, batch_m = self._batches(batch)
-        self._check_order(batch_idx, batch_t[2])
+        batch_t, batch_m = self._batches(batch, batch_idx)
         if self.theta == "sgld":
-            out = self.sampler.step(batch_t, batch_m, check=False)
+            self.sampler.step(batch_t, batch_m, check=False)
             self.optimizers().step()  # counts the step (KernelMovesTheta: θ moved already)
             self._log_method()  # bads/train_loss among them
             return None
         self._pending = self.sampler.objective(batch_t, batch_m)
-        return self._pending.loss()
+        return self._pending.loss() * dist.world_size()  # a share; DDP averages gradients
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         if self._pending is not None:  # after the optimiser step: the weights' move
