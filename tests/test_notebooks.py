@@ -14,12 +14,14 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
 
 
-def test_the_four_examples_exist():
+def test_the_six_examples_exist():
     assert [p.name for p in NOTEBOOKS] == [
         "01_online_selection.ipynb",
         "02_bads_posterior.ipynb",
         "03_ablations.ipynb",
         "04_language.ipynb",
+        "05_huggingface_trainer.ipynb",
+        "06_lightning.ipynb",
     ]
 
 
