@@ -179,3 +179,114 @@ def test_bad_input_is_refused_before_training(tmp_path):
         OnlineSelectionTrainer(model=model, args=args(tmp_path, 16, gradient_accumulation_steps=2),
                                train_dataset=dict_rows(x, y), optimizers=sgd(model),
                                selector=selector(model), n_b=4)  # fmt: skip
+
+
+def test_bads_trainer_weights_a_causal_lm_by_its_response_likelihood(tmp_path):
+    """A Hugging Face causal LM as the sampler's model, rows with ``labels`` = the response ids
+    (prompt and padding ``-100``): ``BADSTrainer`` moves ``θ`` and ``w`` on the token-averaged
+    response log-likelihood exactly as the sampler stepped by hand on the same batches."""
+    from bayes_dps.data.text import IGNORE
+    from bayes_dps.integrations.loaders import BigBatchSampler
+    from bayes_dps.models.likelihoods import CausalLM
+
+    ids, mask, _ = tokens()
+    response = mask.bool() & (torch.arange(T)[None] >= 2)  # the first two tokens: the prompt
+    labels = ids.masked_fill(~response, IGNORE)
+    x = ids.masked_fill(mask == 0, PAD)
+    n_m = N_M
+
+    def lm() -> torch.nn.Module:
+        torch.manual_seed(0)
+        config = transformers.GPT2Config(
+            vocab_size=VOCAB, n_positions=T, n_embd=16, n_layer=1, n_head=2, pad_token_id=0,
+            bos_token_id=0, eos_token_id=0, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+        )  # fmt: skip
+        return transformers.GPT2LMHeadModel(config)
+
+    def lm_sampler(model):
+        return sampler(model, n_t=N, n_m=n_m, likelihood=CausalLM("mean"))
+
+    ref = lm()
+    s_ref = lm_sampler(ref)
+    order_t, order_m = BigBatchSampler(N, 16, seed=0), BigBatchSampler(n_m, 16, seed=1)
+    for t in range(N // 16):
+        i, j = torch.tensor(order_t.batch_at(t)), torch.tensor(order_m.batch_at(t))
+        s_ref.step((x[i], labels[i], i), (x[j], labels[j], j))
+
+    def rows(r):
+        return [{"input_ids": ids[i], "attention_mask": mask[i], "labels": labels[i]} for i in r]
+
+    model = lm()
+    s = lm_sampler(model)
+    trainer = BADSTrainer(
+        model=model, args=args(tmp_path, 16, epochs=1), train_dataset=rows(range(N)),
+        meta_dataset=rows(range(n_m)), optimizers=sgd(model), sampler=s, theta="sgld",
+    )  # fmt: skip
+    trainer.train()
+    assert s.num_steps == N // 16
+    assert torch.equal(s.w, s_ref.w) and same(params(model), params(ref))
+
+
+def test_trl_sft_trainer_takes_the_bads_mixin(tmp_path):
+    """TRL's ``SFTTrainer`` with ``BADSMixin`` on pre-tokenised prompt/completion rows (its
+    collator pads and builds the labels from ``completion_mask``): the same ``w`` and ``θ`` as
+    the sampler stepped by hand on the batches those rows make."""
+    trl = pytest.importorskip("trl")
+    datasets = pytest.importorskip("datasets")
+    from bayes_dps.data.text import IGNORE
+    from bayes_dps.data.tokenizers import train_bpe
+    from bayes_dps.integrations.hf_trainer import BADSMixin
+    from bayes_dps.integrations.loaders import BigBatchSampler
+    from bayes_dps.models.likelihoods import CausalLM
+
+    tok = train_bpe(["a small corpus for a tokenizer", "with a few words"], vocab_size=80)
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.randint(4, T + 1, (N,), generator=g).tolist()
+    seqs = [torch.randint(4, len(tok), (n,), generator=g).tolist() for n in lengths]
+    rows = [{"input_ids": s, "completion_mask": [0, 0] + [1] * (len(s) - 2)} for s in seqs]
+
+    def lm() -> torch.nn.Module:
+        torch.manual_seed(0)
+        config = transformers.GPT2Config(
+            vocab_size=len(tok), n_positions=T, n_embd=16, n_layer=1, n_head=2,
+            pad_token_id=tok.pad_token_id, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+        )  # fmt: skip
+        return transformers.GPT2LMHeadModel(config)
+
+    def lm_sampler(model):
+        return sampler(model, n_t=N, n_m=N_M, likelihood=CausalLM("mean"))
+
+    def batch(rows_, idx):  # what the collator makes: right-padded to the longest row
+        width = max(len(rows_[i]["input_ids"]) for i in idx)
+        x = torch.full((len(idx), width), PAD)
+        y = torch.full((len(idx), width), IGNORE)
+        for r, i in enumerate(idx):
+            s, m = torch.tensor(rows_[i]["input_ids"]), torch.tensor(rows_[i]["completion_mask"])
+            x[r, : len(s)], y[r, : len(s)] = s, s.masked_fill(m == 0, IGNORE)
+        return x, y, torch.tensor(idx)
+
+    ref = lm()
+    s_ref = lm_sampler(ref)
+    order_t, order_m = BigBatchSampler(N, 16, seed=0), BigBatchSampler(N_M, 16, seed=1)
+    for t in range(N // 16):
+        s_ref.step(batch(rows, order_t.batch_at(t)), batch(rows, order_m.batch_at(t)))
+
+    class BADSSFTTrainer(BADSMixin, trl.SFTTrainer):
+        pass
+
+    model = lm()
+    s = lm_sampler(model)
+    config = trl.SFTConfig(
+        output_dir=str(tmp_path), per_device_train_batch_size=16, num_train_epochs=1,
+        max_grad_norm=0.0, report_to="none", use_cpu=True, save_strategy="no", seed=0,
+        disable_tqdm=True, completion_only_loss=True, max_length=T, logging_steps=2,
+        bf16=False, gradient_checkpointing=False,  # SFTConfig defaults: bf16, checkpointing
+    )  # fmt: skip
+    trainer = BADSSFTTrainer(
+        model=model, args=config, train_dataset=datasets.Dataset.from_list(rows),
+        meta_dataset=datasets.Dataset.from_list(rows[:N_M]), processing_class=tok,
+        optimizers=sgd(model), sampler=s, theta="sgld",
+    )  # fmt: skip
+    trainer.train()
+    assert s.num_steps == N // 16
+    assert torch.equal(s.w, s_ref.w) and same(params(model), params(ref))

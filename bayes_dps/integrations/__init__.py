@@ -1,5 +1,5 @@
-"""The package inside the trainers researchers use: Hugging Face's ``Trainer``, PyTorch
-Lightning, and any hand-written loop.
+"""The package inside the trainers researchers use: Hugging Face's ``Trainer`` (and TRL's
+``SFTTrainer``), PyTorch Lightning, and any hand-written loop.
 
 * ``integrations.loaders`` — big batches in the package's seeded order for any loader;
 * ``integrations.steps`` — the methods' steps without the optimiser, and three-line loops;

@@ -1,9 +1,9 @@
 """Hugging Face ``Trainer`` with online selection or BADS.
 
 Two mix-ins, each placed before a trainer class in the bases (the ready-made
-:class:`OnlineSelectionTrainer` and :class:`BADSTrainer` put them before ``Trainer``). A
-``Trainer`` subclass such as TRL's ``SFTTrainer`` takes them the same way
-(``class BADSSFT(BADSMixin, SFTTrainer)``), but this version tests ``Trainer`` itself only::
+:class:`OnlineSelectionTrainer` and :class:`BADSTrainer` put them before ``Trainer``; TRL's
+instruction tuning is ``class BADSSFTTrainer(BADSMixin, SFTTrainer)``, tested with TRL 1.16,
+its ``D_m`` prepared as its ``train_dataset`` by :meth:`BADSMixin.prepare_meta_dataset`)::
 
     trainer = OnlineSelectionTrainer(model=HFClassifier(hf_model), args=args,
                                      train_dataset=train, selector=selector, n_b=32)
@@ -186,12 +186,14 @@ class BADSMixin(_MethodState):
         self._check_trainer()
         if theta not in THETA_MOVES:
             raise ConfigError(f"theta={theta!r}; choose from {THETA_MOVES}")
+        meta_dataset = self.prepare_meta_dataset(meta_dataset)
         for name, n, data in (("n_t", sampler.n_t, self.train_dataset),
                               ("n_m", sampler.n_m, meta_dataset)):  # fmt: skip
             if n != len(data):
                 raise ConfigError(
-                    f"the sampler's {name}={n} but the dataset has {len(data)} rows: build the "
-                    "BADSSampler with n_t=len(train_dataset), n_m=len(meta_dataset)"
+                    f"the sampler's {name}={n} but the dataset has {len(data)} rows (after the "
+                    "trainer's own preparation, which may drop rows): build the BADSSampler "
+                    "with n_t=len(trainer.train_dataset), n_m=len(meta_dataset)"
                 )
         if isinstance(sampler.likelihood, Classification):
             check_meta_classes(self.train_dataset, meta_dataset, _num_classes(sampler.model))
@@ -206,6 +208,22 @@ class BADSMixin(_MethodState):
         self.add_callback(_AdvanceWeights(self))
         batch_tensors(self.get_train_dataloader().batch_at(0))  # before training
         batch_tensors(self.meta_loader.batch_at(0))
+
+    def prepare_meta_dataset(self, meta_dataset: Any) -> Any:
+        """``D_m`` in the form the trainer gave ``train_dataset``: as it is for ``Trainer``;
+        for TRL's trainers (which prepare their datasets: labels from ``completion_mask``,
+        truncation), through the same preparation — TRL's ``_prepare_dataset``, tested with
+        TRL 1.16's ``SFTTrainer``. Override it for another trainer that prepares its data."""
+        prepare = getattr(self, "_prepare_dataset", None)
+        if prepare is None or getattr(self.args, "skip_prepare_dataset", False):
+            return meta_dataset
+        packing = getattr(self.args, "packing", False)
+        if packing:
+            raise ConfigError(
+                "packing=True joins rows, so a weight w_i no longer belongs to one training "
+                "example: set packing=False in the trainer's config"
+            )
+        return prepare(meta_dataset, self.processing_class, self.args, packing, None, "meta")
 
     def training_step(self, model, inputs, num_items_in_batch=None) -> torch.Tensor:
         batch_t = batch_tensors(self._prepare_inputs(inputs))
