@@ -94,9 +94,9 @@ CHECKS = {
     ("docs/guide/ablations.md", 0): _check_ablation_priors,
     ("docs/guide/diagnostics.md", 0): _check_diagnostics,
     ("docs/guide/resume.md", 0): _check_resume,
-    ("docs/guide/integrations.md", 0): _check_integrations_loops,
-    ("docs/guide/integrations.md", 1): _check_integrations_hf,
-    ("docs/guide/integrations.md", 2): _check_online_quickstart,
+    ("docs/guide/loops.md", 0): _check_integrations_loops,
+    ("docs/guide/huggingface.md", 0): _check_integrations_hf,
+    ("docs/guide/lightning.md", 0): _check_online_quickstart,
 }
 
 
