@@ -92,27 +92,46 @@ def test_online_trainer_selects_and_trains_as_the_package_loop(tmp_path):
     assert logged and {"selection/model", "selection/first_class"} <= set(logged[0])
 
 
-def bads_trainer(tmp_path, theta="sgld", epochs=1, **kw):
+def bads_trainer(tmp_path, theta="sgld", epochs=1, variant=dict, **kw):
     x, y = blobs()
     xm, ym = meta_set()
     model = mlp()
-    s = sampler(model)
+    s = sampler(model, **variant())
     return BADSTrainer(
         model=model, args=args(tmp_path, 16, epochs, **kw), train_dataset=dict_rows(x, y),
         meta_dataset=dict_rows(xm, ym), optimizers=sgd(model), sampler=s, theta=theta,
     ), model, s  # fmt: skip
 
 
-def test_bads_trainer_moves_theta_and_w_as_the_package_loop(tmp_path):
+def weight_network() -> dict:
+    from bayes_dps.inference.bads import default_weight_net
+
+    torch.manual_seed(11)
+    return {"weight_net": default_weight_net(16 + K + 1, hidden=4)}  # features, one-hot y, ℓ
+
+
+VARIANTS = {"sgld": dict, "gibbs": lambda: {"kernel": "gibbs"}, "weight_net": weight_network}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_bads_trainer_moves_theta_and_w_as_the_package_loop(tmp_path, variant):
+    """Per-instance weights by Langevin or Gibbs moves, or a weight network ``g_φ``."""
     x, y = blobs()
     xm, ym = meta_set()
-    w_ref, ref = own_bads(mlp(), x, y, xm, ym, b=16, steps=2 * N // 16)
-    trainer, model, s = bads_trainer(tmp_path, epochs=2)
+    make = VARIANTS[variant]
+    ref_kw = make()
+    w_ref, ref = own_bads(mlp(), x, y, xm, ym, b=16, steps=2 * N // 16, **ref_kw)
+    trainer, model, s = bads_trainer(tmp_path, epochs=2, variant=make)
     trainer.train()
     assert s.num_steps == 2 * N // 16
     assert torch.equal(s.w, w_ref) and same(params(model), ref)
     logged = [h for h in trainer.state.log_history if "loss" in h]
     assert logged and "bads/w_mean" in logged[0]
+    if "weight_net" in ref_kw:  # g_φ moved alike
+        phi = s.state_dict()["weights"]["net"]
+        assert all(torch.equal(phi[k], v) for k, v in ref_kw["weight_net"].state_dict().items())
+        start = weight_network()["weight_net"].state_dict()
+        assert not all(torch.equal(phi[k], v) for k, v in start.items())  # and it did move
 
 
 @pytest.mark.parametrize("theta", ["sgld", "optimizer"])
