@@ -49,7 +49,7 @@ from bayes_dps.errors import ConfigError, DataError
 from bayes_dps.inference.bads.drift import Drift
 from bayes_dps.inference.bads.normaliser import AuxiliaryChain
 from bayes_dps.inference.bads.settings import BADSSettings
-from bayes_dps.inference.bads.theta import ThetaMove
+from bayes_dps.inference.bads.theta import ThetaMove, data_term
 from bayes_dps.inference.bads.weights import (
     GibbsWeights,
     InstanceWeights,
@@ -88,8 +88,8 @@ class StepPoint:
         ``−(ρ_t·mean_i w_i ℓ_i + ρ_m·mean_j ℓ_j)/(ρ_t + ρ_m)``, for a user's optimiser (which
         brings its own weight decay in place of the prior). Distributed, this rank's part:
         sum the gradients over ranks (or multiply by the world size where they are averaged)."""
-        data = self.rho_t * (self.w_b * self.out_t.values).sum() / self.big_b
-        data = data + self.rho_m * self.ll_m.sum() / self.big_m
+        data = data_term(self.rho_t, self.rho_m, self.out_t.values, self.ll_m, self.w_b,
+                         self.big_b, self.big_m)  # fmt: skip
         return -data / (self.rho_t + self.rho_m)
 
 

@@ -21,6 +21,15 @@ def gaussian_log_prior(params: list[torch.Tensor], lam: float) -> torch.Tensor:
     return -0.5 * lam * sum((upcast(p) ** 2).sum() for p in params) / dist.world_size()
 
 
+def data_term(
+    rho_t: float, rho_m: float, ll_t: torch.Tensor, ll_m: torch.Tensor, w_b: torch.Tensor,
+    big_b: int, big_m: int,
+) -> torch.Tensor:  # fmt: skip
+    """``ρ_t · mean_{i∈B_t} w_i ℓ_i + ρ_m · mean_{j∈B_m} ℓ_j`` (this rank's shards, the means
+    over the global batch sizes ``big_b``, ``big_m``)."""
+    return rho_t * (w_b * ll_t).sum() / big_b + rho_m * ll_m.sum() / big_m
+
+
 class ThetaMove:
     """``algorithm`` on ``θ`` (module docstring); ``buffers`` hold its per-tensor state."""
 
@@ -39,7 +48,7 @@ class ThetaMove:
     ) -> torch.Tensor:
         """``log p̂(θ | w)`` of this rank's shards (a frozen network contributes no prior)."""
         log_prior = gaussian_log_prior(params, self.lam) if params else 0.0
-        return log_prior + self.rho_t * (w_b * ll_t).sum() / big_b + self.rho_m * ll_m.sum() / big_m
+        return log_prior + data_term(self.rho_t, self.rho_m, ll_t, ll_m, w_b, big_b, big_m)
 
     def step(
         self, params: list[torch.Tensor], log_joint: torch.Tensor, generator: torch.Generator
