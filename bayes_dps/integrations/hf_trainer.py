@@ -44,7 +44,13 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from bayes_dps.errors import ConfigError
 from bayes_dps.inference.bads import BADSSampler, StepPoint
-from bayes_dps.integrations.inputs import batch_tensors, check_meta_classes, check_n_b
+from bayes_dps.integrations.inputs import (
+    batch_tensors,
+    check_meta_classes,
+    check_n_b,
+    check_no_accumulation,
+    check_theta,
+)
 from bayes_dps.integrations.loaders import BigBatchLoader
 from bayes_dps.integrations.state import portable, restored
 from bayes_dps.integrations.statistics import BADSLog, SelectionLog
@@ -54,7 +60,6 @@ from bayes_dps.selection.selector import OnlineSelector
 
 #: the file in each checkpoint folder that holds the method's state
 STATE_FILE = "bayes_dps_state.pt"
-THETA_MOVES = ("sgld", "optimizer")
 
 
 class _MethodState:
@@ -67,11 +72,7 @@ class _MethodState:
                 f"{self.args.world_size}); run distributed with bayes_dps.integrations.lightning "
                 "or the package's own loops"
             )
-        if self.args.gradient_accumulation_steps != 1:
-            raise ConfigError(
-                f"gradient_accumulation_steps={self.args.gradient_accumulation_steps}: one "
-                "step is one selection (or one BADS move); set it to 1 and raise n_B instead"
-            )
+        check_no_accumulation("gradient_accumulation_steps", self.args.gradient_accumulation_steps)
 
     def get_train_dataloader(self) -> BigBatchLoader:
         return BigBatchLoader(
@@ -184,8 +185,7 @@ class BADSMixin(_MethodState):
     ) -> None:
         super().__init__(*args, **kwargs)
         self._check_trainer()
-        if theta not in THETA_MOVES:
-            raise ConfigError(f"theta={theta!r}; choose from {THETA_MOVES}")
+        check_theta(theta)
         meta_dataset = self.prepare_meta_dataset(meta_dataset)
         for name, n, data in (("n_t", sampler.n_t, self.train_dataset),
                               ("n_m", sampler.n_m, meta_dataset)):  # fmt: skip

@@ -111,3 +111,23 @@ def check_n_b(n_b: Any, n_big: int) -> int:
             "loader's batch_size), which is n_B"
         )
     return n_b
+
+
+#: how ``θ`` moves in a BADS integration: the sampler's SG-MCMC kernel, or the user's optimiser
+THETA_MOVES = ("sgld", "optimizer")
+
+
+def check_theta(theta: Any) -> str:
+    if theta not in THETA_MOVES:
+        raise ConfigError(f"theta={theta!r}; choose from {THETA_MOVES}")
+    return theta
+
+
+def check_no_accumulation(name: str, steps: int) -> None:
+    """A trainer's gradient accumulation (``name`` = ``steps``) must be off: one optimiser step
+    is one selection, or one joint BADS move."""
+    if steps != 1:
+        raise ConfigError(
+            f"{name}={steps}: one step is one selection (or one BADS move); set it to 1 and "
+            "raise n_B instead"
+        )

@@ -33,14 +33,18 @@ from torch import nn
 from bayes_dps import distributed as dist
 from bayes_dps.errors import ConfigError
 from bayes_dps.inference.bads import BADSSampler
-from bayes_dps.integrations.inputs import batch_tensors, check_n_b
+from bayes_dps.integrations.inputs import (
+    batch_tensors,
+    check_n_b,
+    check_no_accumulation,
+    check_theta,
+)
 from bayes_dps.integrations.loaders import BigBatchLoader, BigBatchSampler
 from bayes_dps.integrations.state import portable, restored
 from bayes_dps.integrations.statistics import BADSLog, SelectionLog
 from bayes_dps.integrations.steps import online_loss
 from bayes_dps.selection.selector import OnlineSelector
 
-THETA_MOVES = ("sgld", "optimizer")
 OptimizerFactory = Callable[[Any], torch.optim.Optimizer]
 
 
@@ -67,11 +71,7 @@ class _MethodModule(L.LightningModule):
                 "use_distributed_sampler=False to lightning.Trainer (the BigBatchLoader orders "
                 "the data itself)"
             )
-        if self.trainer.accumulate_grad_batches != 1:
-            raise ConfigError(
-                f"accumulate_grad_batches={self.trainer.accumulate_grad_batches}: one step is "
-                "one selection (or one BADS move); set it to 1 and raise n_B instead"
-            )
+        check_no_accumulation("accumulate_grad_batches", self.trainer.accumulate_grad_batches)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["bayes_dps"] = portable(self.method_state_dict())
@@ -185,8 +185,7 @@ class BADSModule(_MethodModule):
         groups: dict[str, np.ndarray] | None = None,
     ) -> None:
         super().__init__()
-        if theta not in THETA_MOVES:
-            raise ConfigError(f"theta={theta!r}; choose from {THETA_MOVES}")
+        check_theta(theta)
         if theta == "optimizer" and optimizer is None:
             raise ConfigError("theta='optimizer' needs optimizer= (a factory of the optimiser)")
         if sampler.n_m != len(meta.dataset):
