@@ -96,7 +96,7 @@ class _MethodModule(L.LightningModule):
                 "the training loader must be a bayes_dps.integrations.BigBatchLoader (with "
                 "use_distributed_sampler=False), which orders the big batches B_t"
             )
-        expected = sampler.batches(self.current_epoch)[0]
+        expected = sampler.batch(self.current_epoch, 0)
         if idx.tolist() != expected:
             raise ConfigError(
                 f"epoch {self.current_epoch} began with another epoch's batch: the loader's "

@@ -37,6 +37,7 @@ class EpochOrder(Sampler[int]):
     def __init__(self, n: int, *, seed: int = 0, shuffle: bool = True) -> None:
         self.n, self.seed, self.shuffle = int(n), int(seed), shuffle
         self.epoch = 0
+        self._cached: tuple[int, torch.Tensor] | None = None  # the last epoch's order
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -45,9 +46,11 @@ class EpochOrder(Sampler[int]):
         return self.n
 
     def order(self, epoch: int) -> torch.Tensor:
-        if self.shuffle:
-            return epoch_permutation(self.n, self.seed, epoch)
-        return torch.arange(self.n)
+        """Epoch ``epoch``'s indices, drawn once per epoch (``batch_at`` asks every step)."""
+        if self._cached is None or self._cached[0] != epoch:
+            order = epoch_permutation(self.n, self.seed, epoch) if self.shuffle else None
+            self._cached = (epoch, torch.arange(self.n) if order is None else order)
+        return self._cached[1]
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.order(self.epoch).tolist())
@@ -98,7 +101,12 @@ class BigBatchSampler(Sampler[list[int]]):
     def batch_at(self, step: int) -> list[int]:
         """The batch of global step ``step``, counting on across epochs (``BatchStream.cycle``)."""
         epoch, pos = divmod(int(step), len(self))
-        return self.batches(epoch)[pos]
+        return self.batch(epoch, pos)
+
+    def batch(self, epoch: int, pos: int) -> list[int]:
+        """Batch ``pos`` of epoch ``epoch`` (a slice of its order, not the whole epoch split)."""
+        start = pos * self.batch_size
+        return self.sampler.order(epoch)[start : start + self.batch_size].tolist()
 
     def __iter__(self) -> Iterator[list[int]]:
         # lazy: the epoch is read at the first batch, not when the iterator is made (Lightning
