@@ -146,3 +146,63 @@ def test_safe_cholesky_jitter_warns_and_fails_clearly():
         safe_cholesky(-torch.eye(2), max_tries=3)
     with pytest.raises(NumericalError, match="NaN"):
         safe_cholesky(torch.full((2, 2), float("nan")))
+
+
+def brute_force_var_scale(A, G, h, n_e, tau0):
+    """``s_x = h̃ᵀV⁻¹h̃`` from the factors ``A`` (with ``V = √n_e A + √τ0 I``) by a dense
+    inverse."""
+    V = math.sqrt(n_e) * A + math.sqrt(tau0) * torch.eye(len(A))
+    hb = with_bias(h)
+    return torch.einsum("ni,ij,nj->n", hb, torch.linalg.inv(V), hb)
+
+
+@pytest.mark.parametrize("m", [2, 3])
+def test_amortised_refresh_scores_with_the_last_refreshed_factors(m):
+    """``refresh_every = m``: the factorisation is redone at the first update and then every
+    ``m`` updates; in between the predictive uses the factors (A, G) of the last refresh,
+    checked against a dense inverse of those factors. The EMA itself is never lagged."""
+    n_e, tau0, d, k = 40.0, 2.0, 3, 4
+    exact, batches = fitted(d=d, k=k, steps=0, n_e=n_e, tau0=tau0)
+    lagged = LastLayerKFACLaplace(d, k, n_e=n_e, tau0=tau0, refresh_every=m, dtype=torch.float64)
+    g = torch.Generator().manual_seed(5)
+    h_test = torch.randn(6, d, generator=g)
+    mean = torch.randn(6, k, generator=g)
+    lagged.predictive(h_test, mean)  # the prior's factorisation, never reused after data
+    for t in range(1, 3 * m + 2):
+        h, f, y = torch.randn(5, d, generator=g), torch.randn(5, k, generator=g), torch.randint(
+            0, k, (5,), generator=g
+        )
+        exact.update(h, f, y)
+        lagged.update(h, f, y)
+        assert torch.equal(exact.A, lagged.A) and torch.equal(exact.G, lagged.G)
+        if t == 1 or (t - 1) % m == 0:  # refreshed at updates 1, 1 + m, 1 + 2m, …
+            refreshed = (lagged.A.clone(), lagged.G.clone())
+        pred = lagged.predictive(h_test, mean)
+        want = brute_force_var_scale(refreshed[0], h_test, h_test, n_e, tau0)
+        assert torch.allclose(pred.var_scale, want, atol=1e-10), t
+        U = math.sqrt(n_e) * refreshed[1] + math.sqrt(tau0) * torch.eye(k)
+        assert torch.allclose(pred.cov, torch.linalg.inv(U), atol=1e-10), t
+        stale = (t - 1) % m != 0 and t != 1
+        differs = not torch.allclose(pred.var_scale, exact.predictive(h_test, mean).var_scale)
+        assert differs == stale, t  # the lag is real between refreshes, absent at them
+
+
+def test_amortised_refresh_resumes_with_the_lagged_factorisation():
+    """A checkpoint taken between refreshes restores the factorisation in use, so a resumed
+    posterior scores as the uninterrupted one (not with a fresh, exact factorisation)."""
+    h = torch.randn(6, 3)
+    mean = torch.randn(6, 4)
+    lap = LastLayerKFACLaplace(3, 4, refresh_every=4, dtype=torch.float64)
+    for _ in range(3):  # score, then update, as a selection step does: refreshed at update 1
+        lap.predictive(h, mean)
+        lap.update(torch.randn(5, 3), torch.randn(5, 4), torch.randint(0, 4, (5,)))
+    want = lap.predictive(h, mean)  # lagging by 2 updates
+    other = LastLayerKFACLaplace(3, 4, refresh_every=4, dtype=torch.float64)
+    other.load_state_dict(lap.state_dict())
+    got = other.predictive(h, mean)
+    assert torch.equal(got.var_scale, want.var_scale) and torch.equal(got.cov, want.cov)
+    fresh = LastLayerKFACLaplace(3, 4, dtype=torch.float64)
+    fresh.load_state_dict(lap.state_dict())
+    assert not torch.allclose(fresh.predictive(h, mean).var_scale, want.var_scale)
+    with pytest.raises(ConfigError, match="refresh_every"):
+        LastLayerKFACLaplace(3, 4, refresh_every=0)

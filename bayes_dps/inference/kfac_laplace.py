@@ -17,6 +17,15 @@ With ``n_e`` effective data points and prior precision ``τ0`` (Algorithm 1, lin
 One Cholesky factorisation of ``V`` and one of ``U`` per update of the factors serve the
 whole batch, computed when the next scoring needs them (and cached until the factors change):
 ``s_x = h̃ᵀV⁻¹h̃ = ‖L_V⁻¹h̃‖²`` by one batched triangular solve, and ``U⁻¹`` from ``U``'s factor.
+
+**Amortised refresh** (``refresh_every = m > 1``): the factorisation is redone only when it is
+``m`` updates old (and at the first update after the prior), so between refreshes the scores
+use ``V``, ``U`` of up to ``m − 1`` steps before — the posterior of ``θ^(l)`` lags by that
+many selected batches, while the mean ``f_θ(x)`` is always current. ``A`` and ``G`` are still
+updated every step, so a refresh is the exact posterior of that step. (A rank-``b`` update of
+the previous factor cannot be exact here: the EMA also shrinks the prior term,
+``V_t = m·V_{t−1} + (1−m)(√n_e S_t + √τ0 I)``, a full-rank change.) ``m = 1`` is the exact
+method.
 The predictive (``kron_predictive.KronPredictive``) then gives Eq. 16's posterior terms in
 closed form or by Monte Carlo. Before the first update ``A = G = 0`` and the posterior is the
 prior ``N(θ, τ0⁻¹ I)``.
@@ -29,7 +38,7 @@ from dataclasses import dataclass
 
 import torch
 
-from bayes_dps.checks import Float, Settings, setting
+from bayes_dps.checks import Float, Int, Settings, setting
 from bayes_dps.inference.cholesky import safe_cholesky
 from bayes_dps.inference.kron_predictive import KronPredictive
 
@@ -44,6 +53,12 @@ class LaplaceSettings(Settings):
     tau0: float = setting(1.0, Float(0, 1e12, low_open=True), "prior precision `τ0` of Eq. 13")
     momentum: float = setting(
         0.95, Float(0, 1, high_open=True), "EMA coefficient of the KFAC factors `A`, `G`"
+    )
+    refresh_every: int = setting(
+        1,
+        Int(1, 1_000_000),
+        "factorise `V` and `U` every `m`-th update of `A`, `G` (1: every step, exact); between "
+        "refreshes the scores use the last factorisation",
     )
 
 
@@ -61,6 +76,7 @@ class LastLayerKFACLaplace:
         n_e: number of effective data (replaces ``|D_{t−1}|`` in Eq. 13).
         tau0: prior precision ``τ0``.
         momentum: EMA coefficient ``m`` of the factors.
+        refresh_every: factorise ``V``, ``U`` every this many updates (module docstring).
     """
 
     def __init__(
@@ -71,15 +87,20 @@ class LastLayerKFACLaplace:
         n_e: float = LaplaceSettings.n_e,
         tau0: float = LaplaceSettings.tau0,
         momentum: float = LaplaceSettings.momentum,
+        refresh_every: int = LaplaceSettings.refresh_every,
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
     ) -> None:
-        checked = LaplaceSettings(n_e=n_e, tau0=tau0, momentum=momentum)
+        checked = LaplaceSettings(
+            n_e=n_e, tau0=tau0, momentum=momentum, refresh_every=refresh_every
+        )
         self.n_e, self.tau0, self.momentum = checked.n_e, checked.tau0, checked.momentum
+        self.refresh_every = checked.refresh_every
         d = feature_dim + 1
         self.A = torch.zeros(d, d, device=device, dtype=dtype)
         self.G = torch.zeros(num_classes, num_classes, device=device, dtype=dtype)
         self._h = torch.ones(d, 0, device=device, dtype=dtype).T  # h̃ = [h, 1], reused
+        self._solved = torch.empty_like(self._h)  # L_V⁻¹h̃ per point, reused
         #: V and U, rewritten in place every step
         self._buffers = {"V": torch.empty_like(self.A), "U": torch.empty_like(self.G)}
         self.num_updates = 0
@@ -118,8 +139,7 @@ class LastLayerKFACLaplace:
         ``check`` that is verified (and a failing factorisation retried with jitter, which
         reads back to the host); without, NaN factors make the scores NaN, which the training
         loop catches as a non-finite loss at the end of the epoch."""
-        key = (self.num_updates, check)
-        if self._cache is not None and self._cache[0] == key:
+        if self._cache is not None and self._is_current(*self._cache[0], check):
             return self._cache[1]
         V, U = self.factors()
         if check:
@@ -128,8 +148,14 @@ class LastLayerKFACLaplace:
         else:
             L_v, L_u = torch.linalg.cholesky_ex(V).L, torch.linalg.cholesky_ex(U).L
         out = (L_v, torch.cholesky_inverse(L_u))
-        self._cache = (key, out)
+        self._cache = ((self.num_updates, check), out)
         return out
+
+    def _is_current(self, at: int, checked: bool, check: bool) -> bool:
+        """Whether a factorisation made after update ``at`` serves now: made at this update,
+        or (amortised) fewer than ``refresh_every`` updates ago and not from the prior."""
+        age = self.num_updates - at
+        return checked == check and (age == 0 or (at > 0 and age < self.refresh_every))
 
     @torch.no_grad()
     def predictive(
@@ -139,11 +165,12 @@ class LastLayerKFACLaplace:
         triangular solve, with the factorisations of :meth:`factorisation`."""
         L_v, u_inv = self.factorisation(check)
         # rows of h̃ L_V⁻ᵀ are (L_V⁻¹ h̃_x)ᵀ: the right-sided solve is the faster one here
-        solved = torch.linalg.solve_triangular(L_v.T, self._with_bias(features), upper=True,
-                                               left=False)  # fmt: skip
-        # (square then sum: torch's vector_norm is several times slower on this column-major
-        # result)
-        var_scale = solved.square().sum(1)
+        h = self._with_bias(features)
+        if self._solved.shape != h.shape or self._solved.device != h.device:
+            self._solved = torch.empty_like(h)
+        solved = torch.linalg.solve_triangular(L_v.T, h, upper=True, left=False,
+                                               out=self._solved)  # fmt: skip
+        var_scale = torch.linalg.vecdot(solved, solved)
         return KronPredictive(mean_logits.to(L_v.dtype), var_scale, u_inv, check=check)
 
     def _with_bias(self, features: torch.Tensor) -> torch.Tensor:
@@ -157,10 +184,22 @@ class LastLayerKFACLaplace:
 
     # --------------------------------------------------------------- checkpoint
     def state_dict(self) -> dict:
-        return {"A": self.A.clone(), "G": self.G.clone(), "num_updates": self.num_updates}
+        """``A``, ``G``, the update count and, for an amortised refresh, the factorisation in
+        use (a resumed chain scores with the same lagged factors as an uninterrupted one)."""
+        state = {"A": self.A.clone(), "G": self.G.clone(), "num_updates": self.num_updates}
+        if self.refresh_every > 1 and self._cache is not None:
+            (at, checked), (L_v, u_inv) = self._cache
+            state["factorisation"] = {
+                "at": at, "checked": checked, "L_v": L_v.clone(), "U_inv": u_inv.clone(),
+            }  # fmt: skip
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.A.copy_(state["A"])
         self.G.copy_(state["G"])
         self.num_updates = int(state["num_updates"])
         self._cache = None
+        if "factorisation" in state:
+            f = state["factorisation"]
+            out = (f["L_v"].to(self.A), f["U_inv"].to(self.G))
+            self._cache = ((int(f["at"]), bool(f["checked"])), out)
