@@ -206,3 +206,73 @@ def test_amortised_refresh_resumes_with_the_lagged_factorisation():
     assert not torch.allclose(fresh.predictive(h, mean).var_scale, want.var_scale)
     with pytest.raises(ConfigError, match="refresh_every"):
         LastLayerKFACLaplace(3, 4, refresh_every=0)
+
+
+def test_low_rank_variance_is_exact_when_the_features_span_r_directions():
+    """Features in a 2-dimensional subspace (plus the bias: rank 3 of A): with
+    ``variance_rank = 3`` the complement of V is exactly √τ0·I, so s_x equals the dense
+    inverse's for any x — also off the subspace, and after warm-started refreshes."""
+    d, k, n_e, tau0 = 6, 3, 40.0, 2.0
+    g = torch.Generator().manual_seed(1)
+    basis = torch.randn(2, d, generator=g)
+    lap = LastLayerKFACLaplace(d, k, n_e=n_e, tau0=tau0, variance_rank=3, dtype=torch.float64)
+    x = torch.randn(7, d, generator=g)  # not in the subspace
+    for _ in range(4):
+        h = torch.randn(5, 2, generator=g) @ basis
+        lap.update(h, torch.randn(5, k, generator=g), torch.randint(0, k, (5,), generator=g))
+        got = lap.predictive(x, torch.zeros(7, k)).var_scale
+        assert torch.allclose(got, brute_force_var_scale(lap.A, x, x, n_e, tau0), rtol=1e-9)
+
+
+def test_low_rank_variance_error_is_within_its_bound():
+    """Full-rank features: s_x from r leading pairs errs by at most max_rest |1/λ − 1/c|·‖h̃‖²
+    (module docstring of feature_variance) and never goes negative."""
+    d, k, n_e, tau0 = 8, 3, 100.0, 1.0
+    g = torch.Generator().manual_seed(2)
+    exact, _ = fitted(d=d, k=k, steps=0, n_e=n_e, tau0=tau0)
+    lows = {r: LastLayerKFACLaplace(d, k, n_e=n_e, tau0=tau0, variance_rank=r,
+                                    dtype=torch.float64) for r in (2, 5, 7)}  # fmt: skip
+    scale = torch.linspace(2.0, 0.1, d)
+    for _ in range(3):
+        h = torch.randn(20, d, generator=g) * scale
+        f, y = torch.randn(20, k, generator=g), torch.randint(0, k, (20,), generator=g)
+        for lap in (exact, *lows.values()):
+            lap.update(h, f, y)
+    x = torch.randn(50, d, generator=g) * scale
+    want = brute_force_var_scale(exact.A, x, x, n_e, tau0)
+    lam = torch.linalg.eigvalsh(exact.factors()[0])
+    errors = []
+    for r, lap in lows.items():
+        got = lap.predictive(x, torch.zeros(50, k)).var_scale
+        rest = lam[: len(lam) - r]
+        c = rest.mean()
+        bound = (1 / rest - 1 / c).abs().max() * (with_bias(x) ** 2).sum(1)
+        assert (got >= 0).all() and ((got - want).abs() <= bound + 1e-12).all(), r
+        errors.append((got - want).abs().max().item())
+    assert min(errors) > 1e-6  # full-rank features: approximate for r < d̃ − 1 = 8
+    with pytest.raises(ConfigError, match="variance_rank=9"):
+        LastLayerKFACLaplace(d, k, variance_rank=9)
+
+
+def test_low_rank_variance_resumes_with_its_basis():
+    """The warm-started basis is part of the state: a resumed posterior refreshes from it, as
+    the uninterrupted one does (a fresh eigh would differ in the approximated pairs)."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(6, 5, generator=g)
+
+    def step(lap):
+        lap.predictive(x, torch.zeros(6, 3))
+        lap.update(torch.randn(5, 5, generator=g), torch.randn(5, 3, generator=g),
+                   torch.randint(0, 3, (5,), generator=g))  # fmt: skip
+
+    lap = LastLayerKFACLaplace(5, 3, variance_rank=2, dtype=torch.float64)
+    for _ in range(3):
+        step(lap)
+    other = LastLayerKFACLaplace(5, 3, variance_rank=2, dtype=torch.float64)
+    other.load_state_dict(lap.state_dict())
+    g_state = g.get_state()
+    step(lap)
+    g.set_state(g_state)
+    step(other)
+    want = lap.predictive(x, torch.zeros(6, 3)).var_scale
+    assert torch.equal(other.predictive(x, torch.zeros(6, 3)).var_scale, want)

@@ -17,6 +17,14 @@ With ``n_e`` effective data points and prior precision ``τ0`` (Algorithm 1, lin
 One Cholesky factorisation of ``V`` and one of ``U`` per update of the factors serve the
 whole batch, computed when the next scoring needs them (and cached until the factors change):
 ``s_x = h̃ᵀV⁻¹h̃ = ‖L_V⁻¹h̃‖²`` by one batched triangular solve, and ``U⁻¹`` from ``U``'s factor.
+The predictive (``kron_predictive.KronPredictive``) then gives Eq. 16's posterior terms in
+closed form or by Monte Carlo. Before the first update ``A = G = 0`` and the posterior is the
+prior ``N(θ, τ0⁻¹ I)``.
+
+**Low-rank variance** (``variance_rank = r > 0``): ``s_x`` from ``V``'s ``r`` leading
+eigenpairs, the other eigenvalues replaced by their mean (``feature_variance``): ``O(n d̃ r)``
+per batch instead of the triangular solve's ``O(n d̃²)``; exact when the features' second
+moment has rank ≤ ``r``.
 
 **Amortised refresh** (``refresh_every = m > 1``): the factorisation is redone only when it is
 ``m`` updates old (and at the first update after the prior), so between refreshes the scores
@@ -26,9 +34,6 @@ updated every step, so a refresh is the exact posterior of that step. (A rank-``
 the previous factor cannot be exact here: the EMA also shrinks the prior term,
 ``V_t = m·V_{t−1} + (1−m)(√n_e S_t + √τ0 I)``, a full-rank change.) ``m = 1`` is the exact
 method.
-The predictive (``kron_predictive.KronPredictive``) then gives Eq. 16's posterior terms in
-closed form or by Monte Carlo. Before the first update ``A = G = 0`` and the posterior is the
-prior ``N(θ, τ0⁻¹ I)``.
 """
 
 from __future__ import annotations
@@ -39,7 +44,9 @@ from dataclasses import dataclass
 import torch
 
 from bayes_dps.checks import Float, Int, Settings, setting
+from bayes_dps.errors import ConfigError, NumericalError
 from bayes_dps.inference.cholesky import safe_cholesky
+from bayes_dps.inference.feature_variance import CholeskyVariance, LowRankVariance, SolveBuffers
 from bayes_dps.inference.kron_predictive import KronPredictive
 
 
@@ -60,6 +67,13 @@ class LaplaceSettings(Settings):
         "factorise `V` and `U` every `m`-th update of `A`, `G` (1: every step, exact); between "
         "refreshes the scores use the last factorisation",
     )
+    variance_rank: int = setting(
+        0,
+        Int(0, 1_000_000),
+        "0: `s_x = h̃ᵀV⁻¹h̃` exactly (a triangular solve); `r > 0`: from `V`'s `r` leading "
+        "eigenpairs, the other eigenvalues at their mean (exact when the features span ≤ `r` "
+        "directions)",
+    )
 
 
 def with_bias(features: torch.Tensor) -> torch.Tensor:
@@ -77,6 +91,8 @@ class LastLayerKFACLaplace:
         tau0: prior precision ``τ0``.
         momentum: EMA coefficient ``m`` of the factors.
         refresh_every: factorise ``V``, ``U`` every this many updates (module docstring).
+        variance_rank: ``s_x`` exactly (0) or from ``V``'s leading eigenpairs
+            (``feature_variance.LowRankVariance``); below ``d̃ = feature_dim + 1``.
     """
 
     def __init__(
@@ -88,19 +104,25 @@ class LastLayerKFACLaplace:
         tau0: float = LaplaceSettings.tau0,
         momentum: float = LaplaceSettings.momentum,
         refresh_every: int = LaplaceSettings.refresh_every,
+        variance_rank: int = LaplaceSettings.variance_rank,
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
     ) -> None:
         checked = LaplaceSettings(
-            n_e=n_e, tau0=tau0, momentum=momentum, refresh_every=refresh_every
-        )
+            n_e=n_e, tau0=tau0, momentum=momentum, refresh_every=refresh_every,
+            variance_rank=variance_rank,
+        )  # fmt: skip
         self.n_e, self.tau0, self.momentum = checked.n_e, checked.tau0, checked.momentum
-        self.refresh_every = checked.refresh_every
+        self.refresh_every, self.variance_rank = checked.refresh_every, checked.variance_rank
         d = feature_dim + 1
+        if self.variance_rank >= d:
+            raise ConfigError(
+                f"bayesian.variance_rank={self.variance_rank} must be below d̃ = feature_dim + 1"
+                f" = {d}; use 0 for the exact variance"
+            )
         self.A = torch.zeros(d, d, device=device, dtype=dtype)
         self.G = torch.zeros(num_classes, num_classes, device=device, dtype=dtype)
-        self._h = torch.ones(d, 0, device=device, dtype=dtype).T  # h̃ = [h, 1], reused
-        self._solved = torch.empty_like(self._h)  # L_V⁻¹h̃ per point, reused
+        self._buffers_solve = SolveBuffers(dtype, device)
         #: V and U, rewritten in place every step
         self._buffers = {"V": torch.empty_like(self.A), "U": torch.empty_like(self.G)}
         self.num_updates = 0
@@ -130,9 +152,12 @@ class LastLayerKFACLaplace:
         return V, U
 
     @torch.no_grad()
-    def factorisation(self, check: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(L_V, U⁻¹)``: ``V``'s lower Cholesky factor and the inverse of ``U``, computed once
-        per update of the factors (cached until the next :meth:`update`).
+    def factorisation(
+        self, check: bool = True
+    ) -> tuple[CholeskyVariance | LowRankVariance, torch.Tensor]:
+        """``(variance, U⁻¹)``: ``V``'s factorisation for ``s_x`` (its lower Cholesky factor,
+        or with ``variance_rank`` its leading eigenpairs) and the inverse of ``U``, computed
+        once per update of the factors (or per refresh; cached until then).
 
         ``V`` and ``U`` are positive definite by construction (a PSD average plus ``√τ0 I``),
         so their Cholesky factorisations succeed unless the factors hold NaN/inf. With
@@ -143,11 +168,24 @@ class LastLayerKFACLaplace:
             return self._cache[1]
         V, U = self.factors()
         if check:
-            L_v = safe_cholesky(V, name="V (KFAC feature factor)")
             L_u = safe_cholesky(U, name="U (KFAC output factor)")
         else:
-            L_v, L_u = torch.linalg.cholesky_ex(V).L, torch.linalg.cholesky_ex(U).L
-        out = (L_v, torch.cholesky_inverse(L_u))
+            L_u = torch.linalg.cholesky_ex(U).L
+        if self.variance_rank:
+            if check and not torch.isfinite(V).all():
+                raise NumericalError("V (KFAC feature factor) contains NaN or inf")
+            previous = None if self._cache is None else self._cache[1][0]
+            variance = LowRankVariance.of(
+                V, self.variance_rank, previous if isinstance(previous, LowRankVariance) else None
+            )
+        else:
+            L_v = (
+                safe_cholesky(V, name="V (KFAC feature factor)")
+                if check
+                else torch.linalg.cholesky_ex(V).L
+            )
+            variance = CholeskyVariance(L_v, self._buffers_solve)
+        out = (variance, torch.cholesky_inverse(L_u))
         self._cache = ((self.num_updates, check), out)
         return out
 
@@ -161,36 +199,22 @@ class LastLayerKFACLaplace:
     def predictive(
         self, features: torch.Tensor, mean_logits: torch.Tensor, check: bool = True
     ) -> KronPredictive:
-        """``q(f_x)`` for a batch (Eq. 15): ``s_x = ‖L_V⁻¹ h̃_x‖²`` for every point in one
-        triangular solve, with the factorisations of :meth:`factorisation`."""
-        L_v, u_inv = self.factorisation(check)
-        # rows of h̃ L_V⁻ᵀ are (L_V⁻¹ h̃_x)ᵀ: the right-sided solve is the faster one here
-        h = self._with_bias(features)
-        if self._solved.shape != h.shape or self._solved.device != h.device:
-            self._solved = torch.empty_like(h)
-        solved = torch.linalg.solve_triangular(L_v.T, h, upper=True, left=False,
-                                               out=self._solved)  # fmt: skip
-        var_scale = torch.linalg.vecdot(solved, solved)
-        return KronPredictive(mean_logits.to(L_v.dtype), var_scale, u_inv, check=check)
-
-    def _with_bias(self, features: torch.Tensor) -> torch.Tensor:
-        """``[h, 1]`` in a buffer kept between steps (no per-step allocation), laid out
-        column-major as the triangular solve wants it (it would copy a row-major one)."""
-        n, d = features.shape
-        if self._h.shape[0] != n or self._h.device != features.device:
-            self._h = torch.ones(d + 1, n, device=features.device, dtype=self.A.dtype).T
-        self._h[:, :d].copy_(features)
-        return self._h
+        """``q(f_x)`` for a batch (Eq. 15): ``s_x = h̃_xᵀV⁻¹h̃_x`` for every point at once (one
+        triangular solve, or one product with the low-rank basis), with the factorisation of
+        :meth:`factorisation`."""
+        variance, u_inv = self.factorisation(check)
+        var_scale = variance.var_scale(features)
+        return KronPredictive(mean_logits.to(u_inv.dtype), var_scale, u_inv, check=check)
 
     # --------------------------------------------------------------- checkpoint
     def state_dict(self) -> dict:
         """``A``, ``G``, the update count and, for an amortised refresh, the factorisation in
         use (a resumed chain scores with the same lagged factors as an uninterrupted one)."""
         state = {"A": self.A.clone(), "G": self.G.clone(), "num_updates": self.num_updates}
-        if self.refresh_every > 1 and self._cache is not None:
-            (at, checked), (L_v, u_inv) = self._cache
+        if (self.refresh_every > 1 or self.variance_rank) and self._cache is not None:
+            (at, checked), (variance, u_inv) = self._cache
             state["factorisation"] = {
-                "at": at, "checked": checked, "L_v": L_v.clone(), "U_inv": u_inv.clone(),
+                "at": at, "checked": checked, "U_inv": u_inv.clone(), **variance.state_dict(),
             }  # fmt: skip
         return state
 
@@ -201,5 +225,10 @@ class LastLayerKFACLaplace:
         self._cache = None
         if "factorisation" in state:
             f = state["factorisation"]
-            out = (f["L_v"].to(self.A), f["U_inv"].to(self.G))
-            self._cache = ((int(f["at"]), bool(f["checked"])), out)
+            if "basis" in f:
+                variance = LowRankVariance(
+                    *(f[k].to(self.A) for k in ("basis", "weights", "c_inv"))
+                )
+            else:
+                variance = CholeskyVariance(f["L_v"].to(self.A), self._buffers_solve)
+            self._cache = ((int(f["at"]), bool(f["checked"])), (variance, f["U_inv"].to(self.G)))

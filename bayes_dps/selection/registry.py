@@ -38,7 +38,7 @@ def _bayesian(*, predictor, seed, config, feature_dim, num_classes, device, **_)
     b = BayesianSettings.build(**config.get("bayesian", {}))
     posterior = LastLayerKFACLaplace(
         feature_dim, num_classes, n_e=b.n_e, tau0=b.tau0, momentum=b.momentum,
-        refresh_every=b.refresh_every, device=device,
+        refresh_every=b.refresh_every, variance_rank=b.variance_rank, device=device,
     )  # fmt: skip
     return BayesianSelection(
         posterior,
