@@ -162,15 +162,17 @@ def test_amortised_refresh_scores_with_the_last_refreshed_factors(m):
     ``m`` updates; in between the predictive uses the factors (A, G) of the last refresh,
     checked against a dense inverse of those factors. The EMA itself is never lagged."""
     n_e, tau0, d, k = 40.0, 2.0, 3, 4
-    exact, batches = fitted(d=d, k=k, steps=0, n_e=n_e, tau0=tau0)
+    exact, _ = fitted(d=d, k=k, steps=0, n_e=n_e, tau0=tau0)
     lagged = LastLayerKFACLaplace(d, k, n_e=n_e, tau0=tau0, refresh_every=m, dtype=torch.float64)
     g = torch.Generator().manual_seed(5)
     h_test = torch.randn(6, d, generator=g)
     mean = torch.randn(6, k, generator=g)
     lagged.predictive(h_test, mean)  # the prior's factorisation, never reused after data
     for t in range(1, 3 * m + 2):
-        h, f, y = torch.randn(5, d, generator=g), torch.randn(5, k, generator=g), torch.randint(
-            0, k, (5,), generator=g
+        h, f, y = (
+            torch.randn(5, d, generator=g),
+            torch.randn(5, k, generator=g),
+            torch.randint(0, k, (5,), generator=g),
         )
         exact.update(h, f, y)
         lagged.update(h, f, y)

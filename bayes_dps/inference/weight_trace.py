@@ -6,6 +6,17 @@ log joint (all instances up to ``max_instances``, else a fixed random subset).
 Everything stays on the device of ``w`` while the chain runs — no host synchronisation per
 step — and is copied to the host only when read (``trace``, ``stats``, ``average``) or
 checkpointed.
+
+The running sum is kept lazily, so a step costs ``O(|B_t|)`` and not ``O(N_t)`` (at ``N_t =
+10⁷`` a dense ``sum += w`` was most of a BADS step): ``w_i`` changes only when ``i`` is in the
+batch, so the recorder holds, per instance, the value ``held_i`` it had since the recorded
+step ``last_i``, and
+
+    Σ_t w_i(t) = sum_i + held_i · (count − last_i)
+
+is brought up to date for ``i`` only when ``i`` changes (``record(…, changed=idx)``); a
+``changed=None`` step (a weight network's refresh of every ``w_i``) updates all. The result
+equals the dense sum up to float rounding.
 """
 
 from __future__ import annotations
@@ -41,16 +52,27 @@ class WeightRecorder:
         )
         self.device = torch.device(device)
         self._subset = torch.as_tensor(self.instances, device=self.device)
-        self.sum = torch.zeros(n_t, device=self.device)
+        self._sum = torch.zeros(n_t, device=self.device)
+        self._held = torch.zeros(n_t, device=self.device)
+        self._last = torch.zeros(n_t, dtype=torch.int32, device=self.device)
+        self._synced = False  # _held and _last not yet set from a full w
         self.count = 0
         self._trace: list[torch.Tensor] = []
         self._stats: dict[str, list] = {}
 
-    def record(self, step: int, w: torch.Tensor, **stats) -> None:
-        """Called after global step ``step`` (0-based) with the current ``w`` and per-step
+    def record(
+        self, step: int, w: torch.Tensor, changed: torch.Tensor | None = None, **stats
+    ) -> None:
+        """Called after global step ``step`` (0-based) with the current ``w``, the indices
+        whose weights changed since the previous call (``None``: any may have), and per-step
         statistics (numbers or 0-d tensors, e.g. ``lp`` = log joint) kept with each draw."""
         if step >= self.avg_from:
-            self.sum += w.detach()
+            w = w.detach()
+            if changed is None or not self._synced:
+                self._bring_up_to_date(slice(None), w)
+                self._synced = True
+            elif len(changed):
+                self._bring_up_to_date(changed, w)
             self.count += 1
         if step % self.thin == 0:
             self._trace.append(w.detach()[self._subset].clone())
@@ -65,6 +87,22 @@ class WeightRecorder:
     @property
     def stats(self) -> dict[str, list[float]]:
         return {k: [float(v) for v in vals] for k, vals in self._stats.items()}
+
+    def _bring_up_to_date(self, idx, w: torch.Tensor) -> None:
+        """Add ``held_i`` for the recorded steps since ``last_i`` and hold ``i``'s new value
+        from the current step on (``idx``: indices, or ``slice(None)`` for all)."""
+        if self._synced:
+            steps = (self.count - self._last[idx]).to(self._sum.dtype)
+            self._sum[idx] += self._held[idx] * steps
+        self._held[idx] = w[idx].to(self._held.dtype)
+        self._last[idx] = self.count
+
+    @property
+    def sum(self) -> torch.Tensor:
+        """``Σ_t w(t)`` over the recorded steps (materialised: ``O(N_t)``)."""
+        if not self._synced:
+            return self._sum.clone()
+        return self._sum + self._held * (self.count - self._last).to(self._sum.dtype)
 
     @property
     def average(self) -> torch.Tensor:
@@ -81,7 +119,10 @@ class WeightRecorder:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        self.sum = torch.as_tensor(state["sum"]).to(self.device)
+        """The sum is complete through ``count`` recorded steps; the next :meth:`record`
+        holds every instance's current ``w`` afresh (one ``O(N_t)`` step)."""
+        self._sum = torch.as_tensor(state["sum"]).to(self.device)
+        self._synced = False
         self.count = int(state["count"])
         self._trace = [torch.as_tensor(np.asarray(t)).to(self.device) for t in state["trace"]]
         self._stats = {k: list(v) for k, v in state.get("stats", {}).items()}

@@ -260,8 +260,9 @@ class BADSSampler:
         self._nonfinite.observe(log_joint, self.num_steps)
         self._steps_since += 1
         self.recorder.record(
-            self.num_steps, moves.w, lp=log_joint, step_size=self.settings.eta_theta, **stats
-        )
+            self.num_steps, moves.w, changed=moves.take_changed(), lp=log_joint,
+            step_size=self.settings.eta_theta, **stats,
+        )  # fmt: skip
         self.num_steps += 1
         if check:
             self.raise_if_nonfinite()

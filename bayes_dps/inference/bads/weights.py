@@ -48,6 +48,16 @@ class InstanceWeights:
 
     def __init__(self, n_t: int, init: float, device: torch.device | str = "cpu") -> None:
         self.w = torch.full((n_t,), float(init), device=device)
+        #: indices written since :meth:`take_changed` (``None``: any may have changed)
+        self._changed: list[torch.Tensor] | None = None
+
+    def take_changed(self) -> torch.Tensor | None:
+        """The indices whose ``w_i`` changed since the last call (``None``: possibly all,
+        as after a refresh or a load), for the recorder's ``O(|B_t|)`` running sum."""
+        changed, self._changed = self._changed, []
+        if changed is None:
+            return None
+        return torch.cat(changed) if changed else self.w.new_zeros(0, dtype=torch.long)
 
     def weights_of(self, idx: torch.Tensor, out: LogLik, y: torch.Tensor) -> torch.Tensor:
         return self.w[idx]
@@ -59,6 +69,8 @@ class InstanceWeights:
         """Write the batch's new weights on every rank; returns the global batch's indices."""
         idx_all = dist.all_gather_cat(idx)
         self.w[idx_all] = dist.all_gather_cat(w_new)
+        if self._changed is not None:
+            self._changed.append(idx_all)
         return idx_all
 
     @staticmethod
@@ -71,6 +83,7 @@ class InstanceWeights:
 
     def load_state_dict(self, state: dict) -> None:
         self.w.copy_(state["w"])
+        self._changed = None
 
 
 class LangevinWeights(InstanceWeights):
@@ -209,6 +222,7 @@ class WeightNetwork(InstanceWeights):
         e = self.likelihood.embed_cached(every, torch.where(seen, self.ell, 0.0))
         w = self.of_embeddings(e).clamp(EDGE, 1 - EDGE)
         self.w.copy_(torch.where(seen, w, self.w))
+        self._changed = None  # every visited w_i
 
     def state_dict(self) -> dict:
         return {
