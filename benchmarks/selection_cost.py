@@ -49,7 +49,7 @@ from bayes_dps.training.devices import resolve_device, synchronize
 from bayes_dps.training.precision import autocast_for
 
 SHAPES = {"mlp": (64,), "resnet18": (3, 32, 32), "resnet32": (3, 32, 32)}
-METHODS = ("uniform", "rho_loss", "bayesian", "bayesian_mc")
+METHODS = ("uniform", "rho_loss", "bayesian", "bayesian_mc", "bayesian_amortised")
 
 
 def timed(device, fn, *args):
@@ -59,6 +59,12 @@ def timed(device, fn, *args):
     out = fn(*args)
     synchronize(device)
     return time.perf_counter() - t0, out
+
+
+def run_block(loop, block) -> None:
+    """Consecutive steps of one method (a block spans amortised refreshes fairly)."""
+    for x, y, idx in block:
+        loop.step(x, y, idx)
 
 
 def make_loops(args, device, profile=False):
@@ -79,7 +85,12 @@ def make_loops(args, device, profile=False):
         elif name == "rho_loss":
             rule = RhoLossSelection(table)
         else:
-            post = LastLayerKFACLaplace(model.feature_dim, k, n_e=500, tau0=1.0, device=device)
+            amortised = name == "bayesian_amortised"
+            post = LastLayerKFACLaplace(
+                model.feature_dim, k, n_e=500, tau0=1.0, device=device,
+                refresh_every=args.refresh_every if amortised else 1,
+                variance_rank=min(args.variance_rank, model.feature_dim) if amortised else 0,
+            )  # fmt: skip
             estimator = "mc" if name == "bayesian_mc" else "deterministic"
             rule = BayesianSelection(
                 post, table, alpha=0.3, estimator=estimator, num_samples=args.num_samples
@@ -103,6 +114,9 @@ def parse(argv=None):
     p.add_argument("--n-small", type=int, default=32)
     p.add_argument("--classes", type=int, default=10)
     p.add_argument("--num-samples", type=int, default=100, help="S of Eq. 16 (bayesian_mc)")
+    p.add_argument("--refresh-every", type=int, default=8, help="m of bayesian_amortised")
+    p.add_argument("--variance-rank", type=int, default=32, help="r of bayesian_amortised")
+    p.add_argument("--block", type=int, default=8, help="consecutive steps timed together")
     p.add_argument("--model", default="mlp", choices=sorted(SHAPES))
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="32", choices=["32", "bf16-mixed", "16-mixed"])
@@ -120,12 +134,14 @@ def medians(args, device) -> dict[str, float]:
     times: dict[str, list[float]] = {name: [] for name in loops}
     extra = ("forward", "scoring", "scoring_mc")
     times.update({k: [] for k in extra})
+    names = list(loops)
     for r in range(args.warmup + args.repeats):
-        x, y, idx = batches[r % len(batches)]
-        for name, loop in loops.items():
-            t, _ = timed(device, loop.step, x, y, idx)
+        block = [batches[(r * args.block + j) % len(batches)] for j in range(args.block)]
+        for name in names[r % len(names) :] + names[: r % len(names)]:  # rotated order
+            t, _ = timed(device, run_block, loops[name], block)
             if r >= args.warmup:
-                times[name].append(t)
+                times[name].append(t / args.block)
+        x, y, idx = block[0]
         bayes = loops["bayesian"]
         t_fwd, (logits, feats) = timed(device, bayes.score_forward, x)
         big = BigBatch(x, y, idx, logits, feats)
@@ -173,16 +189,18 @@ def main(argv=None) -> dict:
     # the split of a step into its phases (synchronised at each phase boundary)
     prof_loops, batches = make_loops(args, device, profile=True)
     split = {}
+    steps = args.repeats * args.block
     for name, loop in prof_loops.items():
-        for r in range(args.warmup + args.repeats):
+        for r in range(args.warmup + steps):
             if r == args.warmup:
                 loop.timer.take()
             loop.step(*batches[r % len(batches)])
-        split[name] = {k: 1e3 * v / args.repeats for k, v in loop.timer.take().items()}
+        split[name] = {k: 1e3 * v / steps for k, v in loop.timer.take().items()}
 
     result = {
         "bayesian_over_rho_loss": med["bayesian"] / med["rho_loss"],
         "bayesian_mc_over_rho_loss": med["bayesian_mc"] / med["rho_loss"],
+        "bayesian_amortised_over_rho_loss": med["bayesian_amortised"] / med["rho_loss"],
         "bayesian_over_uniform": med["bayesian"] / med["uniform"],
         "scoring_over_forward": med["scoring"] / med["forward"],
         "median_ms": {k: 1e3 * v for k, v in med.items()},
