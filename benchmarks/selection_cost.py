@@ -48,8 +48,16 @@ from bayes_dps.selection.predictors import CachedLogits
 from bayes_dps.training.devices import resolve_device, synchronize
 from bayes_dps.training.precision import autocast_for
 
-SHAPES = {"mlp": (64,), "resnet18": (3, 32, 32), "resnet32": (3, 32, 32)}
+SHAPES = {"mlp": (64,), "lenet5": (1, 28, 28), "resnet18": (3, 32, 32), "resnet32": (3, 32, 32)}
 METHODS = ("uniform", "rho_loss", "bayesian", "bayesian_mc", "bayesian_amortised")
+#: the values of each scaling axis (``--scaling AXIS``), the others at their defaults
+AXES = {
+    "n_B": (80, 160, 320, 640, 1280, 2560),
+    "d": (64, 128, 256, 512, 1024, 2048),
+    "k": (10, 100, 1000),
+}
+#: the option each axis sets
+AXIS_OPTION = {"n_B": "n_big", "d": "width", "k": "classes"}
 
 
 def timed(device, fn, *args):
@@ -75,9 +83,9 @@ def make_loops(args, device, profile=False):
     table = CachedLogits(torch.randn(n, k), "benchmark").to(device)
     autocast = autocast_for(args.precision, device)
     loops = {}
-    for name in METHODS:
+    for name in args.methods:
         torch.manual_seed(0)
-        options = {"hidden": [256, 256]} if args.model == "mlp" else {}
+        options = {"hidden": [args.width, args.width]} if args.model == "mlp" else {}
         model = build_model(args.model, shape, k, options).to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
         if name == "uniform":
@@ -122,18 +130,25 @@ def parse(argv=None):
     p.add_argument("--precision", default="32", choices=["32", "bf16-mixed", "16-mixed"])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--world-size", type=int, default=1)
-    p.add_argument("--scaling", action="store_true", help="k = 10, 100, 1000 and n_B = 320, 1280")
+    p.add_argument("--width", type=int, default=256, help="mlp: hidden width = feature dim d")
+    p.add_argument("--methods", type=lambda v: tuple(v.split(",")), default=METHODS)
+    p.add_argument("--scaling", choices=sorted(AXES), help="vary one axis (module docstring)")
     p.add_argument("--out", default="runs/benchmarks/selection_cost.json")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    unknown = sorted(set(args.methods) - set(METHODS))
+    if unknown:
+        p.error(f"--methods: unknown {unknown}; choose from {', '.join(METHODS)}")
+    return args
 
 
 def medians(args, device) -> dict[str, float]:
-    """Median seconds of a step of each method, and of the Bayesian scoring alone and the
-    big-batch forward it needs (same batches, round-robin)."""
+    """Median seconds of a step of each method (blocks of consecutive steps, round-robin in a
+    rotated order), then, in a separate pass on the same batches, of the big-batch forward
+    every scoring rule needs and of each Bayesian rule's scoring maths: ``scoring*`` with its
+    factorisation cached, ``factorisation*`` a fresh one (a separate pass, so that the steps'
+    refresh cadence is untouched)."""
     loops, batches = make_loops(args, device)
     times: dict[str, list[float]] = {name: [] for name in loops}
-    extra = ("forward", "scoring", "scoring_mc")
-    times.update({k: [] for k in extra})
     names = list(loops)
     for r in range(args.warmup + args.repeats):
         block = [batches[(r * args.block + j) % len(batches)] for j in range(args.block)]
@@ -141,36 +156,38 @@ def medians(args, device) -> dict[str, float]:
             t, _ = timed(device, run_block, loops[name], block)
             if r >= args.warmup:
                 times[name].append(t / args.block)
-        x, y, idx = block[0]
-        bayes = loops["bayesian"]
-        t_fwd, (logits, feats) = timed(device, bayes.score_forward, x)
-        big = BigBatch(x, y, idx, logits, feats)
-        t_score, _ = timed(device, bayes.rule.scores, big)
-        t_mc, _ = timed(device, loops["bayesian_mc"].rule.scores, big)
-        if r >= args.warmup:
-            times["forward"].append(t_fwd)
-            times["scoring"].append(t_score)
-            times["scoring_mc"].append(t_mc)
+    bayes = {"": "bayesian", "_mc": "bayesian_mc", "_amortised": "bayesian_amortised"}
+    bayes = {suffix: loops[name] for suffix, name in bayes.items() if name in loops}
+    for r in range(args.warmup + args.repeats):
+        x, y, idx = batches[r % len(batches)]
+        for suffix, loop in bayes.items():
+            t_fwd, (logits, feats) = timed(device, loop.score_forward, x)
+            post = loop.rule.posterior
+            post._cache = None  # (benchmark only) forget the factorisation, then time one
+            t_fact, _ = timed(device, post.factorisation, False)
+            t_score, _ = timed(device, loop.rule.scores, BigBatch(x, y, idx, logits, feats))
+            if r >= args.warmup:
+                for key, t in (("forward", t_fwd), ("factorisation", t_fact),
+                               ("scoring", t_score)):  # fmt: skip
+                    if key != "forward" or suffix == "":
+                        times.setdefault(key + ("" if key == "forward" else suffix), []).append(t)
     return {name: statistics.median(v) for name, v in times.items()}
 
 
-def scaling_grid() -> list[tuple[int, int]]:
-    """``(k, n_B)`` of the scaling mode."""
-    return [(k, n_big) for k in (10, 100, 1000) for n_big in (320, 1280)]
-
-
 def scaling(args, device) -> dict:
-    """Milliseconds per step and microseconds per point by classes and big-batch size."""
+    """Milliseconds per step (and per point) of each method at each value of one axis."""
     out = {}
-    for k, n_big in scaling_grid():
-        a = argparse.Namespace(**{**vars(args), "classes": k, "n_big": n_big,
-                                  "n_small": max(n_big // 10, 1)})  # fmt: skip
+    option = AXIS_OPTION[args.scaling]
+    for value in AXES[args.scaling]:
+        a = argparse.Namespace(**{**vars(args), option: value})
+        if args.scaling == "n_B":
+            a.n_small = max(value // 10, 1)
         med = medians(a, device)
-        out[f"k={k},n_B={n_big}"] = {
+        out[str(value)] = {
             "ms_per_step": {m: 1e3 * v for m, v in med.items()},
-            "us_per_point": {m: 1e6 * v / n_big for m, v in med.items()},
+            "us_per_point": {m: 1e6 * v / a.n_big for m, v in med.items()},
         }
-        print(f"k={k:5d} n_B={n_big:5d} ms/step " + " ".join(
+        print(f"{args.scaling}={value:5d} ms/step " + " ".join(
             f"{m} {1e3 * v:.2f}" for m, v in med.items()), flush=True)  # fmt: skip
     return out
 
@@ -180,7 +197,8 @@ def main(argv=None) -> dict:
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     if args.scaling:
-        result = {"scaling": scaling(args, device), "setup": setup_of(args, device)}
+        result = {"axis": args.scaling, "scaling": scaling(args, device),
+                  "setup": setup_of(args, device)}  # fmt: skip
         result["provenance"] = {"git_commit": git_commit()}
         atomic_write_json(args.out, result)
         return result
@@ -197,17 +215,13 @@ def main(argv=None) -> dict:
             loop.step(*batches[r % len(batches)])
         split[name] = {k: 1e3 * v / steps for k, v in loop.timer.take().items()}
 
-    result = {
-        "bayesian_over_rho_loss": med["bayesian"] / med["rho_loss"],
-        "bayesian_mc_over_rho_loss": med["bayesian_mc"] / med["rho_loss"],
-        "bayesian_amortised_over_rho_loss": med["bayesian_amortised"] / med["rho_loss"],
-        "bayesian_over_uniform": med["bayesian"] / med["uniform"],
-        "scoring_over_forward": med["scoring"] / med["forward"],
+    result = ratios(med)
+    result.update({
         "median_ms": {k: 1e3 * v for k, v in med.items()},
         "split_ms_per_step": split,
         "setup": setup_of(args, device),
         "provenance": {"git_commit": git_commit()},
-    }
+    })  # fmt: skip
     if args.world_size > 1:
         result["throughput"] = throughput(args)
     print(json.dumps(result, indent=2))
@@ -215,9 +229,27 @@ def main(argv=None) -> dict:
     return result
 
 
+def ratios(med: dict[str, float]) -> dict[str, float]:
+    """Each Bayesian rule's step over a ``rho_loss`` step, ``bayesian`` over ``uniform``, and
+    the exact scoring maths (factorisation included) over the big-batch forward."""
+    out = {}
+    if "rho_loss" in med:
+        for name in ("bayesian", "bayesian_mc", "bayesian_amortised"):
+            if name in med:
+                out[f"{name}_over_rho_loss"] = med[name] / med["rho_loss"]
+    if "bayesian" in med and "uniform" in med:
+        out["bayesian_over_uniform"] = med["bayesian"] / med["uniform"]
+    if "scoring" in med:
+        out["scoring_over_forward"] = (med["scoring"] + med["factorisation"]) / med["forward"]
+    return out
+
+
 def setup_of(args, device) -> dict:
     return {
         "model": args.model, "n_B": args.n_big, "n_b": args.n_small, "classes": args.classes,
+        "width": args.width if args.model == "mlp" else None, "methods": list(args.methods),
+        "refresh_every": args.refresh_every, "variance_rank": args.variance_rank,
+        "block": args.block,
         "S": args.num_samples, "repeats": args.repeats, "device": str(device),
         "precision": args.precision, "torch": torch.__version__,
         "threads": torch.get_num_threads(),
@@ -233,7 +265,7 @@ def _steps_per_second(rank: int, world: int, port: int, args, queue) -> None:
     device = torch.device("cpu")
     loops, batches = make_loops(args, device)
     out = {}
-    for name in METHODS:
+    for name in args.methods:
         loop = loops[name]
         for b in batches[: args.warmup]:
             loop.step(*b)

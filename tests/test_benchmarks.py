@@ -23,11 +23,12 @@ def test_selection_cost_runs(tmp_path):
     out = tmp_path / "cost.json"
     load("selection_cost").main(
         ["--repeats", "2", "--warmup", "0", "--n-big", "16", "--n-small", "4", "--model",
-         "resnet32", "--device", "cpu", "--num-samples", "8", "--out", str(out)]
+         "resnet32", "--device", "cpu", "--num-samples", "8", "--block", "2",
+         "--variance-rank", "8", "--out", str(out)]
     )  # fmt: skip
     result = json.loads(out.read_text())
     for key in ("bayesian_over_rho_loss", "bayesian_mc_over_rho_loss", "bayesian_over_uniform",
-                "scoring_over_forward"):  # fmt: skip
+                "bayesian_amortised_over_rho_loss", "scoring_over_forward"):  # fmt: skip
         assert result[key] > 0
     split = result["split_ms_per_step"]["bayesian"]
     assert set(split) == {"scoring_forward", "selection", "training_step", "posterior_update"}
@@ -35,18 +36,27 @@ def test_selection_cost_runs(tmp_path):
                                                            "posterior_update"}  # fmt: skip
 
 
-def test_selection_cost_scaling_mode(tmp_path, monkeypatch):
-    """--scaling: a row per (k, n_B), each method's ms per step and µs per point."""
+@pytest.mark.parametrize("axis", ["n_B", "d", "k"])
+def test_selection_cost_scaling_mode(tmp_path, monkeypatch, axis):
+    """--scaling AXIS: a row per value of the axis (the others at their defaults), each
+    method's ms per step and µs per point, and the Bayesian scoring maths split."""
     module = load("selection_cost")
-    monkeypatch.setattr(module, "scaling_grid", lambda: [(3, 16), (12, 16)])
+    monkeypatch.setitem(module.AXES, axis, {"n_B": (16, 32), "d": (8, 16), "k": (3, 12)}[axis])
     out = tmp_path / "scaling.json"
-    module.main(["--repeats", "1", "--warmup", "0", "--scaling", "--num-samples", "4",
-                 "--out", str(out)])  # fmt: skip
-    rows = json.loads(out.read_text())["scaling"]
-    assert set(rows) == {"k=3,n_B=16", "k=12,n_B=16"}
+    module.main(["--repeats", "1", "--warmup", "0", "--scaling", axis, "--num-samples", "4",
+                 "--n-big", "16", "--n-small", "4", "--width", "16", "--block", "2",
+                 "--variance-rank", "4", "--methods", "uniform,rho_loss,bayesian,"
+                 "bayesian_amortised", "--out", str(out)])  # fmt: skip
+    result = json.loads(out.read_text())
+    assert result["axis"] == axis
+    rows = result["scaling"]
+    assert set(rows) == {str(v) for v in module.AXES[axis]}
     for row in rows.values():
-        assert set(row["us_per_point"]) >= {"uniform", "rho_loss", "bayesian", "bayesian_mc",
-                                            "scoring", "scoring_mc"}  # fmt: skip
+        assert set(row["us_per_point"]) == {
+            "uniform", "rho_loss", "bayesian", "bayesian_amortised", "forward", "scoring",
+            "factorisation", "scoring_amortised", "factorisation_amortised",
+        }  # fmt: skip
+        assert all(v > 0 for v in row["ms_per_step"].values())
 
 
 def test_selection_cost_one_versus_two_processes(tmp_path):
