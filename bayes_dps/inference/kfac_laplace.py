@@ -166,6 +166,14 @@ class LastLayerKFACLaplace:
         loop catches as a non-finite loss at the end of the epoch."""
         if self._cache is not None and self._is_current(*self._cache[0], check):
             return self._cache[1]
+        return self.refresh(check)
+
+    @torch.no_grad()
+    def refresh(
+        self, check: bool = True
+    ) -> tuple[CholeskyVariance | LowRankVariance, torch.Tensor]:
+        """Factorise ``V`` and ``U`` now, whatever the cadence (the low-rank basis
+        warm-started at the last one's), and serve it until the next refresh is due."""
         V, U = self.factors()
         if check:
             L_u = safe_cholesky(U, name="U (KFAC output factor)")
