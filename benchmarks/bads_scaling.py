@@ -10,12 +10,13 @@ grow as ``N_t`` (slope 1).
 For each variant (``sgld``: per-instance weights under SGLD; ``sghmc``: with a momentum per
 instance; ``weightnet``: a weight network on the batch's embeddings) and each ``N_t``, a fresh
 child process builds the sampler (digits-sized MLP 64 → 64 → 10, ``|B_t| = 64``, ``|B_m| =
-32``, random inputs, batch indices drawn uniformly from ``N_t``), takes ``--steps`` steps (the
-running average on from step 10, the trace every 10th step) and reports: the median step time
-over the steps after the first ten; the growth of the resident set's high-water mark
-(``VmHWM``) over the process before the sampler existed (on CUDA
-``torch.cuda.max_memory_allocated``); the bytes of the sampler's per-instance tensors; and the
-size, save and load time of ``torch.save(sampler.state_dict())`` to a file.
+32``, random inputs, batch indices drawn uniformly from ``N_t``; ``η_θ = 10⁻⁸`` as in
+``bads_cost.py``, so that the ``N_t / |B_t|``-scaled gradient on random labels stays finite
+at every size), takes ``--steps`` steps (the running average on from step 10, the trace every
+10th step) and reports: the median step time over the steps after the first ten; the growth
+of the resident set's high-water mark (``VmHWM``) over the process before the sampler existed
+(on CUDA ``torch.cuda.max_memory_allocated``); the bytes of the sampler's per-instance
+tensors; and the size, save and load time of ``torch.save(sampler.state_dict())`` to a file.
 
     python benchmarks/bads_scaling.py [--sizes 10000 100000 1000000 10000000]
         [--variants sgld sghmc weightnet] [--steps 100] [--device cpu|cuda]
@@ -94,7 +95,7 @@ def measure(variant: str, n_t: int, args, device: torch.device) -> dict[str, flo
     sampler = BADSSampler(
         model, n_t, 1000, prior=truncated_normal(0.5, 1.0), device=device,
         kernel="sghmc" if variant == "sghmc" else "sgld", weight_net=net,
-        average_from=10, thin=10, check_inputs=False,
+        average_from=10, thin=10, check_inputs=False, eta_theta=1e-8,
     )  # fmt: skip
     g = torch.Generator(device=device).manual_seed(0)
     x_m = torch.randn(args.meta_batch, 64, device=device)

@@ -3,25 +3,31 @@
 Same model, same big batches (``n_B`` random inputs, 10 classes), same optimiser settings;
 the zero-shot / validation logits are cached tables (the paper's §4.5 trick), so ``bayesian``
 and ``rho_loss`` differ only in their scoring maths. ``bayesian`` is Eq. 16 in closed form
-(the default estimator), ``bayesian_mc`` with ``S`` draws. Methods are timed round-robin (one
-step each per repeat) and summarised by medians, so drift of a shared machine affects all
-alike.
+(the default estimator), ``bayesian_mc`` with ``S`` draws, ``bayesian_amortised`` the closed
+form with the amortised posterior (``refresh_every = m``, ``variance_rank = r``). Each method
+is timed over blocks of ``--block`` consecutive steps (a real run steps one method back to
+back, and a block spans the amortised refreshes), the methods round-robin in an order rotated
+every repeat, and summarised by medians, so drift of a shared machine affects all alike.
 
     python benchmarks/selection_cost.py --model mlp          # the digits MLP (64 → 256 → 256)
+    python benchmarks/selection_cost.py --model lenet5       # LeNet-5, 28x28 grey inputs
     python benchmarks/selection_cost.py --model resnet18     # CIFAR ResNet-18, 32x32 inputs
     python benchmarks/selection_cost.py --model mlp --world-size 2   # 1 vs 2 processes (gloo)
-    python benchmarks/selection_cost.py --model mlp --scaling        # k = 10, 100, 1000 × n_B
-        [--repeats 21] [--device cpu|cuda] [--precision 32|bf16-mixed|16-mixed]
-        [--threads N] [--out runs/benchmarks/selection_cost.json]
+    python benchmarks/selection_cost.py --model mlp --scaling d      # one axis: n_B, d or k
+        [--repeats 21] [--block 8] [--methods uniform,rho_loss,...] [--refresh-every 8]
+        [--variance-rank 32] [--width 256] [--device cpu|cuda]
+        [--precision 32|bf16-mixed|16-mixed] [--threads N]
+        [--out runs/benchmarks/selection_cost.json]
 
-Prints and writes ``bayesian_over_rho_loss`` (and ``bayesian_mc_over_rho_loss``),
-``bayesian_over_uniform``, ``scoring_over_forward`` (Bayesian scoring maths alone over the
-big-batch forward pass every scoring rule needs), the medians, and the split of a step into
-scoring forward, selection maths, training step and posterior update (a separate,
-synchronised pass). With ``--world-size N``: steps per second of the same global batches
-with 1 and N processes. With ``--scaling``: for ``k`` = 10, 100, 1000 classes and ``n_B`` =
-320, 1280, the milliseconds of a step of each method and of the Bayesian scoring maths, per
-step and per point, for both estimators.
+Prints and writes each Bayesian rule's step over a ``rho_loss`` step, ``bayesian_over_uniform``,
+``scoring_over_forward`` (the exact Bayesian scoring maths, its factorisation included, over
+the big-batch forward pass every scoring rule needs), the medians (``factorisation*``: one
+refresh of the posterior's factors, as a step does it; ``scoring*``: the scoring with the
+factorisation cached), and the split of a step into scoring forward, selection maths,
+training step and posterior update (a separate, synchronised pass). With ``--world-size N``:
+steps per second of the same global batches with 1 and N processes. With ``--scaling AXIS``:
+the same medians at each value of ``n_B`` (``n_b = n_B / 10``), the feature dimension ``d``
+(the MLP's width) or the classes ``k`` (:data:`AXES`, or ``--values``), per step and per point.
 """
 
 from __future__ import annotations
@@ -133,6 +139,7 @@ def parse(argv=None):
     p.add_argument("--width", type=int, default=256, help="mlp: hidden width = feature dim d")
     p.add_argument("--methods", type=lambda v: tuple(v.split(",")), default=METHODS)
     p.add_argument("--scaling", choices=sorted(AXES), help="vary one axis (module docstring)")
+    p.add_argument("--values", type=int, nargs="+", help="--scaling: the axis's values")
     p.add_argument("--out", default="runs/benchmarks/selection_cost.json")
     args = p.parse_args(argv)
     unknown = sorted(set(args.methods) - set(METHODS))
@@ -176,7 +183,7 @@ def scaling(args, device) -> dict:
     """Milliseconds per step (and per point) of each method at each value of one axis."""
     out = {}
     option = AXIS_OPTION[args.scaling]
-    for value in AXES[args.scaling]:
+    for value in args.values or AXES[args.scaling]:
         a = argparse.Namespace(**{**vars(args), option: value})
         if args.scaling == "n_B":
             a.n_small = max(value // 10, 1)

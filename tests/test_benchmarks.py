@@ -135,3 +135,25 @@ def test_integration_cost_runs(tmp_path):
             assert result[kind][f"{t}_ratio_over_own_ratio"] > 0
             assert result[kind][f"{t}_{method}_over_own_{method}"] > 0
         assert len(result[kind]["median_ms"]) == 7
+
+
+def test_run_all_is_the_gpu_check_and_runs_on_the_cpu(tmp_path):
+    """``benchmarks/run_all.py`` (the documented GPU command) with ``--device cpu --quick``:
+    every benchmark runs, each is stored as a summary in the results folder given, and the
+    scaling figures are drawn from those summaries; quick numbers cannot be stored into
+    docs/results."""
+    module = load("run_all")
+    results, figures = tmp_path / "results", tmp_path / "figures"
+    written = module.main(["--device", "cpu", "--quick", "--store", "--out", str(tmp_path / "o"),
+                           "--results", str(results), "--figures", str(figures)])  # fmt: skip
+    assert set(written) == set(module.BENCHMARKS)
+    for name in module.BENCHMARKS:
+        summary = json.loads((results / f"{name}.json").read_text())
+        assert summary["name"] == name and len(summary["rows"]) > 2
+        assert summary["command"].startswith("python benchmarks/")
+    sel = json.loads((results / "cost_selection_mlp.json").read_text())["settings"]
+    assert sel["device"] == "cpu"
+    for fig in ("scaling_selection", "scaling_models", "scaling_bads"):
+        assert (figures / f"{fig}.png").stat().st_size > 10_000
+    with pytest.raises(SystemExit):
+        module.parse(["--quick", "--store"])
