@@ -111,19 +111,37 @@ class WeightRecorder:
         return (self.sum / max(self.count, 1)).cpu()
 
     def state_dict(self) -> dict:
+        """The lazy sum as it stands (``partial_sum``, ``last``): a chain resumed from it adds
+        the same terms in the same order as one never interrupted, so its average is bitwise
+        the same. ``held`` is not stored: between steps it equals ``w``, which the caller
+        hands to :meth:`load_state_dict`."""
         return {
-            "sum": self.sum.cpu(),
+            "partial_sum": self._sum.cpu(),
+            "last": self._last.cpu(),
+            "synced": self._synced,
             "count": self.count,
             "trace": self.trace,
             "stats": self.stats,
         }
 
-    def load_state_dict(self, state: dict) -> None:
-        """The sum is complete through ``count`` recorded steps; the next :meth:`record`
-        holds every instance's current ``w`` afresh (one ``O(N_t)`` step)."""
-        self._sum = torch.as_tensor(state["sum"]).to(self.device)
-        self._synced = False
+    def load_state_dict(self, state: dict, w: torch.Tensor | None = None) -> None:
+        """Restore a :meth:`state_dict` with ``w``, the chain's weights at the checkpoint
+        (``held`` of the lazy sum). A state of the earlier layout (``sum`` complete) needs no
+        ``w``: the next :meth:`record` holds every instance's ``w`` afresh."""
         self.count = int(state["count"])
+        if "partial_sum" in state and w is not None:
+            self._sum = torch.as_tensor(state["partial_sum"]).to(self.device)
+            self._last = torch.as_tensor(state["last"]).to(self.device)
+            self._held = w.detach().to(self.device, self._held.dtype).clone()
+            self._synced = bool(state["synced"])
+        elif "partial_sum" in state:
+            raise ValueError(
+                "this recorder state keeps its running sum lazily: load it with the chain's "
+                "weights, recorder.load_state_dict(state, w=weights)"
+            )
+        else:
+            self._sum = torch.as_tensor(state["sum"]).to(self.device)
+            self._synced = False
         self._trace = [torch.as_tensor(np.asarray(t)).to(self.device) for t in state["trace"]]
         self._stats = {k: list(v) for k, v in state.get("stats", {}).items()}
 

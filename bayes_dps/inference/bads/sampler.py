@@ -340,7 +340,7 @@ class BADSSampler:
         self.weights_move.load_state_dict(state["weights"])
         for name, g in self.generators.items():
             g.set_state(state["generators"][name])
-        self.recorder.load_state_dict(state["recorder"])
+        self.recorder.load_state_dict(state["recorder"], w=self.weights_move.w)
         if self.normaliser is not None:
             self.normaliser.load_state_dict(state["normaliser"])
         self.drift.load_state_dict(state.get("drift", {}))

@@ -83,7 +83,7 @@ class InstanceWeights:
 
     def load_state_dict(self, state: dict) -> None:
         self.w.copy_(state["w"])
-        self._changed = None
+        self._changed = []  # a checkpoint is taken between steps: the recorder holds this w
 
 
 class LangevinWeights(InstanceWeights):

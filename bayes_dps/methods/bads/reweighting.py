@@ -87,5 +87,5 @@ class MetaReweightingBlock(StepHook):
 
     def load_state_dict(self, state: dict) -> None:
         self.w.copy_(state["w"])
-        self.recorder.load_state_dict(state["recorder"])
+        self.recorder.load_state_dict(state["recorder"], w=self.w)
         self.load_extra_state(state)
