@@ -51,10 +51,12 @@ def values(path: Path) -> dict[str, float]:
     return out
 
 
-def guide(ax, xs, y0: float, slope: int, label: bool = True) -> None:
-    """A dotted line of ``slope`` through ``(xs[0], y0)``."""
-    ys = [y0 * (x / xs[0]) ** slope for x in xs]
-    ax.plot(xs, ys, color="0.6", ls=":", lw=1, label=f"slope {slope}" if label else None)
+def guide(ax, xs, y_end: float, slope: int) -> None:
+    """A dotted line of ``slope`` through ``(xs[-1], y_end)``: the asymptotic slope, drawn
+    where the largest sizes are."""
+    ys = [y_end * (x / xs[-1]) ** slope for x in xs]
+    dash = {0: ":", 1: ":", 2: "-.", 3: (0, (6, 3))}[slope]
+    ax.plot(xs, ys, color="0.55", ls=dash, lw=1, label=f"slope {slope}")
 
 
 def selection_figure(results: Path, suffix: str) -> plt.Figure | None:
@@ -77,9 +79,9 @@ def selection_figure(results: Path, suffix: str) -> plt.Figure | None:
             ax.plot(xs, maths, color=colour, ls="--", marker="x",
                     label=f"bayesian{name} scoring maths")  # fmt: skip
         label, slopes = SELECTION_AXES[axis]
-        base = series("scoring")[0] + series("factorisation")[0]
+        end = series("scoring")[-1] + series("factorisation")[-1]
         for slope in slopes:
-            guide(ax, xs, base, slope)
+            guide(ax, xs, end, slope)
         ax.set(xscale="log", yscale="log", xlabel=label, ylabel="ms", title=f"cost against {axis}")
         ax.legend(fontsize=7)
     fig.suptitle("online selection: a step and its scoring maths (one thread)")
@@ -125,8 +127,11 @@ def bads_figure(results: Path, suffix: str) -> plt.Figure | None:
             if field == "peak_memory_bytes":
                 per = [v[f"points.{variant},N={n}.per_instance_bytes"] for n in ns]
                 ax.plot(ns, per, marker="x", ls="--", color=f"C{i}",
-                        label=f"{variant}: per-instance tensors")  # fmt: skip
-        guide(ax, ns, ys[0] if slope == 0 else ys[-1] / (ns[-1] / ns[0]), slope)
+                        label=f"{variant}: checkpointed per-instance tensors")  # fmt: skip
+        guide(ax, ns, ys[-1], slope)
+        if field == "ms_per_step":  # a flat line needs room to be seen as flat
+            low, high = ax.get_ylim()
+            ax.set_ylim(low / 3, high * 3)
         title = {"ms_per_step": "a step", "peak_memory_bytes": "peak memory growth",
                  "checkpoint_bytes": "checkpoint size"}[field]  # fmt: skip
         ax.set(xscale="log", yscale="log", xlabel="instances $N_t$", ylabel=unit, title=title)
