@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint install install-dev clean docs docs-pages docs-tables
+.PHONY: demo test lint install install-dev clean docs docs-pages docs-tables docs-figures gpu-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,14 @@ $(VENV)/.installed-docs: $(VENV)/.installed
 docs-pages: $(VENV)/.installed
 	$(BIN)/python tools/docs_pages.py
 docs-tables: docs-pages
+
+# the performance page's scaling figures, drawn from the stored summaries in docs/results
+docs-figures: $(VENV)/.installed
+	$(BIN)/python tools/scaling_figures.py
+
+# every cost benchmark on a GPU, stored beside the CPU runs (docs/results/*_cuda.json)
+gpu-check: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/run_all.py --device cuda --precision bf16-mixed --store
 
 # the documentation site, built strictly (a broken link, a missing page or API name fails)
 docs: $(VENV)/.installed-docs

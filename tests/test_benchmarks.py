@@ -157,3 +157,15 @@ def test_run_all_is_the_gpu_check_and_runs_on_the_cpu(tmp_path):
         assert (figures / f"{fig}.png").stat().st_size > 10_000
     with pytest.raises(SystemExit):
         module.parse(["--quick", "--store"])
+
+
+def test_scaling_figures_draw_from_the_stored_summaries(tmp_path):
+    """``make docs-figures``: every figure of the performance page is drawn from what
+    docs/results holds (a summary that lost a row the figure reads fails here)."""
+    spec = importlib.util.spec_from_file_location("figs", ROOT / "tools" / "scaling_figures.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    written = module.main(["--out", str(tmp_path)])
+    assert sorted(p.name for p in written) == sorted(f"{n}.png" for n in module.FIGURES)
+    for name in module.FIGURES:
+        assert f"figures/{name}.png" in (ROOT / "docs" / "performance.md").read_text()
