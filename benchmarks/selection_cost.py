@@ -7,7 +7,8 @@ and ``rho_loss`` differ only in their scoring maths. ``bayesian`` is Eq. 16 in c
 form with the amortised posterior (``refresh_every = m``, ``variance_rank = r``). Each method
 is timed over blocks of ``--block`` consecutive steps (a real run steps one method back to
 back, and a block spans the amortised refreshes), the methods round-robin in an order rotated
-every repeat, and summarised by medians, so drift of a shared machine affects all alike.
+every repeat; a ratio is the median over repeats of the ratio of two blocks of one repeat,
+which ran back to back, so drift of a shared machine cancels in each.
 
     python benchmarks/selection_cost.py --model mlp          # the digits MLP (64 → 256 → 256)
     python benchmarks/selection_cost.py --model lenet5       # LeNet-5, 28x28 grey inputs
@@ -148,9 +149,9 @@ def parse(argv=None):
     return args
 
 
-def medians(args, device) -> dict[str, float]:
-    """Median seconds of a step of each method (blocks of consecutive steps, round-robin in a
-    rotated order), then, in a separate pass on the same batches, of the big-batch forward
+def timings(args, device) -> dict[str, list[float]]:
+    """Seconds of a step of each method per repeat (blocks of consecutive steps, round-robin
+    in a rotated order), then, in a separate pass on the same batches, of the big-batch forward
     every scoring rule needs and of each Bayesian rule's scoring maths: ``scoring*`` with its
     factorisation cached, ``factorisation*`` a fresh one (a separate pass, so that the steps'
     refresh cadence is untouched)."""
@@ -176,6 +177,10 @@ def medians(args, device) -> dict[str, float]:
                                ("scoring", t_score)):  # fmt: skip
                     if key != "forward" or suffix == "":
                         times.setdefault(key + ("" if key == "forward" else suffix), []).append(t)
+    return times
+
+
+def medians(times: dict[str, list[float]]) -> dict[str, float]:
     return {name: statistics.median(v) for name, v in times.items()}
 
 
@@ -187,8 +192,10 @@ def scaling(args, device) -> dict:
         a = argparse.Namespace(**{**vars(args), option: value})
         if args.scaling == "n_B":
             a.n_small = max(value // 10, 1)
-        med = medians(a, device)
+        times = timings(a, device)
+        med = medians(times)
         out[str(value)] = {
+            **ratios(times),
             "ms_per_step": {m: 1e3 * v for m, v in med.items()},
             "us_per_point": {m: 1e6 * v / a.n_big for m, v in med.items()},
         }
@@ -207,7 +214,8 @@ def main(argv=None) -> dict:
         result["provenance"] = {"git_commit": git_commit()}
         atomic_write_json(args.out, result)
         return result
-    med = medians(args, device)
+    times = timings(args, device)
+    med = medians(times)
 
     # the split of a step into its phases (synchronised at each phase boundary)
     prof_loops, batches = make_loops(args, device, profile=True)
@@ -220,7 +228,7 @@ def main(argv=None) -> dict:
             loop.step(*batches[r % len(batches)])
         split[name] = {k: 1e3 * v / steps for k, v in loop.timer.take().items()}
 
-    result = ratios(med)
+    result = ratios(times)
     result.update({
         "median_ms": {k: 1e3 * v for k, v in med.items()},
         "split_ms_per_step": split,
@@ -234,18 +242,25 @@ def main(argv=None) -> dict:
     return result
 
 
-def ratios(med: dict[str, float]) -> dict[str, float]:
+def ratios(times: dict[str, list[float]]) -> dict[str, float]:
     """Each Bayesian rule's step over a ``rho_loss`` step, ``bayesian`` over ``uniform``, and
-    the exact scoring maths (factorisation included) over the big-batch forward."""
+    the exact scoring maths (factorisation included) over the big-batch forward: medians over
+    the repeats of the ratio within a repeat (the two blocks ran back to back, so a shared
+    machine's drift cancels in each ratio)."""
+
+    def paired(top: list[float], bottom: list[float]) -> float:
+        return statistics.median(a / b for a, b in zip(top, bottom, strict=True))
+
     out = {}
-    if "rho_loss" in med:
+    if "rho_loss" in times:
         for name in ("bayesian", "bayesian_mc", "bayesian_amortised"):
-            if name in med:
-                out[f"{name}_over_rho_loss"] = med[name] / med["rho_loss"]
-    if "bayesian" in med and "uniform" in med:
-        out["bayesian_over_uniform"] = med["bayesian"] / med["uniform"]
-    if "scoring" in med:
-        out["scoring_over_forward"] = (med["scoring"] + med["factorisation"]) / med["forward"]
+            if name in times:
+                out[f"{name}_over_rho_loss"] = paired(times[name], times["rho_loss"])
+    if "bayesian" in times and "uniform" in times:
+        out["bayesian_over_uniform"] = paired(times["bayesian"], times["uniform"])
+    if "scoring" in times:
+        maths = [a + b for a, b in zip(times["scoring"], times["factorisation"], strict=True)]
+        out["scoring_over_forward"] = paired(maths, times["forward"])
     return out
 
 

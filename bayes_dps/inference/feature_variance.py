@@ -101,7 +101,9 @@ class LowRankVariance:
         h, Q = features.to(self.basis.dtype), self.basis
         d = h.shape[1]
         proj = torch.addmm(Q[d], h, Q[:d])  # [h, 1] Q_r without forming [h, 1]
-        norm = torch.linalg.vecdot(h, h) + 1.0
+        # ‖h‖² by a reduction that forms no n × d temporary (vecdot's product, a fresh
+        # page-faulted buffer each step, cost several times the arithmetic on the digits MLP)
+        norm = torch.linalg.vector_norm(h, dim=1).square_() + 1.0
         return self.c_inv * norm - proj.square() @ self.weights
 
     def state_dict(self) -> dict:
