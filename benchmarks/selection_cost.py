@@ -130,7 +130,7 @@ def parse(argv=None):
     p.add_argument("--classes", type=int, default=10)
     p.add_argument("--num-samples", type=int, default=100, help="S of Eq. 16 (bayesian_mc)")
     p.add_argument("--refresh-every", type=int, default=8, help="m of bayesian_amortised")
-    p.add_argument("--variance-rank", type=int, default=32, help="r of bayesian_amortised")
+    p.add_argument("--variance-rank", type=int, default=16, help="r of bayesian_amortised")
     p.add_argument("--block", type=int, default=8, help="consecutive steps timed together")
     p.add_argument("--model", default="mlp", choices=sorted(SHAPES))
     p.add_argument("--device", default="auto")
