@@ -41,7 +41,7 @@ from bayes_dps.inference.bads import default_weight_net
 from bayes_dps.io import atomic_write_json
 from bayes_dps.models import build_model
 from bayes_dps.models.likelihoods import Classification
-from bayes_dps.runs.provenance import git_commit
+from bayes_dps.runs.provenance import provenance
 from bayes_dps.training.devices import resolve_device, synchronize
 
 VARIANTS = ("sgld", "sghmc", "weightnet")
@@ -168,10 +168,8 @@ def main(argv=None) -> dict:
             "sizes": args.sizes,
             "variants": args.variants,
             "device": str(device),
-            "threads": torch.get_num_threads(),
-            "torch": torch.__version__,
         },
-        "provenance": {"git_commit": git_commit()},
+        "provenance": provenance(device, torch.get_num_threads()),
     }
     atomic_write_json(args.out, result)
     return result

@@ -31,7 +31,7 @@ from bayes_dps.inference import LastLayerKFACLaplace
 from bayes_dps.io import atomic_write_json
 from bayes_dps.methods.online import OnlineSelectionEpoch
 from bayes_dps.models import build_model
-from bayes_dps.runs.provenance import git_commit
+from bayes_dps.runs.provenance import provenance
 from bayes_dps.selection import BayesianSelection, BigBatch
 from bayes_dps.selection.predictors import CachedLogits
 
@@ -120,10 +120,8 @@ def main(argv=None) -> dict:
             "n_b": args.n_small,
             "epochs": args.epochs,
             "seeds": args.seeds,
-            "threads": torch.get_num_threads(),
-            "torch": torch.__version__,
         },
-        "provenance": {"git_commit": git_commit()},
+        "provenance": provenance(torch.device("cpu"), torch.get_num_threads()),
     }
     atomic_write_json(args.out, result)
     return result
