@@ -259,10 +259,9 @@ class BADSSampler:
         self._log_joint = log_joint
         self._nonfinite.observe(log_joint, self.num_steps)
         self._steps_since += 1
-        self.recorder.record(
-            self.num_steps, moves.w, changed=moves.take_changed(), lp=log_joint,
-            step_size=self.settings.eta_theta, **stats,
-        )  # fmt: skip
+        eta = self.settings.eta_theta
+        self.recorder.record(self.num_steps, moves.w, moves.take_changed(), lp=log_joint,
+                             step_size=eta, **stats)  # fmt: skip
         self.num_steps += 1
         if check:
             self.raise_if_nonfinite()
