@@ -278,3 +278,14 @@ def test_low_rank_variance_resumes_with_its_basis():
     step(other)
     want = lap.predictive(x, torch.zeros(6, 3)).var_scale
     assert torch.equal(other.predictive(x, torch.zeros(6, 3)).var_scale, want)
+
+
+@pytest.mark.parametrize("rank", [0, 2])
+def test_non_finite_factors_fail_clearly_with_either_variance(rank):
+    """A NaN in A (a diverged feature) is named when the scores are checked, for the exact
+    and the low-rank variance alike, instead of NaN scores."""
+    lap = LastLayerKFACLaplace(3, 4, variance_rank=rank, dtype=torch.float64)
+    lap.update(torch.randn(5, 3), torch.randn(5, 4), torch.randint(0, 4, (5,)))
+    lap.A[0, 0] = float("nan")
+    with pytest.raises(NumericalError, match=r"V \(KFAC feature factor\) contains NaN"):
+        lap.predictive(torch.randn(2, 3), torch.zeros(2, 4))

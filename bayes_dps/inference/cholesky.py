@@ -9,6 +9,12 @@ import torch
 from bayes_dps.errors import NumericalError
 
 
+def check_finite(matrix: torch.Tensor, name: str = "matrix") -> None:
+    """Raise :class:`NumericalError` if ``matrix`` holds NaN or inf (one host sync)."""
+    if not torch.isfinite(matrix).all():
+        raise NumericalError(f"{name} contains NaN or inf; cannot factorise it")
+
+
 def safe_cholesky(
     matrix: torch.Tensor, *, jitter: float = 1e-6, max_tries: int = 8, name: str = "matrix"
 ) -> torch.Tensor:
@@ -18,8 +24,7 @@ def safe_cholesky(
     with the jitter that worked; raises :class:`NumericalError` after ``max_tries`` or if the
     matrix holds NaN/inf.
     """
-    if not torch.isfinite(matrix).all():
-        raise NumericalError(f"{name} contains NaN or inf; cannot factorise it")
+    check_finite(matrix, name)
     factor, info = torch.linalg.cholesky_ex(matrix)
     if int(info.max()) == 0:
         return factor

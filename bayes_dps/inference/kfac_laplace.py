@@ -44,8 +44,8 @@ from dataclasses import dataclass
 import torch
 
 from bayes_dps.checks import Float, Int, Settings, setting
-from bayes_dps.errors import ConfigError, NumericalError
-from bayes_dps.inference.cholesky import safe_cholesky
+from bayes_dps.errors import ConfigError
+from bayes_dps.inference.cholesky import check_finite, safe_cholesky
 from bayes_dps.inference.feature_variance import CholeskyVariance, LowRankVariance, SolveBuffers
 from bayes_dps.inference.kron_predictive import KronPredictive
 
@@ -180,8 +180,8 @@ class LastLayerKFACLaplace:
         else:
             L_u = torch.linalg.cholesky_ex(U).L
         if self.variance_rank:
-            if check and not torch.isfinite(V).all():
-                raise NumericalError("V (KFAC feature factor) contains NaN or inf")
+            if check:
+                check_finite(V, name="V (KFAC feature factor)")
             previous = None if self._cache is None else self._cache[1][0]
             variance = LowRankVariance.of(
                 V, self.variance_rank, previous if isinstance(previous, LowRankVariance) else None
