@@ -113,3 +113,35 @@ def _roundtrip(state):
     torch.save(state, buf)
     buf.seek(0)
     return buf
+
+
+def test_meta_reweighting_records_only_the_batch_and_averages_as_the_dense_sum():
+    """The meta-reweighting baselines (MWN, BLO) write w for the batch only and tell the
+    recorder so: the average over a block of steps equals the mean of dense copies of w."""
+    from torch import nn
+
+    from bayes_dps.data import BatchStream, IndexedDataset
+    from bayes_dps.methods.bads.reweighting import MetaReweightingBlock
+
+    class RandomWeights(MetaReweightingBlock):
+        def __init__(self, *args, **kw):
+            super().__init__(*args, **kw)
+            self.g, self.dense = torch.Generator().manual_seed(0), []
+
+        def step_weights(self, x_t, y_t, x_m, y_m, n, step):
+            return torch.rand(len(y_t), generator=self.g)
+
+        def on_step(self):
+            if len(self.dense) < 12 and self.recorder.count:
+                self.dense.append(self.w.clone())
+
+    data = IndexedDataset(torch.randn(40, 3), torch.randint(0, 2, (40,)), num_classes=2)
+    model = nn.Linear(3, 2)
+    block = RandomWeights(
+        model, torch.optim.SGD(model.parameters(), lr=0.01), BatchStream(data, 6, seed=0),
+        BatchStream(data, 4, seed=1), 12, WeightRecorder(40, average_from=2), masks={},
+    )  # fmt: skip
+    block.run_epoch(0)
+    want = torch.stack(block.dense).mean(0)
+    assert block.recorder.count == len(block.dense) == 10
+    assert torch.allclose(block.recorder.average, want, atol=1e-6)

@@ -65,8 +65,9 @@ class MetaReweightingBlock(StepHook):
                 self.model, self.optimizer, x_t, y_t, weights=w, likelihood=self.likelihood,
                 check=False, total=n,
             )  # fmt: skip
-            self.w[dist.all_gather_cat(idx)] = dist.all_gather_cat(w)
-            self.recorder.record(start + s, self.w)
+            idx_all = dist.all_gather_cat(idx)
+            self.w[idx_all] = dist.all_gather_cat(w)
+            self.recorder.record(start + s, self.w, idx_all)  # only the batch's w changed
             loss += losses.mean()
             self.on_step()
         where = f"in steps {start + 1}–{start + self.steps}"
