@@ -26,6 +26,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from bayes_dps.diagnostics.plots import method_style, save_figure
+from bayes_dps.diagnostics.summaries import table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,9 +42,8 @@ MODELS = ("mlp", "lenet5", "resnet18")
 
 def values(path: Path) -> dict[str, float]:
     """A stored benchmark summary's ``quantity → value`` rows as numbers."""
-    rows = json.loads(path.read_text())["rows"][1:]
     out = {}
-    for key, value in rows:
+    for key, value in table(json.loads(path.read_text()))[1:]:
         try:
             out[key] = float(value)
         except ValueError:
